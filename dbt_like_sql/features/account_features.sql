@@ -1,0 +1,140 @@
+-- Point-in-time account features for one week: every active account in the week-end CRM snapshot gets a row,
+-- accounts without product events get explicit zeros and has_activity = false. Only data visible at the end of
+-- the week is used (the 4-week trend reads earlier weeks only).
+with accounts as (
+
+    select * from staging.stg_crm_accounts
+    where week_start = $week_start and is_active
+
+),
+
+usage as (
+
+    select * from intermediate.int_account_weekly_usage
+    where week_start = $week_start
+
+),
+
+usage_history as (
+
+    select
+        account_id,
+        avg(weekly_active_users) as wau_mean_4w,
+        avg(events_total) as events_mean_4w
+    from intermediate.int_account_weekly_usage
+    where week_start >= cast($week_start as date) - interval 28 days
+      and week_start < $week_start
+    group by account_id
+
+),
+
+support as (
+
+    select * from intermediate.int_account_weekly_support
+    where week_start = $week_start
+
+),
+
+joined as (
+
+    select
+        a.account_id,
+        a.week_start,
+        coalesce(u.weekly_active_users, 0) as weekly_active_users,
+        coalesce(u.active_days, 0) as active_days,
+        coalesce(u.logins, 0) as logins,
+        coalesce(u.events_total, 0) as events_total,
+        coalesce(u.feature_breadth, 0) as feature_breadth,
+        coalesce(u.key_feature_adoption, 0.0) as key_feature_adoption,
+        coalesce(u.api_calls, 0) as api_calls,
+        coalesce(u.exports, 0) as exports,
+        coalesce(u.invites, 0) as invites,
+        h.wau_mean_4w,
+        h.events_mean_4w,
+        coalesce(s.tickets_opened, 0) as tickets_opened,
+        coalesce(s.p1_tickets, 0) as p1_tickets,
+        coalesce(s.median_resolution_hours, 0.0) as median_resolution_hours,
+        coalesce(s.csat_avg, 4.0) as csat_avg,
+        coalesce(s.open_backlog, 0) as open_backlog,
+        coalesce(a.seats, 0) as seats,
+        coalesce(a.mrr, 0.0) as mrr,
+        a.plan,
+        a.signup_date,
+        a.renewal_date,
+        a.industry,
+        a.employee_band,
+        a.region,
+        a.account_manager_id,
+        u.account_id is not null as has_activity
+    from accounts as a
+    left join usage as u using (account_id)
+    left join usage_history as h using (account_id)
+    left join support as s using (account_id)
+
+),
+
+derived as (
+
+    select
+        *,
+        case when events_total > 0 then api_calls / events_total else 0.0 end as api_share,
+        case when coalesce(wau_mean_4w, 0) > 0 then weekly_active_users / wau_mean_4w - 1 else 0.0 end
+            as wau_trend,
+        case when coalesce(events_mean_4w, 0) > 0 then events_total / events_mean_4w - 1 else 0.0 end
+            as events_trend,
+        least(weekly_active_users / greatest(seats, 1), 1.5) as seat_utilisation,
+        cast(floor(datediff('day', signup_date, cast($week_end as date)) / 7) as integer) as tenure_weeks,
+        cast(floor(datediff('day', cast($week_end as date), renewal_date) / 7) as integer) as weeks_to_renewal
+    from joined
+
+),
+
+final as (
+
+    select
+        account_id,
+        week_start,
+        weekly_active_users,
+        active_days,
+        logins,
+        events_total,
+        feature_breadth,
+        key_feature_adoption,
+        api_calls,
+        api_share,
+        exports,
+        invites,
+        wau_trend,
+        events_trend,
+        tickets_opened,
+        p1_tickets,
+        median_resolution_hours,
+        csat_avg,
+        open_backlog,
+        seats,
+        seat_utilisation,
+        mrr,
+        plan,
+        tenure_weeks,
+        weeks_to_renewal,
+        100 * (
+            0.25 * least(feature_breadth / 12.0, 1.0)
+            + 0.25 * key_feature_adoption
+            + 0.25 * active_days / 7.0
+            + 0.25 * least(seat_utilisation, 1.0)
+        ) as activation_score,
+        100 * (1 - exp(-(
+            (tickets_opened + 3 * p1_tickets + 0.5 * open_backlog) / sqrt(greatest(seats, 1))
+            + least(median_resolution_hours / 72.0, 1.0)
+        ))) as support_load_score,
+        has_activity,
+        industry,
+        employee_band,
+        region,
+        account_manager_id
+    from derived
+
+)
+
+select * from final
+order by account_id

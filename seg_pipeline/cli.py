@@ -1,0 +1,362 @@
+"""The ``seg`` command: demo, simulate, run weeks, inspect, and ad-hoc segmentation of any table.
+
+Heavy imports happen inside each command so ``seg --help`` answers instantly.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import click
+
+from seg_pipeline.settings import PROJECT_ROOT, Settings
+
+
+class SegError(click.ClickException):
+    """A user-facing failure: one sentence saying what went wrong, plus how to fix it."""
+
+    def __init__(self, message: str, fix: str | None = None) -> None:
+        super().__init__(message + (f"\n  fix: {fix}" if fix else ""))
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings = Settings.from_env()
+    home = ctx.find_root().params.get("home")
+    if home:
+        settings = settings.with_home(Path(home))
+    settings.ensure_home()
+    return settings
+
+
+def _echo_step(message: str) -> None:
+    click.echo(click.style("• ", fg="cyan") + message, err=True)
+
+
+class _Group(click.Group):
+    """Turns unexpected exceptions into one clear line unless --debug is given."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            name = type(exc).__name__
+            raise SegError(f"{name}: {exc}", "re-run with `seg --debug ...` for the full traceback") from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--home", type=click.Path(file_okay=False), envvar="SEG_HOME",
+              help="Where all runtime state lives (default: the checkout's dagster_home/). Env: SEG_HOME.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.version_option(package_name="seg_pipeline")
+def main(home: str | None, debug: bool) -> None:
+    """seg_pipeline — weekly, stable, explainable customer segments.
+
+    \b
+    Quick start:
+      seg demo                      simulate a SaaS company and run every week end to end
+      seg ui                        open the Dagster UI on http://127.0.0.1:3000
+      seg status                    the latest week's segments, migrations, drift and deliveries
+      seg dashboard --open          serve the segment-health dashboard on 127.0.0.1
+    \b
+    Ad-hoc studies on any CSV/Parquet:
+      seg segment customers.csv --features "Annual Income (k$),Spending Score (1-100)" --k 5 --out out/
+      seg rfm online_retail.csv --customer-col CustomerID --invoice-col InvoiceNo \\
+          --date-col InvoiceDate --quantity-col Quantity --price-col UnitPrice --out rfm/
+    """
+
+
+# --------------------------------------------------------------------------------------------- pipeline
+@main.command()
+@click.option("--accounts", default=2000, show_default=True, help="Accounts alive in the first week.")
+@click.option("--weeks", default=8, show_default=True, help="Number of weeks to simulate.")
+@click.option("--seed", default=7, show_default=True, help="Random seed (same seed, same files).")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default="2026-01-05", show_default=True,
+              help="First Monday.")
+@click.pass_context
+def simulate(ctx: click.Context, accounts: int, weeks: int, seed: int, start) -> None:  # type: ignore[no-untyped-def]
+    """Write landing files of a simulated B2B SaaS company (events, CRM, tickets) under SEG_HOME/landing.
+
+    \b
+    Example:  seg simulate --accounts 5000 --weeks 12 --seed 3
+    Ground truth for `seg evaluate` goes to SEG_HOME/truth (the pipeline never reads it).
+    """
+    from seg_pipeline.sources.simulator import SimulationConfig, simulate as run_simulation
+
+    settings = _settings(ctx)
+    start_day = start.date()
+    if start_day.weekday() != 0:
+        raise SegError(f"--start {start_day} is not a Monday", "weeks start on Monday (UTC); pick a Monday")
+    t0 = time.perf_counter()
+    result = run_simulation(
+        SimulationConfig(accounts=accounts, weeks=weeks, seed=seed, start=start_day),
+        settings.landing_dir,
+        settings.truth_dir,
+        progress=_echo_step,
+    )
+    click.echo(f"simulated {len(result.weeks)} weeks in {time.perf_counter() - t0:.1f}s: "
+               + ", ".join(f"{k}={v:,}" for k, v in result.counts.items()))
+    click.echo(f"landing files: {settings.landing_dir}")
+
+
+@main.command()
+@click.argument("weeks", nargs=-1)
+@click.option("--all", "all_weeks", is_flag=True, help="Every week that has landing files.")
+@click.pass_context
+def run(ctx: click.Context, weeks: tuple[str, ...], all_weeks: bool) -> None:
+    """Materialize whole weeks (all stages) through the Dagster instance under SEG_HOME.
+
+    \b
+    Examples:
+      seg run 2026-01-12            one week (a Monday)
+      seg run --all                 every week found in the landing zone, in order
+    """
+    from seg_pipeline.orchestration import landing_weeks, run_weeks
+
+    settings = _settings(ctx)
+    keys = list(weeks) or ([str(w) for w in landing_weeks(settings)] if all_weeks else [])
+    if not keys:
+        raise SegError("no week given", "pass a Monday like 2026-01-12, or --all")
+    summaries = run_weeks(settings, keys, progress=_echo_step)
+    failed = [s for s in summaries if not s.success]
+    if failed:
+        raise SegError(f"week {failed[0].week} failed: {failed[0].error}", "see the run in `seg ui` for details")
+
+
+@main.command()
+@click.option("--accounts", default=2000, show_default=True, help="Accounts alive in the first week.")
+@click.option("--weeks", default=8, show_default=True, help="Number of weeks to simulate and run.")
+@click.option("--seed", default=7, show_default=True, help="Random seed.")
+@click.option("--fresh/--keep", default=True, show_default=True,
+              help="Start from an empty SEG_HOME (keeps dagster.yaml).")
+@click.pass_context
+def demo(ctx: click.Context, accounts: int, weeks: int, seed: int, fresh: bool) -> None:
+    """Simulate a SaaS company, then run every week end to end through a real Dagster instance.
+
+    \b
+    Example:  seg demo --weeks 6 --accounts 1500
+    Afterwards: `seg ui` shows the runs and lineage, `seg status` the latest week, `seg dashboard --open` the
+    segment-health dashboard.
+    """
+    from seg_pipeline.orchestration import demo_summary, reset_home, run_weeks
+    from seg_pipeline.sources.simulator import SimulationConfig, simulate as run_simulation
+
+    settings = _settings(ctx)
+    if fresh:
+        reset_home(settings)
+    _echo_step(f"simulating {accounts:,} accounts x {weeks} weeks (seed {seed}) into {settings.landing_dir}")
+    sim = run_simulation(
+        SimulationConfig(accounts=accounts, weeks=weeks, seed=seed), settings.landing_dir, settings.truth_dir,
+        progress=None,
+    )
+    summaries = run_weeks(settings, [str(w) for w in sim.weeks], progress=_echo_step)
+    click.echo(demo_summary(settings, summaries))
+    if any(not s.success for s in summaries):
+        bad = next(s for s in summaries if not s.success)
+        raise SegError(f"week {bad.week} failed: {bad.error}", "open `seg ui` to see the failed step")
+
+
+@main.command()
+@click.option("--port", default=3000, show_default=True, help="Port for dagster-webserver on 127.0.0.1.")
+@click.option("--no-daemon", is_flag=True, help="Only the webserver (schedules and sensors will not tick).")
+@click.pass_context
+def ui(ctx: click.Context, port: int, no_daemon: bool) -> None:
+    """Start dagster-webserver and dagster-daemon on 127.0.0.1 with this project's workspace and SEG_HOME.
+
+    \b
+    Example:  seg ui --port 3001     then open http://127.0.0.1:3001
+    """
+    settings = _settings(ctx)
+    env = {**os.environ, "DAGSTER_HOME": str(settings.home), "SEG_HOME": str(settings.home)}
+    workspace = str(PROJECT_ROOT / "workspace.yaml")
+    bindir = Path(sys.executable).parent
+    procs = []
+    if not no_daemon:
+        procs.append(subprocess.Popen([str(bindir / "dagster-daemon"), "run", "-w", workspace], env=env))
+    procs.append(subprocess.Popen(
+        [str(bindir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", workspace], env=env
+    ))
+    click.echo(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={settings.home}); Ctrl-C stops it.")
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """The latest week's summary: segments with sizes, confirmed migrations, drift, alerts and write-back."""
+    from seg_pipeline.orchestration import status_summary
+
+    settings = _settings(ctx)
+    if not settings.warehouse_path.exists():
+        raise SegError(f"no warehouse at {settings.warehouse_path}", "run `seg demo` (or `seg run --all`) first")
+    summary = status_summary(settings)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    click.echo(summary["text"])
+
+
+@main.command()
+@click.pass_context
+def features(ctx: click.Context) -> None:
+    """List the documented features of features.account_features (the feature registry)."""
+    from seg_pipeline.features.registry import registry_frame
+
+    frame = registry_frame()[["name", "dtype", "source", "kind", "clustering", "description"]]
+    with_width = frame.to_string(index=False, max_colwidth=70)
+    click.echo(with_width)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def evaluate(ctx: click.Context, as_json: bool) -> None:
+    """Compare the pipeline's segments and migrations with the simulator's planted truth.
+
+    Reports the adjusted Rand index per week, migration precision/recall (segments mapped to personas) and the
+    median weeks from a first at-risk assignment to churn.
+    """
+    from seg_pipeline.orchestration import evaluate_home
+
+    settings = _settings(ctx)
+    if not (settings.truth_dir / "personas.parquet").exists():
+        raise SegError(f"no simulator truth in {settings.truth_dir}", "run `seg demo` first")
+    result = evaluate_home(settings)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=str))
+        return
+    for w, ari in zip(result["weeks"], result["ari_per_week"], strict=False):
+        click.echo(f"  {w}  ARI {ari:.3f}")
+    click.echo(f"mean ARI {result['mean_ari']:.3f}; migrations precision {result['precision']:.3f} "
+               f"recall {result['recall']:.3f}; median weeks at-risk→churn {result['median_weeks_at_risk_to_churn']}")
+
+
+@main.command()
+@click.option("--open", "open_browser", is_flag=True, help="Open it in the default browser.")
+@click.option("--port", default=8050, show_default=True, help="Port on 127.0.0.1 (0 = any free port).")
+@click.pass_context
+def dashboard(ctx: click.Context, open_browser: bool, port: int) -> None:
+    """Serve the latest segment-health dashboard on 127.0.0.1 (a static HTML file that also opens offline)."""
+    from seg_pipeline.reports.serve import serve_dashboard
+
+    settings = _settings(ctx)
+    path = settings.reports_dir / "dashboard.html"
+    if not path.exists():
+        raise SegError(f"no dashboard at {path}", "run `seg demo` first; every week rebuilds it")
+    server, url = serve_dashboard(path, port=port, open_browser=open_browser)
+    click.echo(f"dashboard: {url}   (file: {path}); Ctrl-C stops")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+# --------------------------------------------------------------------------------------------- ad hoc
+@main.command()
+@click.argument("input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--features", required=True, help="Comma-separated numeric columns to cluster on.")
+@click.option("--id-col", default=None, help="Identifier column (default: row number).")
+@click.option("--algorithm", type=click.Choice(["kmeans", "dbscan", "hybrid"]), default="kmeans", show_default=True)
+@click.option("--k", "k", default="auto", show_default=True, help="auto, or a fixed number of clusters.")
+@click.option("--scaler", type=click.Choice(["standard", "robust", "minmax", "none"]), default="standard",
+              show_default=True)
+@click.option("--eps", type=float, default=None, help="DBSCAN radius (default: knee of the k-distance curve).")
+@click.option("--min-samples", type=int, default=None, help="DBSCAN min_samples (default: 2 x features).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+def segment(input_path: Path, features: str, id_col: str | None, algorithm: str, k: str, scaler: str,
+            eps: float | None, min_samples: int | None, seed: int, out_dir: Path) -> None:
+    """Segment any CSV or Parquet table; writes summary.json, assignments.csv and report.html to --out.
+
+    \b
+    Example (the Mall-customers study):
+      seg segment Mall_Customers.csv --features "Annual Income (k$),Spending Score (1-100)" \\
+          --id-col CustomerID --k 5 --scaler none --out mall/
+    """
+    from seg_pipeline.segmentation.adhoc import InputError, run_segment
+
+    k_value: str | int = k if k == "auto" else _int_option("--k", k)
+    try:
+        summary = run_segment(
+            input_path, [f.strip() for f in features.split(",") if f.strip()], out_dir, id_col=id_col,
+            algorithm=algorithm, k=k_value, scaler=scaler, eps=eps, min_samples=min_samples, seed=seed,
+        )
+    except InputError as exc:
+        raise SegError(str(exc), "check the column names with `head -1` on the file") from exc
+    click.echo(f"{summary['algorithm']}: k={summary['k']}, silhouette={summary.get('silhouette')}, "
+               f"noise={summary.get('n_noise')}; wrote {out_dir}/summary.json, assignments.csv, report.html")
+
+
+def _int_option(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise SegError(f"{name} {value!r} is not a whole number", f"use {name} auto or e.g. {name} 5") from exc
+
+
+@main.command()
+@click.argument("transactions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--customer-col", required=True)
+@click.option("--invoice-col", required=True)
+@click.option("--date-col", required=True)
+@click.option("--quantity-col", required=True)
+@click.option("--price-col", required=True)
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Reference date (default: the day after the last invoice).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+def rfm(transactions: Path, customer_col: str, invoice_col: str, date_col: str, quantity_col: str, price_col: str,
+        as_of, seed: int, out_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """RFM study of a transaction log: cleaning chain, RF-score segments, K-means and DBSCAN on RFM.
+
+    \b
+    Example (Online Retail layout):
+      seg rfm online_retail.csv --customer-col CustomerID --invoice-col InvoiceNo --date-col InvoiceDate \\
+          --quantity-col Quantity --price-col UnitPrice --out rfm/
+    """
+    from seg_pipeline.segmentation.adhoc import InputError
+    from seg_pipeline.segmentation.rfm import run_rfm
+
+    as_of_day: date | None = as_of.date() if as_of else None
+    try:
+        summary = run_rfm(transactions, out_dir, customer_col=customer_col, invoice_col=invoice_col,
+                          date_col=date_col, quantity_col=quantity_col, price_col=price_col, as_of=as_of_day,
+                          seed=seed)
+    except InputError as exc:
+        raise SegError(str(exc), "check the column options against the file's header") from exc
+    click.echo(f"{summary['customers']:,} customers; RF segments: "
+               + ", ".join(f"{k}={v}" for k, v in summary["rf_segments"].items()))
+    click.echo(f"wrote {out_dir}/summary.json and customers.csv")
+
+
+def _cleanup(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

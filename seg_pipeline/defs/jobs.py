@@ -1,0 +1,24 @@
+"""The weekly job (every stage of one week, in order) and its Monday 06:00 UTC schedule."""
+
+import dagster as dg
+
+from seg_pipeline.partitions import WEEKLY
+
+WEEKLY_JOB_NAME = "weekly_segmentation"
+
+weekly_job = dg.define_asset_job(
+    WEEKLY_JOB_NAME,
+    selection=dg.AssetSelection.all(),
+    partitions_def=WEEKLY,
+    # every step writes the one DuckDB file, so steps run one after another in a single process
+    executor_def=dg.in_process_executor,
+    description="Ingest, transform, segment, monitor and deliver one week end to end.",
+)
+
+weekly_schedule = dg.build_schedule_from_partitioned_job(
+    weekly_job,
+    hour_of_day=6,
+    minute_of_hour=0,
+    description="Every Monday 06:00 UTC: materialize the week that just closed.",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)

@@ -1,0 +1,316 @@
+"""One small read function per dashboard section, against a read-only warehouse snapshot.
+
+Each function names the tables it needs, raises :class:`Unavailable` with a human explanation when they are
+missing or unreadable, and returns a small aggregated frame (heavy work stays in DuckDB). When a producing stage
+renames a column, only the matching function here changes.
+"""
+
+from collections.abc import Sequence
+
+import duckdb
+import pandas as pd
+
+from seg_pipeline.features import registry
+
+# Segment names that mean "this account needs attention"; matched case-insensitively as substrings.
+AT_RISK_KEYWORDS: tuple[str, ...] = ("at_risk", "at risk", "at-risk", "declining", "dormant", "struggling", "churn")
+
+
+class Unavailable(Exception):
+    """A section's data is missing or unreadable; the message is shown on the page as a note."""
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, table = qualified.split(".", 1)
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, qualified: str) -> list[str]:
+    schema, table = qualified.split(".", 1)
+    rows = con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+        "order by ordinal_position",
+        [schema, table],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _require(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
+    missing = [t for t in tables if not table_exists(con, t)]
+    if missing:
+        raise Unavailable(f"{', '.join(missing)} not built yet — this section fills in once that stage has run.")
+
+
+def _read(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = (), *, what: str) -> pd.DataFrame:
+    """Run a query; turn a DuckDB error (e.g. a renamed column) into a note instead of a crashed build."""
+    try:
+        df = con.execute(sql, list(params)).df()
+    except duckdb.Error as exc:
+        raise Unavailable(f"could not read {what}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    if df.empty:
+        raise Unavailable(f"{what} has no rows yet.")
+    return df
+
+
+def _iso_weeks(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
+    """Dates as ISO strings: stable JSON in the HTML and no time-zone surprises in plotly."""
+    for col in cols:
+        df[col] = pd.to_datetime(df[col]).dt.strftime("%Y-%m-%d")
+    return df
+
+
+def segment_sizes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Accounts per segment per week: ``week_start, segment_id, segment_name, accounts``."""
+    _require(con, "assignments.account_segments")
+    df = _read(
+        con,
+        """
+        select week_start, segment_id,
+               coalesce(any_value(segment_name), 'segment ' || segment_id::varchar) as segment_name,
+               count(*) as accounts
+        from assignments.account_segments
+        group by week_start, segment_id
+        order by week_start, segment_id
+        """,
+        what="assignments.account_segments",
+    )
+    return _iso_weeks(df, "week_start")
+
+
+def migration_flows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Moves per (week, from, to): ``week_start, from_name, to_name, moves, confirmed``."""
+    _require(con, "monitoring.segment_migrations")
+    df = _read(
+        con,
+        """
+        select week_start,
+               coalesce(from_name, 'segment ' || from_segment::varchar, '(new)') as from_name,
+               coalesce(to_name, 'segment ' || to_segment::varchar, '(gone)') as to_name,
+               count(*) as moves,
+               count(*) filter (where confirmed) as confirmed
+        from monitoring.segment_migrations
+        group by all
+        order by week_start, from_name, to_name
+        """,
+        what="monitoring.segment_migrations",
+    )
+    return _iso_weeks(df, "week_start")
+
+
+def profile_features(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Numeric clustering features from the registry that the features table actually has (the allow-list)."""
+    present = set(table_columns(con, "features.account_features"))
+    numeric = {"INTEGER", "BIGINT", "DOUBLE", "FLOAT"}
+    return [
+        f.name for f in registry.FEATURES
+        if f.clustering and f.kind == "numeric" and f.dtype in numeric and f.name in present
+    ]
+
+
+def segment_profiles(con: duckdb.DuckDBPyConnection) -> tuple[str, pd.DataFrame]:
+    """Standardized feature means per segment for the latest week with both features and assignments.
+
+    Returns ``(week, frame)`` with one row per segment: ``segment_id, segment_name, accounts`` and one z-score
+    column per feature. Heavy-tailed features are compared on ``ln(1 + x)``, the scale the clustering uses, so
+    one huge account does not make a whole segment look "high".
+    """
+    _require(con, "assignments.account_segments", "features.account_features")
+    feats = profile_features(con)
+    if not feats:
+        raise Unavailable("features.account_features has none of the registry's numeric clustering features.")
+    week_df = _read(
+        con,
+        "select max(s.week_start) as w from assignments.account_segments s "
+        "join features.account_features f using (account_id, week_start)",
+        what="assignments joined to features",
+    )
+    week = week_df["w"].iloc[0]
+    if pd.isna(week):
+        raise Unavailable("no week has both features and segment assignments yet.")
+
+    def expr(name: str) -> str:
+        col = f'f."{name}"'
+        return f"ln(1 + greatest({col}, 0))" if registry.get(name).heavy_tailed else f"{col}::double"
+
+    # identifiers come from the registry allow-list above and are quoted; the week is a bound parameter
+    values = ", ".join(f'{expr(n)} as "{n}"' for n in feats)
+    z_cols = ", ".join(
+        f'coalesce((avg(j."{n}") - any_value(g."m_{n}")) / nullif(any_value(g."s_{n}"), 0), 0) as "{n}"'
+        for n in feats
+    )
+    stats = ", ".join(f'avg("{n}") as "m_{n}", stddev_pop("{n}") as "s_{n}"' for n in feats)
+    sql = f"""
+        with j as (
+            select s.segment_id, s.segment_name, {values}
+            from assignments.account_segments s
+            join features.account_features f using (account_id, week_start)
+            where s.week_start = ?
+        ),
+        g as (select {stats} from j)
+        select j.segment_id,
+               coalesce(any_value(j.segment_name), 'segment ' || j.segment_id::varchar) as segment_name,
+               count(*) as accounts, {z_cols}
+        from j cross join g
+        group by j.segment_id
+        order by j.segment_id
+    """
+    df = _read(con, sql, [week], what="segment profiles")
+    return pd.Timestamp(week).strftime("%Y-%m-%d"), df
+
+
+def segment_catalog(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The catalog (ids, names, lifetime, status) for the profile table."""
+    _require(con, "assignments.segment_catalog")
+    df = _read(
+        con,
+        "select segment_id, segment_name, first_week, last_week, status from assignments.segment_catalog "
+        "order by segment_id",
+        what="assignments.segment_catalog",
+    )
+    return _iso_weeks(df, "first_week", "last_week")
+
+
+def training_runs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """One retrain per week (the promoted one when there were several) with its quality gates."""
+    _require(con, "model.training_runs")
+    df = _read(
+        con,
+        """
+        select week_start, model_version, silhouette, stability_ari, changed_share, promoted,
+               gate_reasons::varchar as gate_reasons
+        from model.training_runs
+        qualify row_number() over (
+            partition by week_start order by promoted desc nulls last, model_version desc
+        ) = 1
+        order by week_start
+        """,
+        what="model.training_runs",
+    )
+    return _iso_weeks(df, "week_start")
+
+
+def drift_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Share of drifted features per week: ``week_start, share_drifted, n_drifted, n_features, drifted_features``."""
+    _require(con, "monitoring.drift_summary")
+    df = _read(
+        con,
+        """
+        select week_start, share_drifted, n_drifted, n_features, drifted_features::varchar as drifted_features
+        from monitoring.drift_summary
+        order by week_start
+        """,
+        what="monitoring.drift_summary",
+    )
+    return _iso_weeks(df, "week_start")
+
+
+def churn_by_segment(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Churn rate per segment: accounts whose CRM status became ``churned`` in week W, over the segment's size in W-1.
+
+    Attributing to the week *before* avoids crediting churn to whatever segment a churning account drifts into
+    during its last week. Weeks without a CRM snapshot are left out rather than shown as zero churn.
+    """
+    _require(con, "assignments.account_segments", "staging.stg_crm_accounts")
+    df = _read(
+        con,
+        """
+        with churn as (
+            select account_id, min(week_start) as churn_week
+            from staging.stg_crm_accounts where status = 'churned' group by account_id
+        ),
+        base as (
+            select week_start, segment_id,
+                   coalesce(any_value(segment_name), 'segment ' || segment_id::varchar) as segment_name,
+                   count(*) as accounts
+            from assignments.account_segments group by week_start, segment_id
+        ),
+        hits as (
+            select s.week_start, s.segment_id, count(*) as churned
+            from assignments.account_segments s
+            join churn c on c.account_id = s.account_id and s.week_start = c.churn_week - 7
+            group by s.week_start, s.segment_id
+        ),
+        crm_weeks as (select distinct week_start from staging.stg_crm_accounts)
+        select b.week_start + 7 as week_start, b.segment_id, b.segment_name, b.accounts,
+               coalesce(h.churned, 0) as churned,
+               coalesce(h.churned, 0) / b.accounts as churn_rate
+        from base b
+        left join hits h using (week_start, segment_id)
+        where b.week_start + 7 in (select week_start from crm_weeks)
+        order by week_start, segment_id
+        """,
+        what="churn per segment",
+    )
+    return _iso_weeks(df, "week_start")
+
+
+def top_movers(
+    con: duckdb.DuckDBPyConnection, *, keywords: Sequence[str] = AT_RISK_KEYWORDS, limit: int = 25
+) -> tuple[str, pd.DataFrame]:
+    """Latest week's moves into at-risk segments, confirmed and widest-margin first, with their explanations."""
+    _require(con, "monitoring.segment_migrations")
+    patterns = [f"%{k.lower()}%" for k in keywords]
+    if not patterns:
+        raise Unavailable("no at-risk segment keywords configured.")
+    has_crm = table_exists(con, "staging.stg_crm_accounts") and "account_name" in table_columns(
+        con, "staging.stg_crm_accounts"
+    )
+    name_join = (
+        "left join (select account_id, week_start, any_value(account_name) as account_name "
+        "from staging.stg_crm_accounts group by all) a using (account_id, week_start)"
+        if has_crm else ""
+    )
+    name_col = "a.account_name" if has_crm else "null::varchar"
+    # only the fixed fragments above are interpolated; keywords and the limit are bound parameters
+    sql = f"""
+        with latest as (select max(week_start) as w from monitoring.segment_migrations)
+        select m.week_start, m.account_id, {name_col} as account_name,
+               coalesce(m.from_name, '(new)') as from_name, m.to_name, m.kind, m.margin, m.confirmed,
+               m.explanation
+        from monitoring.segment_migrations m
+        {name_join}
+        where m.week_start = (select w from latest)
+          and exists (
+              select 1 from unnest(?::varchar[]) k(p) where lower(coalesce(m.to_name, '')) like k.p
+          )
+        order by m.confirmed desc nulls last, m.margin desc nulls last, m.account_id
+        limit ?
+    """
+    latest = _read(con, "select max(week_start) as w from monitoring.segment_migrations", what="migrations")
+    week = latest["w"].iloc[0]
+    if pd.isna(week):
+        raise Unavailable("monitoring.segment_migrations has no rows yet.")
+    week_s = pd.Timestamp(week).strftime("%Y-%m-%d")
+    try:
+        df = _read(con, sql, [patterns, int(limit)], what="moves into at-risk segments")
+    except Unavailable as exc:
+        if "no rows" in str(exc):
+            raise Unavailable(f"no account moved into an at-risk segment in the week of {week_s}.") from exc
+        raise
+    return week_s, _iso_weeks(df, "week_start")
+
+
+def writeback_stats(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """CRM write-back outcomes per week: ``week_start, sent, unchanged, failed, dead_lettered``."""
+    _require(con, "sinks.writeback_stats")
+    df = _read(
+        con,
+        "select week_start, sent, unchanged, failed, dead_lettered from sinks.writeback_stats order by week_start",
+        what="sinks.writeback_stats",
+    )
+    return _iso_weeks(df, "week_start")
+
+
+def alert_stats(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Account-manager alerting per week: ``week_start, digests_sent, moves_alerted, blocked``."""
+    _require(con, "sinks.alert_stats")
+    df = _read(
+        con,
+        "select week_start, digests_sent, moves_alerted, blocked from sinks.alert_stats order by week_start",
+        what="sinks.alert_stats",
+    )
+    return _iso_weeks(df, "week_start")

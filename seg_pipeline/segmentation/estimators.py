@@ -1,0 +1,450 @@
+"""Scikit-learn style clustering estimators for customer segmentation.
+
+``KMeansSegmenter`` gives the main segments (k chosen by :func:`select_k` unless fixed), ``DBSCANSegmenter``
+finds dense groups and noise behind a size/memory guard (global DBSCAN at 100k×20 rows was killed by SIGSEGV
+here), and ``HybridSegmenter`` runs DBSCAN inside each K-means segment so micro-communities and outliers are found
+at any scale. They follow the sklearn contract: ``__init__`` stores params verbatim, ``_parameter_constraints``
+validated once at the top of ``fit``, randomness via ``check_random_state``, fitted attributes end in ``_``.
+"""
+
+import math
+import warnings
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.cluster import DBSCAN, KMeans
+from sklearn.neighbors import NearestNeighbors
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from seg_pipeline.segmentation.kselect import KSelection, find_knee, select_k
+
+GIB = 1024**3
+_CHUNK = 50_000  # rows per nearest-neighbour query batch: bounds memory when assigning 1M rows
+_EPS_PROBE = 5_000  # rows whose k-distance defines the eps curve
+_MEM_PROBE = 1_000  # rows whose neighbour counts estimate DBSCAN memory
+
+
+def _seed(rs: np.random.RandomState) -> int:
+    return int(rs.randint(np.iinfo(np.int32).max))
+
+
+def _check_k_range(k_range: tuple[int, int] | list[int]) -> tuple[int, int]:
+    if len(k_range) != 2 or not all(isinstance(k, Integral) for k in k_range):
+        raise ValueError(f"k_range must be (k_min, k_max) integers, got {k_range!r}")
+    lo, hi = int(k_range[0]), int(k_range[1])
+    if not 2 <= lo <= hi:
+        raise ValueError(f"k_range must satisfy 2 <= k_min <= k_max, got {k_range!r}")
+    return lo, hi
+
+
+def _two_nearest(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest centre index, its distance and (2nd-nearest − nearest) distance, in row chunks."""
+    n = X.shape[0]
+    labels = np.empty(n, dtype=np.int64)
+    d1 = np.empty(n)
+    margin = np.empty(n)
+    c_sq = (centers**2).sum(axis=1)
+    for start in range(0, n, _CHUNK):
+        xb = X[start : start + _CHUNK]
+        d = np.sqrt(np.maximum((xb**2).sum(axis=1)[:, None] - 2 * xb @ centers.T + c_sq[None, :], 0.0))
+        order = np.argsort(d, axis=1, kind="stable")
+        sl = slice(start, start + xb.shape[0])
+        labels[sl] = order[:, 0]
+        d1[sl] = d[np.arange(xb.shape[0]), order[:, 0]]
+        margin[sl] = d[np.arange(xb.shape[0]), order[:, 1]] - d1[sl] if centers.shape[0] > 1 else np.inf
+    return labels, d1, margin
+
+
+def nearest_core_labels(
+    X: np.ndarray, components: np.ndarray, component_labels: np.ndarray, eps: float | np.ndarray
+) -> np.ndarray:
+    """Label of the nearest core sample when within its eps, else -1 (DBSCAN's rule for non-core points)."""
+    out = np.full(X.shape[0], -1, dtype=np.int64)
+    if components.shape[0] == 0 or X.shape[0] == 0:
+        return out
+    eps_arr = np.broadcast_to(np.asarray(eps, dtype=float), (components.shape[0],))
+    nn = NearestNeighbors(n_neighbors=1).fit(components)
+    for start in range(0, X.shape[0], _CHUNK):
+        dist, ind = nn.kneighbors(X[start : start + _CHUNK])
+        idx = ind[:, 0]
+        ok = dist[:, 0] <= eps_arr[idx]
+        out[start : start + len(idx)] = np.where(ok, component_labels[idx], -1)
+    return out
+
+
+def estimate_eps(X: np.ndarray, min_samples: int, rng: np.random.RandomState) -> float:
+    """eps at the knee of the sorted k-distance curve (k = min_samples) on a fixed-seed probe of rows."""
+    n_neighbors = min(min_samples, X.shape[0] - 1)
+    probe = X if X.shape[0] <= _EPS_PROBE else X[np.sort(rng.choice(X.shape[0], _EPS_PROBE, replace=False))]
+    dist, _ = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(X).kneighbors(probe)
+    kdist = np.sort(dist[:, -1])
+    knee = find_knee(np.arange(len(kdist)), kdist, curve="convex", direction="increasing")
+    eps = float(kdist[int(knee)]) if knee is not None else float(np.quantile(kdist, 0.9))
+    if eps <= 0:  # duplicates everywhere: any positive radius joins identical rows
+        eps = float(kdist[kdist > 0].min()) if (kdist > 0).any() else 1e-9
+    return eps
+
+
+def estimate_dbscan_bytes(X: np.ndarray, eps: float, rng: np.random.RandomState) -> int:
+    """≈ 1.9 × rows × mean neighbours-per-point × 8 bytes (measured), neighbours counted on a probe."""
+    probe = X if X.shape[0] <= _MEM_PROBE else X[rng.choice(X.shape[0], _MEM_PROBE, replace=False)]
+    counts = NearestNeighbors(radius=eps).fit(X).radius_neighbors(probe, return_distance=False)
+    mean_nbrs = float(np.mean([len(c) for c in counts]))
+    return int(1.9 * X.shape[0] * mean_nbrs * 8)
+
+
+class KMeansSegmenter(ClusterMixin, BaseEstimator):
+    """K-means with k chosen by :func:`select_k` (``n_clusters="auto"``) or fixed.
+
+    k selection runs on a fixed-seed sample; the final K-means is fitted on all rows.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "n_clusters": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "k_range": [tuple, list],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        n_clusters: str | int = "auto",
+        *,
+        k_range: tuple[int, int] = (2, 10),
+        n_init: int = 10,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.k_range = k_range
+        self.n_init = n_init
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: object = None) -> "KMeansSegmenter":
+        """Choose k (when auto) and fit K-means on all rows."""
+        self._validate_params()
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        rs = check_random_state(self.random_state)
+        self.k_selection_: KSelection | None = None
+        if self.n_clusters == "auto":
+            lo, hi = _check_k_range(self.k_range)
+            self.k_selection_ = select_k(X, range(lo, hi + 1), random_state=_seed(rs))
+            k = self.k_selection_.k
+        else:
+            k = int(self.n_clusters)
+        if k > X.shape[0]:
+            raise ValueError(f"n_clusters={k} is larger than the number of rows ({X.shape[0]})")
+        km = KMeans(n_clusters=k, n_init=self.n_init, random_state=_seed(rs)).fit(X)
+        self.n_clusters_ = k
+        self.cluster_centers_ = km.cluster_centers_
+        self.labels_ = km.labels_.astype(np.int64)
+        self.inertia_ = float(km.inertia_)
+        self.n_iter_ = int(km.n_iter_)
+        sizes = np.bincount(self.labels_, minlength=k)
+        if (sizes <= 1).any():
+            warnings.warn(
+                f"K-means produced {(sizes <= 1).sum()} empty or single-row cluster(s) out of {k}; "
+                "k is too large for this data",
+                UserWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Index of the nearest cluster centre."""
+        check_is_fitted(self, "cluster_centers_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return _two_nearest(np.asarray(X, dtype=float), self.cluster_centers_)[0]
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Euclidean distance to every cluster centre."""
+        check_is_fitted(self, "cluster_centers_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        diff = np.asarray(X, dtype=float)[:, None, :] - self.cluster_centers_[None, :, :]
+        return np.sqrt((diff**2).sum(axis=2))
+
+
+class DBSCANSegmenter(ClusterMixin, BaseEstimator):
+    """DBSCAN behind a size/memory guard, with eps from the k-distance knee when not given.
+
+    ``min_samples`` defaults to 2 × n_features. Before fitting, memory is estimated as ≈ 1.9 × rows ×
+    neighbours-per-point × 8 bytes. When rows exceed ``max_rows`` or the estimate exceeds
+    ``memory_limit_bytes``, DBSCAN runs on a fixed-seed subsample (shrunk until the estimate fits) and every
+    other row takes the label of its nearest core sample within eps, else noise. With ``max_rows=None``
+    subsampling is disabled and an over-limit fit raises ``ValueError`` instead of risking an OOM kill.
+    When a user-given eps is used on a subsample, ``min_samples`` is scaled by the sampling fraction so the
+    density threshold means the same thing.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "eps": [Interval(Real, 0.0, None, closed="neither"), None],
+        "min_samples": [Interval(Integral, 1, None, closed="left"), None],
+        "max_rows": [Interval(Integral, 1, None, closed="left"), None],
+        "memory_limit_bytes": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        eps: float | None = None,
+        *,
+        min_samples: int | None = None,
+        max_rows: int | None = 50_000,
+        memory_limit_bytes: int = 2 * GIB,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        self.eps = eps
+        self.min_samples = min_samples
+        self.max_rows = max_rows
+        self.memory_limit_bytes = memory_limit_bytes
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: object = None) -> "DBSCANSegmenter":
+        """Fit DBSCAN on all rows or a guarded subsample; label the rest by nearest core sample."""
+        self._validate_params()
+        X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32]), dtype=float)
+        n, d = X.shape
+        rs = check_random_state(self.random_state)
+        min_samples = int(self.min_samples) if self.min_samples is not None else max(2 * d, 2)
+        if n <= min_samples:
+            raise ValueError(f"DBSCAN needs more rows ({n}) than min_samples ({min_samples})")
+        m = n if self.max_rows is None else min(n, int(self.max_rows))
+        floor = max(10 * min_samples, 200)
+        for _ in range(4):
+            idx = np.arange(n) if m == n else np.sort(rs.choice(n, m, replace=False))
+            xs = X[idx]
+            ms = min_samples if self.eps is None else max(2, math.ceil(min_samples * m / n))
+            eps = float(self.eps) if self.eps is not None else estimate_eps(xs, ms, rs)
+            est = estimate_dbscan_bytes(xs, eps, rs)
+            if est <= self.memory_limit_bytes:
+                break
+            if self.max_rows is None:
+                raise ValueError(
+                    f"DBSCAN on {n} rows with eps={eps:.4g} would need ≈ {est / GIB:.1f} GiB "
+                    f"(limit {self.memory_limit_bytes / GIB:.1f} GiB) and subsampling is disabled "
+                    "(max_rows=None); set max_rows, lower eps or raise memory_limit_bytes"
+                )
+            # memory grows ~ rows² (neighbours per point scale with the sample), so shrink by the square root
+            m_new = int(m * math.sqrt(self.memory_limit_bytes / est) * 0.9)
+            if m_new < floor:
+                raise ValueError(
+                    f"DBSCAN with eps={eps:.4g} would need ≈ {est / GIB:.1f} GiB even on {m} rows "
+                    f"(limit {self.memory_limit_bytes / GIB:.1f} GiB); lower eps or raise memory_limit_bytes"
+                )
+            m = m_new
+        else:
+            raise ValueError("DBSCAN memory guard could not find a sample size that fits the limit")
+        db = DBSCAN(eps=eps, min_samples=ms).fit(xs)
+        self.eps_ = eps
+        self.min_samples_ = ms
+        self.n_fit_rows_ = m
+        self.subsampled_ = m < n
+        self.memory_estimate_bytes_ = est
+        self.components_ = xs[db.core_sample_indices_]
+        self.core_sample_indices_ = idx[db.core_sample_indices_]
+        self._component_labels = db.labels_[db.core_sample_indices_].astype(np.int64)
+        labels = np.full(n, -1, dtype=np.int64)
+        labels[idx] = db.labels_
+        if self.subsampled_:
+            rest = np.setdiff1d(np.arange(n), idx, assume_unique=True)
+            labels[rest] = nearest_core_labels(X[rest], self.components_, self._component_labels, eps)
+        self.labels_ = labels
+        if (labels == -1).all():
+            warnings.warn(
+                f"DBSCAN labelled every point noise (eps={eps:.4g}, min_samples={ms}); "
+                "raise eps or lower min_samples",
+                UserWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Label of the nearest core sample within eps, else -1 (noise)."""
+        check_is_fitted(self, "components_")
+        X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32], reset=False), dtype=float)
+        return nearest_core_labels(X, self.components_, self._component_labels, self.eps_)
+
+
+@dataclass(frozen=True)
+class HybridAssignment:
+    """Per-row result of the hybrid assignment rule (shared by ``HybridSegmenter`` and the saved model)."""
+
+    labels: np.ndarray
+    micro_labels: np.ndarray
+    is_outlier: np.ndarray
+    margin: np.ndarray
+    distance: np.ndarray
+
+
+def hybrid_assign(
+    X: np.ndarray,
+    centers: np.ndarray,
+    outlier_radius: np.ndarray,
+    micro_components: np.ndarray,
+    micro_component_labels: np.ndarray,
+    micro_component_segments: np.ndarray,
+    micro_eps: np.ndarray,
+) -> HybridAssignment:
+    """Nearest centre → segment; micro-community = nearest micro core sample of the same segment within its
+    eps; outlier = farther than the segment's radius and in no micro-community."""
+    labels, dist, margin = _two_nearest(X, centers)
+    micro = np.full(X.shape[0], -1, dtype=np.int64)
+    for seg in np.unique(micro_component_segments):
+        rows = np.flatnonzero(labels == seg)
+        cores = micro_component_segments == seg
+        micro[rows] = nearest_core_labels(
+            X[rows], micro_components[cores], micro_component_labels[cores], micro_eps[cores]
+        )
+    is_outlier = (dist > outlier_radius[labels]) & (micro == -1)
+    return HybridAssignment(labels, micro, is_outlier, margin, dist)
+
+
+class HybridSegmenter(ClusterMixin, BaseEstimator):
+    """K-means main segments, then guarded DBSCAN inside each segment for micro-communities and outliers.
+
+    Per segment, the largest DBSCAN cluster is the segment's body; other DBSCAN clusters with at least
+    ``min_micro_size`` rows become micro-communities (global ids 0..n-1) and keep their core samples and eps.
+    A row is an outlier when it is farther from its centroid than the segment's radius (median + ``outlier_mad``
+    × 1.4826 × MAD of member distances) and in no micro-community; outliers keep their nearest segment in
+    ``labels_`` but are always flagged in ``is_outlier_``. Running DBSCAN per segment on ≤
+    ``max_rows_per_segment`` rows keeps memory bounded at 1M accounts.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "n_clusters": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "k_range": [tuple, list],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "eps": [Interval(Real, 0.0, None, closed="neither"), None],
+        "min_samples": [Interval(Integral, 1, None, closed="left"), None],
+        "min_micro_size": [Interval(Integral, 1, None, closed="left")],
+        "outlier_mad": [Interval(Real, 0.0, None, closed="neither")],
+        "max_rows_per_segment": [Interval(Integral, 100, None, closed="left")],
+        "memory_limit_bytes": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        n_clusters: str | int = "auto",
+        *,
+        k_range: tuple[int, int] = (2, 10),
+        n_init: int = 4,
+        eps: float | None = None,
+        min_samples: int | None = None,
+        min_micro_size: int = 30,
+        outlier_mad: float = 6.0,
+        max_rows_per_segment: int = 5_000,
+        memory_limit_bytes: int = 2 * GIB,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.k_range = k_range
+        self.n_init = n_init
+        self.eps = eps
+        self.min_samples = min_samples
+        self.min_micro_size = min_micro_size
+        self.outlier_mad = outlier_mad
+        self.max_rows_per_segment = max_rows_per_segment
+        self.memory_limit_bytes = memory_limit_bytes
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: object = None) -> "HybridSegmenter":
+        """K-means on all rows, then DBSCAN per segment; see the class docstring for the rules."""
+        self._validate_params()
+        X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32]), dtype=float)
+        rs = check_random_state(self.random_state)
+        km = KMeansSegmenter(
+            self.n_clusters, k_range=self.k_range, n_init=self.n_init, random_state=_seed(rs)
+        ).fit(X)
+        self.kmeans_ = km
+        self.k_selection_ = km.k_selection_
+        self.inertia_ = km.inertia_
+        self.cluster_centers_ = km.cluster_centers_
+        k = km.n_clusters_
+        labels, dist, _ = _two_nearest(X, self.cluster_centers_)
+        radius = np.full(k, np.inf)
+        comps: list[np.ndarray] = []
+        comp_labels: list[np.ndarray] = []
+        comp_segs: list[np.ndarray] = []
+        comp_eps: list[np.ndarray] = []
+        next_micro = 0
+        d = X.shape[1]
+        min_samples = self.min_samples if self.min_samples is not None else max(2 * d, 2)
+        for seg in range(k):
+            rows = np.flatnonzero(labels == seg)
+            seg_seed = _seed(rs)  # drawn for every segment so seeds do not depend on earlier outcomes
+            if rows.size == 0:
+                continue
+            med = float(np.median(dist[rows]))
+            mad = float(np.median(np.abs(dist[rows] - med)))
+            radius[seg] = med + self.outlier_mad * 1.4826 * mad if mad > 0 else np.inf
+            if rows.size <= max(min_samples * 4, 2 * self.min_micro_size):
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # an all-noise segment just has no micro-community
+                db = DBSCANSegmenter(
+                    self.eps,
+                    min_samples=min_samples,
+                    max_rows=self.max_rows_per_segment,
+                    memory_limit_bytes=self.memory_limit_bytes,
+                    random_state=seg_seed,
+                ).fit(X[rows])
+            found = db.labels_[db.labels_ >= 0]
+            if found.size == 0:
+                continue
+            counts = np.bincount(found)
+            body = int(np.argmax(counts))
+            comp_lab = db._component_labels
+            for lab in range(len(counts)):
+                if lab == body or counts[lab] < self.min_micro_size:
+                    continue
+                mask = comp_lab == lab
+                comps.append(db.components_[mask])
+                comp_labels.append(np.full(mask.sum(), next_micro, dtype=np.int64))
+                comp_segs.append(np.full(mask.sum(), seg, dtype=np.int64))
+                comp_eps.append(np.full(mask.sum(), db.eps_))
+                next_micro += 1
+        self.outlier_radius_ = radius
+        self.micro_components_ = np.vstack(comps) if comps else np.empty((0, d))
+        self.micro_component_labels_ = np.concatenate(comp_labels) if comps else np.empty(0, dtype=np.int64)
+        self.micro_component_segments_ = np.concatenate(comp_segs) if comps else np.empty(0, dtype=np.int64)
+        self.micro_eps_ = np.concatenate(comp_eps) if comps else np.empty(0)
+        self.n_micro_ = next_micro
+        res = self._assign(X)
+        self.labels_ = res.labels
+        self.micro_labels_ = res.micro_labels
+        self.is_outlier_ = res.is_outlier
+        self.margin_ = res.margin
+        self.distance_ = res.distance
+        if res.is_outlier.mean() > 0.2:
+            warnings.warn(
+                f"{res.is_outlier.mean():.0%} of rows are outliers; the segments do not describe this data",
+                UserWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def _assign(self, X: np.ndarray) -> HybridAssignment:
+        return hybrid_assign(
+            X,
+            self.cluster_centers_,
+            self.outlier_radius_,
+            self.micro_components_,
+            self.micro_component_labels_,
+            self.micro_component_segments_,
+            self.micro_eps_,
+        )
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Main segment (nearest centroid) of each row."""
+        return self.predict_detail(X).labels
+
+    def predict_detail(self, X: np.ndarray) -> HybridAssignment:
+        """Segment, micro-community, outlier flag, margin and distance for new rows."""
+        check_is_fitted(self, "cluster_centers_")
+        X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32], reset=False), dtype=float)
+        return self._assign(X)

@@ -1,0 +1,114 @@
+"""Feature preprocessing for segmentation: impute, log1p heavy tails, cap, scale, one-hot.
+
+Distances drive every clustering step, so a handful of huge accounts (seats, MRR, event counts) must not
+dominate them: heavy-tailed counts are log1p-transformed, every numeric column is capped at quantiles learnt at
+fit (so next week's extreme values cannot stretch the space) and then scaled.
+"""
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    MinMaxScaler,
+    OneHotEncoder,
+    RobustScaler,
+    StandardScaler,
+)
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+SCALERS = ("standard", "robust", "minmax", "none")
+
+
+def signed_log1p(X: np.ndarray, mask: tuple[bool, ...] = ()) -> np.ndarray:
+    """``sign(x)·log1p(|x|)`` on the masked columns; safe for the odd negative count from a bad source."""
+    X = np.asarray(X, dtype=float).copy()
+    cols = np.asarray(mask, dtype=bool) if len(mask) else np.ones(X.shape[1], dtype=bool)
+    X[:, cols] = np.sign(X[:, cols]) * np.log1p(np.abs(X[:, cols]))
+    return X
+
+
+class QuantileClipper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Winsorise each column at quantiles learnt at fit, so outliers cannot stretch the scaled space."""
+
+    _parameter_constraints: ClassVar[dict] = {"quantiles": [tuple, None]}
+
+    def __init__(self, quantiles: tuple[float, float] | None = (0.01, 0.99)) -> None:
+        self.quantiles = quantiles
+
+    def fit(self, X: np.ndarray, y: object = None) -> "QuantileClipper":
+        self._validate_params()
+        X = validate_data(self, X, dtype=float, ensure_all_finite="allow-nan")
+        if self.quantiles is None:
+            self.lower_ = np.full(X.shape[1], -np.inf)
+            self.upper_ = np.full(X.shape[1], np.inf)
+            return self
+        lo, hi = self.quantiles
+        if not 0.0 <= lo < hi <= 1.0:
+            raise ValueError(f"quantiles must satisfy 0 <= low < high <= 1, got {self.quantiles!r}")
+        self.lower_ = np.nanquantile(X, lo, axis=0)
+        self.upper_ = np.nanquantile(X, hi, axis=0)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "lower_")
+        X = validate_data(self, X, dtype=float, reset=False, ensure_all_finite="allow-nan")
+        return np.clip(X, self.lower_, self.upper_)
+
+
+def _scaler(name: str) -> BaseEstimator | str:
+    if name == "standard":
+        return StandardScaler()
+    if name == "robust":
+        return RobustScaler()
+    if name == "minmax":
+        return MinMaxScaler()
+    if name == "none":
+        return "passthrough"
+    raise ValueError(f"unknown scaler {name!r}; expected one of {', '.join(SCALERS)}")
+
+
+def build_preprocessor(
+    numeric: Sequence[str],
+    *,
+    categorical: Sequence[str] = (),
+    heavy_tailed: Sequence[str] = (),
+    scaler: str = "robust",
+    clip_quantiles: tuple[float, float] | None = (0.01, 0.99),
+) -> Pipeline:
+    """Unfitted preprocessing pipeline over a DataFrame with the named columns.
+
+    Numeric: median-impute → signed log1p on ``heavy_tailed`` → cap at ``clip_quantiles`` → scale
+    (``standard|robust|minmax|none``). Categorical: one-hot, unknown categories ignored, rare ones grouped.
+    Output column names (``get_feature_names_out()``) are the input names, plus ``<col>_<value>`` for one-hot.
+    """
+    numeric = list(numeric)
+    categorical = list(categorical)
+    unknown_heavy = set(heavy_tailed) - set(numeric)
+    if unknown_heavy:
+        raise ValueError(f"heavy_tailed columns not in numeric: {sorted(unknown_heavy)}")
+    if not numeric and not categorical:
+        raise ValueError("no feature columns given")
+    mask = tuple(c in set(heavy_tailed) for c in numeric)
+    num_pipe = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("log1p", FunctionTransformer(signed_log1p, kw_args={"mask": mask}, feature_names_out="one-to-one")),
+            ("clip", QuantileClipper(clip_quantiles)),
+            ("scale", _scaler(scaler)),
+        ]
+    )
+    transformers: list[tuple[str, object, list[str]]] = []
+    if numeric:
+        transformers.append(("num", num_pipe, numeric))
+    if categorical:
+        onehot = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=0.01, max_categories=12,
+                               sparse_output=False)
+        transformers.append(("cat", onehot, categorical))
+    columns = ColumnTransformer(transformers, verbose_feature_names_out=False, remainder="drop")
+    return Pipeline([("columns", columns)])

@@ -1,0 +1,190 @@
+"""The one place that reads ``SEG_*`` environment variables.
+
+Everything else receives a :class:`Settings` object, so tests can build one pointing at a tmp dir and
+nothing reads the environment at import time.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_HOME = PROJECT_ROOT / "dagster_home"
+
+DAGSTER_YAML = """\
+# Dagster instance for seg_pipeline (created by `seg` when missing; safe to edit).
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    # every asset that writes warehouse.duckdb is in pool "warehouse": DuckDB allows one writer process
+    default_limit: 1
+    granularity: op
+  runs:
+    max_concurrent_runs: 4
+"""
+
+
+def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name}={raw!r} is not a number") from exc
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name}={raw!r} is not an integer") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration. Paths are absolute; secrets are *names* of env vars, never values."""
+
+    home: Path = DEFAULT_HOME
+    sql_dir: Path = PROJECT_ROOT / "dbt_like_sql"
+    mlflow_tracking_uri: str | None = None
+    seed: int = 7
+    # ingestion
+    quarantine_reject_rate: float = 0.2
+    volume_drop_threshold: float = 0.5
+    # segmentation
+    k_min: int = 3
+    k_max: int = 10
+    fixed_k: int | None = None
+    scaler: str = "robust"
+    gate_min_segment_share: float = 0.01
+    gate_silhouette_floor: float = 0.05
+    gate_stability_floor: float = 0.5
+    # monitoring / sinks
+    hysteresis_weeks: int = 2
+    confirm_margin: float = 1.0
+    mass_migration_threshold: float = 0.15
+    drift_retrain_threshold: float = 0.5
+    crm_mode: str = "file"  # file | rest
+    crm_base_url: str | None = None
+    crm_batch_size: int = 100
+    crm_rps: float = 10.0
+    alert_channel: str = "file"  # file | webhook | email
+    webhook_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_from: str = "seg-pipeline@localhost"
+    engineer_email: str = "data-eng@localhost"
+    dashboard_url: str | None = None
+    sinks_override: bool = False
+    secret_env: dict[str, str] = field(
+        default_factory=lambda: {
+            "crm_token": "SEG_CRM_TOKEN",
+            "webhook_secret": "SEG_WEBHOOK_SECRET",
+            "smtp_user": "SEG_SMTP_USER",
+            "smtp_password": "SEG_SMTP_PASSWORD",
+        }
+    )
+
+    # ---- derived locations (all under SEG_HOME) ----
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def snapshot_path(self) -> Path:
+        """Read-only copy of the warehouse published for dashboards and notebooks."""
+        return self.home / "warehouse_snapshot.duckdb"
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def truth_dir(self) -> Path:
+        """Simulator ground truth; the pipeline never reads it (only `seg evaluate`)."""
+        return self.home / "truth"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.mlflow_dir / 'mlflow.db').as_posix()}"
+
+    @property
+    def mlflow_artifact_root(self) -> Path:
+        return self.mlflow_dir / "artifacts"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def outbox_dir(self) -> Path:
+        """File sinks: CRM exports and the JSONL alert outbox."""
+        return self.home / "outbox"
+
+    def secret(self, name: str, env: Mapping[str, str] | None = None) -> str | None:
+        """Read a secret from the environment at the moment it is needed (never stored)."""
+        env = os.environ if env is None else env
+        return env.get(self.secret_env[name]) or None
+
+    def with_home(self, home: Path) -> "Settings":
+        return replace(self, home=home.resolve())
+
+    def ensure_home(self) -> Path:
+        """Create SEG_HOME and its dagster.yaml when missing; return the home."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        for sub in (self.landing_dir, self.mlflow_dir, self.reports_dir, self.outbox_dir):
+            sub.mkdir(parents=True, exist_ok=True)
+        cfg = self.home / "dagster.yaml"
+        if not cfg.exists():
+            cfg.write_text(DAGSTER_YAML)
+        return self.home
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Build settings from ``SEG_*`` variables (see README, "Configuration")."""
+        env = os.environ if env is None else env
+        home = Path(env.get("SEG_HOME") or DEFAULT_HOME).expanduser().resolve()
+        fixed_k = env.get("SEG_FIXED_K")
+        return cls(
+            home=home,
+            sql_dir=Path(env.get("SEG_SQL_DIR") or PROJECT_ROOT / "dbt_like_sql").expanduser().resolve(),
+            mlflow_tracking_uri=env.get("SEG_MLFLOW_TRACKING_URI") or None,
+            seed=_env_int(env, "SEG_SEED", 7),
+            quarantine_reject_rate=_env_float(env, "SEG_QUARANTINE_REJECT_RATE", 0.2),
+            volume_drop_threshold=_env_float(env, "SEG_VOLUME_DROP_THRESHOLD", 0.5),
+            k_min=_env_int(env, "SEG_K_MIN", 3),
+            k_max=_env_int(env, "SEG_K_MAX", 10),
+            fixed_k=int(fixed_k) if fixed_k else None,
+            scaler=env.get("SEG_SCALER", "robust"),
+            gate_min_segment_share=_env_float(env, "SEG_GATE_MIN_SEGMENT_SHARE", 0.01),
+            gate_silhouette_floor=_env_float(env, "SEG_GATE_SILHOUETTE_FLOOR", 0.05),
+            gate_stability_floor=_env_float(env, "SEG_GATE_STABILITY_FLOOR", 0.5),
+            hysteresis_weeks=_env_int(env, "SEG_HYSTERESIS_WEEKS", 2),
+            confirm_margin=_env_float(env, "SEG_CONFIRM_MARGIN", 1.0),
+            mass_migration_threshold=_env_float(env, "SEG_MASS_MIGRATION_THRESHOLD", 0.15),
+            drift_retrain_threshold=_env_float(env, "SEG_DRIFT_RETRAIN_THRESHOLD", 0.5),
+            crm_mode=env.get("SEG_CRM_MODE", "file"),
+            crm_base_url=env.get("SEG_CRM_BASE_URL") or None,
+            crm_batch_size=_env_int(env, "SEG_CRM_BATCH_SIZE", 100),
+            crm_rps=_env_float(env, "SEG_CRM_RPS", 10.0),
+            alert_channel=env.get("SEG_ALERT_CHANNEL", "file"),
+            webhook_url=env.get("SEG_WEBHOOK_URL") or None,
+            smtp_host=env.get("SEG_SMTP_HOST") or None,
+            smtp_port=_env_int(env, "SEG_SMTP_PORT", 587),
+            smtp_from=env.get("SEG_SMTP_FROM", "seg-pipeline@localhost"),
+            engineer_email=env.get("SEG_ENGINEER_EMAIL", "data-eng@localhost"),
+            dashboard_url=env.get("SEG_DASHBOARD_URL") or None,
+            sinks_override=env.get("SEG_SINKS_OVERRIDE", "").lower() in ("1", "true", "yes"),
+        )

@@ -1,0 +1,342 @@
+"""Account-manager digests and engineer alerts, delivered at most once per (recipient, week) via a ledger.
+
+Grouping (one digest per AM per week), quieting (only confirmed segment moves; an account already alerted
+into the same segment is not alerted again) and the ledger follow Alertmanager's grouping/inhibition model
+(R6). Message ids are deterministic, so a redelivery after a crash carries the same id and receivers can
+deduplicate.
+"""
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import duckdb
+import httpx
+import pandas as pd
+
+from seg_pipeline.settings import Settings
+from seg_pipeline.sinks.channels import Channel, EmailChannel, FileChannel, Message, SmtpFactory, WebhookChannel
+from seg_pipeline.sinks.http import RetryPolicy, SinkStopError
+from seg_pipeline.sinks.outbox import as_week, dead_letter, ensure_schema, stable_key, transaction
+
+AT_RISK = frozenset({"Declining / At-Risk", "Support-Heavy Strugglers", "Dormant"})
+MIGRATION_COLUMNS = ("account_id", "week_start", "from_segment", "to_segment", "from_name", "to_name", "kind",
+                     "confirmed", "explanation")
+CRM_COLUMNS = ("account_id", "account_name", "account_manager_id", "account_manager_name",
+               "account_manager_email")
+MAX_EXPLANATION = 200
+
+
+@dataclass
+class AlertResult:
+    """What one alert delivery did (``as_metadata()`` for the Dagster UI; no addresses, no secrets)."""
+
+    week_start: date
+    channel: str
+    dry_run: bool
+    planned: int = 0
+    pending_before: int = 0
+    sent: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+    would_send: int = 0
+    unrouted_moves: int = 0
+
+    def as_metadata(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {k: getattr(self, k) for k in (
+            "channel", "dry_run", "planned", "pending_before", "sent", "failed", "dead_lettered", "would_send",
+            "unrouted_moves")}
+        meta["week_start"] = self.week_start.isoformat()
+        return meta
+
+
+def dashboard_link(settings: Settings) -> str:
+    """The dashboard URL when served, else the ``file://`` URI of the static HTML."""
+    return settings.dashboard_url or (settings.reports_dir / "dashboard.html").resolve().as_uri()
+
+
+def digest_message_id(am_id: str, week: date) -> str:
+    return "msg_" + stable_key("am_digest", am_id, week.isoformat())
+
+
+def engineer_message_id(week: date, reason: str) -> str:
+    return "msg_" + stable_key("engineer", week.isoformat(), reason)
+
+
+def _clip(text: object, limit: int = MAX_EXPLANATION) -> str:
+    s = "" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text).strip()
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def build_digest(am_id: str, am_name: str | None, am_email: str | None, moves: pd.DataFrame, *, week: date,
+                 link: str, max_lines: int = 20) -> Message:
+    """One digest: at-risk moves first, then by account name; beyond ``max_lines`` a ``+N more`` line."""
+    moves = moves.assign(_risk=~moves["to_name"].isin(AT_RISK)).sort_values(
+        ["_risk", "account_name", "account_id"], kind="stable")
+    lines = []
+    for r in moves.itertuples():
+        flag = " ⚠" if r.to_name in AT_RISK else ""
+        why = _clip(r.explanation)
+        lines.append(f"• {_clip(r.account_name, 80)} ({r.account_id}): {r.from_name} → {r.to_name}{flag}"
+                     + (f" — {why}" if why else ""))
+    shown, hidden = lines[:max_lines], len(lines) - min(len(lines), max_lines)
+    if hidden:
+        shown.append(f"+{hidden} more")
+    n_risk = int(moves["to_name"].isin(AT_RISK).sum())
+    subject = (f"Segment changes for your accounts, week of {week.isoformat()}: {len(moves)} account(s)"
+               + (f", {n_risk} into at-risk segments" if n_risk else ""))
+    greeting = f"Hi {am_name}," if am_name else "Hi,"
+    text = "\n".join([greeting, subject, "", *shown, "", f"Dashboard: {link}"])
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": subject[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(shown)[:3000]}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{link}|Segment-health dashboard>"}]},
+    ]
+    return Message(message_id=digest_message_id(am_id, week), kind="am_digest", recipient_id=am_id,
+                   recipient_name=am_name, recipient_address=am_email, week_start=week, subject=subject,
+                   text=text, blocks=blocks)
+
+
+def _check(df: pd.DataFrame, cols: tuple[str, ...], what: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what} is missing required column(s): {', '.join(missing)}")
+
+
+def _str_or_none(v: object) -> str | None:
+    return None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+
+
+def plan_alerts(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    migrations: pd.DataFrame,
+    crm_accounts: pd.DataFrame,
+    *,
+    week_start: date | str,
+    max_lines: int = 20,
+) -> AlertResult:
+    """Put this week's digests into ``sinks.alert_ledger`` (one per AM; at most once per (AM, week)).
+
+    Only confirmed ``segment`` moves of the week count. A move is skipped when the last alert for the
+    account (an earlier week) already announced the same target segment. Moves whose account has no AM in
+    the CRM snapshot are dead-lettered (never silently dropped). A digest already sent is never rebuilt.
+    """
+    week = as_week(week_start)
+    _check(migrations, MIGRATION_COLUMNS, "migrations")
+    _check(crm_accounts, CRM_COLUMNS, "crm_accounts")
+    ensure_schema(con)
+    result = AlertResult(week_start=week, channel=settings.alert_channel, dry_run=False)
+    m = migrations[(pd.to_datetime(migrations["week_start"]).dt.date == week)
+                   & (migrations["kind"] == "segment") & (migrations["confirmed"].fillna(False).astype(bool))]
+    m = m.sort_values(["account_id", "to_segment"], kind="stable").drop_duplicates("account_id", keep="last")
+    if not m.empty:
+        prior = con.execute("""
+            SELECT i.account_id, i.to_segment FROM sinks.alert_items i
+            JOIN sinks.alert_ledger l USING (message_id)
+            WHERE i.week_start < ? AND l.status IN ('pending', 'sent')
+            QUALIFY row_number() OVER (PARTITION BY i.account_id ORDER BY i.week_start DESC) = 1""",
+                            [week]).df()
+        last_to = dict(zip(prior["account_id"], prior["to_segment"], strict=True))
+        m = m[[last_to.get(a) != t for a, t in zip(m["account_id"], m["to_segment"], strict=True)]]
+    crm = crm_accounts[list(CRM_COLUMNS)].drop_duplicates("account_id")
+    moves = m.merge(crm, on="account_id", how="left")
+    unrouted = moves[moves["account_manager_id"].isna()]
+    routed = moves[moves["account_manager_id"].notna()]
+    link = dashboard_link(settings)
+    digests = [
+        build_digest(str(am_id), _str_or_none(g["account_manager_name"].iloc[0]),
+                     _str_or_none(g["account_manager_email"].iloc[0]), g, week=week, link=link, max_lines=max_lines)
+        for am_id, g in routed.groupby("account_manager_id", sort=True)
+    ]
+    with transaction(con):
+        for r in unrouted.itertuples():
+            key = stable_key("unrouted", r.account_id, week.isoformat())
+            exists = con.execute("SELECT 1 FROM sinks.dead_letters WHERE sink = 'alerts' AND item_key = ?",
+                                 [key]).fetchone()
+            if not exists:
+                dead_letter(con, sink="alerts", item_key=key, week_start=week, subject_id=r.account_id,
+                            status_code=None, reason="no account manager for this account in the CRM snapshot")
+        result.unrouted_moves = len(unrouted)
+        for msg in digests:
+            accounts = routed[routed["account_manager_id"].astype(str) == msg.recipient_id]
+            if _enqueue(con, msg, reason_key=None, n_items=len(accounts)):
+                result.planned += 1
+                con.execute("DELETE FROM sinks.alert_items WHERE message_id = ?", [msg.message_id])
+                con.executemany(
+                    "INSERT INTO sinks.alert_items VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [[msg.message_id, r.account_id, week, _int(r.from_segment), _int(r.to_segment),
+                      _str_or_none(r.from_name), _str_or_none(r.to_name)] for r in accounts.itertuples()])
+    return result
+
+
+def _int(v: object) -> int | None:
+    return None if v is None or pd.isna(v) else int(v)  # type: ignore[call-overload]
+
+
+def _enqueue(con: duckdb.DuckDBPyConnection, msg: Message, *, reason_key: str | None, n_items: int) -> bool:
+    """Insert or refresh a *pending* ledger row; a sent/dead one is never touched. True when written."""
+    row = con.execute("SELECT status FROM sinks.alert_ledger WHERE message_id = ?", [msg.message_id]).fetchone()
+    if row is not None and row[0] != "pending":
+        return False
+    payload = json.dumps({"subject": msg.subject, **msg.payload()}, ensure_ascii=False, sort_keys=True)
+    con.execute("""
+        INSERT INTO sinks.alert_ledger (message_id, kind, recipient_id, recipient_name, recipient_address,
+            week_start, reason_key, subject, payload_json, n_items, status)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')
+        ON CONFLICT (message_id) DO UPDATE SET subject = excluded.subject, payload_json = excluded.payload_json,
+            n_items = excluded.n_items, recipient_name = excluded.recipient_name,
+            recipient_address = excluded.recipient_address""",
+                [msg.message_id, msg.kind, msg.recipient_id, msg.recipient_name, msg.recipient_address,
+                 msg.week_start, reason_key, msg.subject, payload, n_items])
+    return True
+
+
+def make_channel(settings: Settings, *, client: httpx.Client | None = None, smtp_factory: SmtpFactory | None = None,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 now: Callable[[], float] = time.time, policy: RetryPolicy | None = None) -> Channel:
+    """The channel named by ``settings.alert_channel`` (file | webhook | email)."""
+    policy = policy or RetryPolicy()
+    rng = random.Random(settings.seed)
+    if settings.alert_channel == "file":
+        return FileChannel(settings.outbox_dir / "alerts.jsonl")
+    if settings.alert_channel == "webhook":
+        return WebhookChannel(settings, client=client, policy=policy, sleep=sleep, clock=clock, now=now, rng=rng)
+    if settings.alert_channel == "email":
+        return EmailChannel(settings, smtp_factory=smtp_factory, policy=policy, sleep=sleep, clock=clock, rng=rng)
+    raise ValueError(f"unknown alert_channel {settings.alert_channel!r}; expected file, webhook or email")
+
+
+def _log(con: duckdb.DuckDBPyConnection, msg_id: str, week: date, channel: str, outcome: str,
+         code: int | None, attempts: int, detail: str) -> None:
+    con.execute("INSERT INTO sinks.alert_log (message_id, week_start, channel, outcome, status_code, attempts, "
+                "detail) VALUES (?, ?, ?, ?, ?, ?, ?)", [msg_id, week, channel, outcome, code, attempts, detail[:1000]])
+
+
+def deliver_alerts(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    *,
+    week_start: date | str,
+    dry_run: bool = False,
+    client: httpx.Client | None = None,
+    smtp_factory: SmtpFactory | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    now: Callable[[], float] = time.time,
+    policy: RetryPolicy | None = None,
+    message_ids: list[str] | None = None,
+) -> AlertResult:
+    """Send pending ledger messages up to ``week_start`` through ``settings.alert_channel``.
+
+    Marked sent only after the channel acknowledged; 4xx/5xx-SMTP → dead letter; transient failures stay
+    pending (and stop this run); 401/403 raise :class:`~seg_pipeline.sinks.http.SinkAuthError`.
+    """
+    week = as_week(week_start)
+    ensure_schema(con)
+    result = AlertResult(week_start=week, channel=settings.alert_channel, dry_run=dry_run)
+    sql = ("SELECT message_id, kind, recipient_id, recipient_name, recipient_address, week_start, subject, "
+           "payload_json FROM sinks.alert_ledger WHERE status = 'pending' AND week_start <= ?")
+    params: list[Any] = [week]
+    if message_ids is not None:
+        sql += " AND message_id IN (SELECT unnest(?))"
+        params.append(message_ids)
+    rows = con.execute(sql + " ORDER BY week_start, kind, recipient_id", params).fetchall()
+    result.pending_before = len(rows)
+    if dry_run or not rows:
+        result.would_send = len(rows) if dry_run else 0
+        return result
+    channel = make_channel(settings, client=client, smtp_factory=smtp_factory, sleep=sleep, clock=clock, now=now,
+                           policy=policy)
+    try:
+        for i, (mid, kind, rid, rname, raddr, wk, subject, payload_json) in enumerate(rows):
+            payload = json.loads(payload_json)
+            msg = Message(message_id=mid, kind=kind, recipient_id=rid, recipient_name=rname,
+                          recipient_address=raddr, week_start=wk, subject=subject, text=payload["text"],
+                          blocks=payload.get("blocks", []))
+            try:
+                out = channel.send(msg)
+            except SinkStopError as exc:
+                with transaction(con):
+                    con.execute("UPDATE sinks.alert_ledger SET attempts = attempts + 1, last_error = ? "
+                                "WHERE message_id = ?", [str(exc)[:1000], mid])
+                    _log(con, mid, wk, channel.name, "stopped", None, 1, str(exc))
+                raise
+            with transaction(con):
+                if out.kind == "ok":
+                    con.execute("UPDATE sinks.alert_ledger SET status = 'sent', channel = ?, "
+                                "sent_at = current_timestamp, attempts = attempts + ?, last_error = NULL "
+                                "WHERE message_id = ?",
+                                [channel.name, out.attempts, mid])
+                    result.sent += 1
+                elif out.kind == "dead":
+                    con.execute("UPDATE sinks.alert_ledger SET status = 'dead', channel = ?, "
+                                "attempts = attempts + ?, last_error = ? WHERE message_id = ?",
+                                [channel.name, out.attempts, out.reason, mid])
+                    dead_letter(con, sink="alerts", item_key=mid, week_start=wk, subject_id=rid,
+                                status_code=out.status_code, reason=out.reason)
+                    result.dead_lettered += 1
+                else:
+                    con.execute("UPDATE sinks.alert_ledger SET attempts = attempts + ?, last_error = ? "
+                                "WHERE message_id = ?", [out.attempts, out.reason, mid])
+                _log(con, mid, wk, channel.name, {"ok": "sent", "dead": "dead"}.get(out.kind, "retry_exhausted"),
+                     out.status_code, out.attempts, out.reason)
+            if out.kind == "failed":
+                # The channel is down beyond the retry budget; the rest waits for the next run.
+                result.failed += len(rows) - i
+                break
+    finally:
+        channel.close()
+    return result
+
+
+def send_am_alerts(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    migrations: pd.DataFrame,
+    crm_accounts: pd.DataFrame,
+    *,
+    week_start: date | str,
+    dry_run: bool = False,
+    max_lines: int = 20,
+    **delivery: Any,
+) -> AlertResult:
+    """Plan this week's AM digests and deliver what is pending (the ``sinks/am_alerts`` asset body)."""
+    planned = plan_alerts(con, settings, migrations, crm_accounts, week_start=week_start, max_lines=max_lines)
+    result = deliver_alerts(con, settings, week_start=week_start, dry_run=dry_run, **delivery)
+    result.planned, result.unrouted_moves = planned.planned, planned.unrouted_moves
+    return result
+
+
+def send_engineer_alert(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    *,
+    week_start: date | str,
+    subject: str,
+    body: str,
+    reason: str | None = None,
+    **delivery: Any,
+) -> AlertResult:
+    """One message per (week, reason) to the engineers, e.g. when the mass-migration gate blocks the week.
+
+    ``reason`` (default: ``subject``) is the dedup key: calling again for the same week and reason sends
+    nothing new. ``delivery`` takes the same injectables as :func:`deliver_alerts`.
+    """
+    week = as_week(week_start)
+    ensure_schema(con)
+    reason_key = reason or subject
+    msg = Message(message_id=engineer_message_id(week, reason_key), kind="engineer", recipient_id="engineer",
+                  recipient_name="data engineering", recipient_address=settings.engineer_email, week_start=week,
+                  subject=subject, text=f"{subject}\n\n{body}\n\nDashboard: {dashboard_link(settings)}",
+                  blocks=[{"type": "header", "text": {"type": "plain_text", "text": subject[:150]}},
+                          {"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}}])
+    with transaction(con):
+        planned = _enqueue(con, msg, reason_key=reason_key, n_items=0)
+    result = deliver_alerts(con, settings, week_start=week, message_ids=[msg.message_id], **delivery)
+    result.planned = int(planned)
+    return result

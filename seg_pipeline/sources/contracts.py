@@ -1,0 +1,200 @@
+"""Source contracts: what each landing file must contain, in one declarative table.
+
+The readers in :mod:`seg_pipeline.sources.landing`, the raw-table DDL and the tests all read these objects, so a
+column added here is validated, typed and loaded everywhere at once (``docs/contracts.md`` is the prose twin).
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+SOURCES = ("product_events", "crm_accounts", "support_tickets")
+DTYPES = ("VARCHAR", "BIGINT", "DOUBLE", "DATE", "TIMESTAMPTZ")
+
+EVENT_TYPES = ("login", "feature_use", "api_call", "export", "invite")
+FEATURE_NAMES = (
+    "dashboards", "reports", "alerts", "workflows", "integrations", "data_import",
+    "collaboration", "mobile_app", "sso", "audit_log", "custom_fields", "ai_assistant",
+)
+KEY_FEATURES = ("dashboards", "workflows", "integrations", "collaboration")
+PLANS = ("starter", "growth", "business", "enterprise")
+ACCOUNT_STATUSES = ("active", "churned")
+TICKET_PRIORITIES = ("P1", "P2", "P3", "P4")
+TICKET_CATEGORIES = ("bug", "how_to", "billing", "integration", "performance", "feature_request")
+TICKET_STATUSES = ("open", "pending", "solved", "closed")
+
+# Lineage columns appended to every raw.* table, and the raw.quarantine shape (name, DuckDB type).
+LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("week_start", "DATE"), ("source_file", "VARCHAR"), ("source_row", "BIGINT"),
+)
+QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("source", "VARCHAR"), ("week_start", "DATE"), ("source_file", "VARCHAR"), ("source_row", "BIGINT"),
+    ("reason", "VARCHAR"), ("record", "VARCHAR"),
+)
+
+_WEEK_KEY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class ContractError(ValueError):
+    """A landing file breaks its contract badly enough that the whole run must stop (REJECT).
+
+    The message always names the file (relative to the landing dir) and the column or problem.
+    """
+
+
+@dataclass(frozen=True)
+class Column:
+    """One contract column; ``min``/``max`` bound numbers, ``allowed`` bounds strings.
+
+    ``required=False`` means the column may be absent from a file (JSON writers often omit null keys);
+    it is then loaded as all-null.
+    """
+
+    name: str
+    dtype: str
+    nullable: bool = True
+    allowed: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    required: bool = True
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"column {self.name!r}: unsupported dtype {self.dtype!r}; use one of {DTYPES}")
+
+
+@dataclass(frozen=True)
+class Contract:
+    """The shape and rules of one landing source.
+
+    ``key`` identifies a record; ``null_key_columns`` are the columns whose null makes a record unusable
+    (quarantined as ``null_key:<col>``); ``duplicate_key`` says what a repeated key means: ``dedupe`` (same
+    payload kept once, different payloads quarantined) or ``reject`` (the file is ambiguous, stop).
+    ``ts_column`` must fall inside the loaded week; ``ts_order`` pairs (earlier, later) must be ordered.
+    """
+
+    source: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    ts_column: str | None
+    file_glob: str
+    file_format: str  # parquet | csv | jsonl
+    cadence: str  # day | week: one file per UTC day or per week (named by week_start)
+    null_key_columns: tuple[str, ...] = ()
+    duplicate_key: str = "dedupe"
+    time_zone: str = "UTC"  # zone of naive timestamps in the files
+    ts_order: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"{self.source} has no column {name!r}")
+
+    def file_name(self, day: date) -> str:
+        """Landing-relative path of the file for ``day`` (a UTC day or a week_start)."""
+        return self.file_glob.replace("*", day.isoformat())
+
+    def raw_columns(self) -> tuple[tuple[str, str], ...]:
+        """``(name, DuckDB type)`` of the ``raw.<source>`` table: contract columns + lineage."""
+        return tuple((c.name, c.dtype) for c in self.columns) + LINEAGE_COLUMNS
+
+
+def _col(name: str, dtype: str = "VARCHAR", **kw: object) -> Column:
+    return Column(name, dtype, **kw)  # type: ignore[arg-type]
+
+
+CONTRACTS: dict[str, Contract] = {
+    "product_events": Contract(
+        source="product_events",
+        columns=(
+            _col("event_id", nullable=False),
+            _col("account_id", nullable=False),
+            _col("user_id", nullable=False),
+            _col("event_type", nullable=False, allowed=EVENT_TYPES),
+            _col("feature_name", allowed=FEATURE_NAMES),
+            _col("event_ts", "TIMESTAMPTZ", nullable=False),
+        ),
+        key=("event_id",),
+        ts_column="event_ts",
+        file_glob="product_events/events_*.parquet",
+        file_format="parquet",
+        cadence="day",
+        null_key_columns=("event_id", "account_id", "event_ts"),
+    ),
+    "crm_accounts": Contract(
+        source="crm_accounts",
+        columns=(
+            _col("account_id", nullable=False),
+            _col("account_name"),
+            _col("industry"),
+            _col("employee_band"),
+            _col("region"),
+            _col("plan", nullable=False, allowed=PLANS),
+            _col("seats", "BIGINT", nullable=False, min=0),
+            _col("mrr", "DOUBLE", nullable=False, min=0),
+            _col("signup_date", "DATE"),
+            _col("renewal_date", "DATE"),
+            _col("account_manager_id", nullable=False),
+            _col("account_manager_name"),
+            _col("account_manager_email"),
+            _col("status", nullable=False, allowed=ACCOUNT_STATUSES),
+        ),
+        key=("account_id",),
+        ts_column=None,
+        file_glob="crm_accounts/accounts_*.csv",
+        file_format="csv",
+        cadence="week",
+        null_key_columns=("account_id",),
+        duplicate_key="reject",
+    ),
+    "support_tickets": Contract(
+        source="support_tickets",
+        columns=(
+            _col("ticket_id", nullable=False),
+            _col("account_id", nullable=False),
+            _col("created_at", "TIMESTAMPTZ", nullable=False),
+            _col("updated_at", "TIMESTAMPTZ", nullable=False),
+            _col("resolved_at", "TIMESTAMPTZ", required=False),
+            _col("priority", nullable=False, allowed=TICKET_PRIORITIES),
+            _col("category", allowed=TICKET_CATEGORIES),
+            _col("status", nullable=False, allowed=TICKET_STATUSES),
+            _col("csat", "BIGINT", min=1, max=5, required=False),
+        ),
+        key=("ticket_id",),
+        ts_column="updated_at",
+        file_glob="support_tickets/tickets_*.jsonl",
+        file_format="jsonl",
+        cadence="week",
+        null_key_columns=("ticket_id", "account_id", "updated_at", "created_at"),
+        ts_order=(("created_at", "updated_at"),),
+    ),
+}
+
+
+def get_contract(source: str) -> Contract:
+    """The contract of ``source``; the allow-list that keeps source names out of paths and SQL."""
+    try:
+        return CONTRACTS[source]
+    except KeyError:
+        raise ValueError(f"unknown source {source!r}; expected one of {SOURCES}") from None
+
+
+def validate_week_key(value: str) -> date:
+    """Parse a partition key ``YYYY-MM-DD`` that must be a Monday (weeks start Monday UTC).
+
+    Checked before the key reaches any path or SQL, so metacharacters never get that far.
+    """
+    if not isinstance(value, str) or not _WEEK_KEY.fullmatch(value):
+        raise ValueError(f"invalid week key {value!r}: expected YYYY-MM-DD")
+    try:
+        day = date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"invalid week key {value!r}: {exc}") from None
+    if day.weekday() != 0:
+        raise ValueError(f"invalid week key {value!r}: {day:%A} is not a Monday (weeks start on Monday)")
+    return day

