@@ -148,8 +148,15 @@ class _Explainer:
         scale = (q75 - q25) / 1.349
         std = cur_t.std(ddof=0)
         scale = scale.where(scale > 0, std).where(lambda s: s > 0, 1.0).fillna(1.0)
-        self.scale = scale
-        self.cur_t = cur_t
+        # positional numpy lookups: explain() runs once per moved account, pandas .loc per call is too slow
+        self._pos_cur = {a: i for i, a in enumerate(self.cur.index)}
+        self._pos_hist = {a: i for i, a in enumerate(self.hist_t.index)}
+        self._cur_raw = self.cur.to_numpy(float)
+        self._hist_raw = self.hist_raw.reindex(self.hist_t.index)[cols].to_numpy(float)
+        self._dz_cur = cur_t.to_numpy(float) / scale.to_numpy(float)
+        self._dz_hist = self.hist_t[cols].to_numpy(float) / scale.to_numpy(float)
+        self._cent = ({int(k): v for k, v in zip(self.centroids.index, self.centroids[cols].to_numpy(float),
+                                                 strict=True)} if self.centroids is not None else {})
 
     def _transform(self, df: pd.DataFrame) -> pd.DataFrame:
         out = df.astype(float).copy()
@@ -159,37 +166,36 @@ class _Explainer:
 
     def explain(self, account_id: str, from_seg: object, to_seg: object, *, toward: bool = True) -> str:
         """Top features (positive contribution only) joined into one sentence fragment."""
-        if account_id not in self.cur.index:
+        i, j = self._pos_cur.get(account_id), self._pos_hist.get(account_id)
+        if i is None:
             return "no features this week"
-        if account_id not in self.hist_t.index:
+        if j is None:
             return "no feature history to compare with (new account)"
-        dz = ((self.cur_t.loc[account_id] - self.hist_t.loc[account_id]) / self.scale).fillna(0.0)
-        if toward and self.centroids is not None and _valid_segment(to_seg) and int(to_seg) in self.centroids.index:  # type: ignore[call-overload]
-            c_to = self.centroids.loc[int(to_seg), self.cols].astype(float)  # type: ignore[call-overload]
-            if _valid_segment(from_seg) and int(from_seg) in self.centroids.index:  # type: ignore[call-overload]
-                c_from = self.centroids.loc[int(from_seg), self.cols].astype(float)  # type: ignore[call-overload]
-            else:
-                c_from = pd.Series(0.0, index=self.cols)
-            score = dz * (c_to - c_from)
+        dz = np.nan_to_num(self._dz_cur[i] - self._dz_hist[j])
+        c_to = self._cent.get(int(to_seg)) if toward and _valid_segment(to_seg) else None  # type: ignore[call-overload]
+        if c_to is not None:
+            c_from = self._cent.get(int(from_seg)) if _valid_segment(from_seg) else None  # type: ignore[call-overload]
+            score = dz * (c_to - (c_from if c_from is not None else 0.0))
         else:
-            score = dz.abs()
-        score = score[score > 1e-9].sort_values(ascending=False, kind="mergesort")
-        if score.empty:
+            score = np.abs(dz)
+        order = [k for k in np.argsort(-score, kind="stable") if score[k] > 1e-9][:TOP_FEATURES]
+        # drop minor contributors (< 10 % of the main one): they read as noise in an alert
+        order = [k for k in order if score[k] >= 0.1 * score[order[0]]]
+        if not order:
             return "no single feature change stands out"
-        parts = [describe_change(f, float(self.cur.at[account_id, f]), float(self.hist_raw.at[account_id, f]))
-                 for f in score.index[:TOP_FEATURES]]
-        return "; ".join(parts)
+        return "; ".join(describe_change(self.cols[k], float(self._cur_raw[i, k]), float(self._hist_raw[j, k]))
+                         for k in order)
 
 
 @dataclass
 class _State:
     stable: int | None = None
-    last_confirm: pd.Timestamp | None = None
+    last_confirm: int | None = None  # day number of the last confirmed move
     candidate: int | None = None
     run: int = 0
 
 
-def _step(st: _State, week: pd.Timestamp, seg: int, margin: float, n_weeks: int,
+def _step(st: _State, day: int, seg: int, margin: float, n_weeks: int,
           confirm_margin: float) -> tuple[str, int | None]:
     """Advance the hysteresis state by one observed week; returns (event, from_segment).
 
@@ -207,22 +213,31 @@ def _step(st: _State, week: pd.Timestamp, seg: int, margin: float, n_weeks: int,
         st.run += 1
     else:
         st.candidate, st.run = seg, 1
-    cooled = st.last_confirm is None or (week - st.last_confirm) >= pd.Timedelta(weeks=n_weeks)
-    decisive = margin is not None and not math.isnan(margin) and margin > confirm_margin
+    cooled = st.last_confirm is None or day - st.last_confirm >= 7 * n_weeks
+    decisive = not math.isnan(margin) and margin > confirm_margin
     origin = st.stable
     if st.run >= n_weeks or (decisive and cooled):
-        st.stable, st.last_confirm, st.candidate, st.run = seg, week, None, 0
+        st.stable, st.last_confirm, st.candidate, st.run = seg, day, None, 0
         return "confirmed", origin
     return "pending", origin
+
+
+def _days(weeks: pd.Series) -> np.ndarray:
+    return weeks.to_numpy("datetime64[D]").astype(np.int64)
+
+
+def _valid_mask(segments: pd.Series) -> pd.Series:
+    num = pd.to_numeric(segments, errors="coerce")
+    return num.notna() & (num >= 0)
 
 
 def _segment_names(*frames: pd.DataFrame) -> dict[int, str]:
     names: dict[int, str] = {}
     for df in frames:
         if len(df) and "segment_name" in df.columns:
-            sub = df[["segment_id", "segment_name"]].dropna()
-            for sid, name in zip(sub["segment_id"], sub["segment_name"], strict=True):
-                names[int(sid)] = str(name)
+            sub = df.loc[_valid_mask(df["segment_id"]) & df["segment_name"].notna()]
+            sub = sub.drop_duplicates("segment_id", keep="last")
+            names.update(zip(sub["segment_id"].astype(int), sub["segment_name"].astype(str), strict=True))
     return names
 
 
@@ -234,6 +249,7 @@ def _prepare(df: pd.DataFrame, default_week: pd.Timestamp | None) -> pd.DataFram
     for col, default in (("margin", np.nan), ("is_outlier", False), ("micro_community", pd.NA)):
         if col not in out.columns:
             out[col] = default
+    out["margin"] = pd.to_numeric(out["margin"], errors="coerce").astype(float)
     return out
 
 
@@ -256,11 +272,13 @@ def detect_migrations(
     result depends only on the inputs, and rerunning a week gives the same rows. ``prior_migrations`` is the
     ledger as already written: its latest confirmed move per account wins over the replay, so a move that was
     alerted once is never confirmed again. Ledger rows of ``week_start`` or later are ignored (a rerun
-    replaces them). Segment ids < 0 or null (noise) do not take part in segment moves.
+    replaces them). Segment ids < 0 or null (noise) do not take part in segment moves; "consecutive weeks"
+    counts the weeks in which the account was observed with a segment.
     """
     if confirm_weeks < 1:
         raise ValueError(f"confirm_weeks must be >= 1, got {confirm_weeks}")
     week = pd.Timestamp(week_start).normalize()
+    week_day = int(_days(pd.Series([week]))[0])
     cur = _prepare(current, week)
     prev = _prepare(previous, week - pd.Timedelta(weeks=1))
     hist = _prepare(history, None) if len(history) else prev.iloc[0:0]
@@ -269,29 +287,35 @@ def detect_migrations(
     past = past.sort_values(["account_id", "week_start"], kind="mergesort")
     names = _segment_names(past.sort_values("week_start", kind="mergesort"), cur)
 
-    ledger_last: dict[str, tuple[pd.Timestamp, int]] = {}
+    ledger_last: dict[str, tuple[int, int]] = {}
     if prior_migrations is not None and len(prior_migrations):
-        pm = prior_migrations.copy()
-        pm["week_start"] = to_week(pm["week_start"])
+        pm = prior_migrations.assign(week_start=to_week(prior_migrations["week_start"]))
         pm = pm.loc[(pm["kind"] == "segment") & pm["confirmed"].astype(bool) & (pm["week_start"] < week)]
         pm = pm.sort_values("week_start", kind="mergesort").drop_duplicates("account_id", keep="last")
-        ledger_last = {a: (w, int(t)) for a, w, t in zip(pm["account_id"], pm["week_start"], pm["to_segment"],
-                                                         strict=True)}
-
-    seq = {a: g for a, g in past.groupby("account_id", sort=False)}
-    explainer = _Explainer(features_current, features_history, centroids_z, week)
-    rows: list[dict[str, object]] = []
-    stable_now: dict[str, int] = {}
+        ledger_last = dict(zip(pm["account_id"], zip(_days(pm["week_start"]).tolist(),
+                                                     pm["to_segment"].astype(int).tolist(), strict=True),
+                               strict=True))
 
     cur = cur.drop_duplicates("account_id", keep="last").sort_values("account_id", kind="mergesort")
-    for rec in cur.itertuples(index=False):
-        acc = rec.account_id
+    cur_valid = cur.loc[_valid_mask(cur["segment_id"])]
+    vp = past.loc[_valid_mask(past["segment_id"])]
+    # Only accounts whose segment ever changed (or that have a ledger entry) need the week-by-week replay.
+    seen = pd.concat([vp[["account_id", "segment_id"]], cur_valid[["account_id", "segment_id"]]])
+    nuniq = seen.groupby("account_id")["segment_id"].nunique()
+    changing = set(nuniq.index[nuniq > 1]) | set(ledger_last)
+    stable_now: dict[str, int] = vp.groupby("account_id")["segment_id"].last().astype(int).to_dict()
+
+    sub = vp.loc[vp["account_id"].isin(changing)]
+    sub_days, sub_segs = _days(sub["week_start"]), sub["segment_id"].to_numpy(np.int64)
+    sub_margins = sub["margin"].to_numpy(float)
+    positions = sub.groupby("account_id", sort=False).indices
+    explainer = _Explainer(features_current, features_history, centroids_z, week)
+    rows: list[dict[str, object]] = []
+    todo = cur_valid.loc[cur_valid["account_id"].isin(changing)]
+    for acc, seg_raw, margin in zip(todo["account_id"], todo["segment_id"], todo["margin"], strict=True):
         st = _State()
-        g = seq.get(acc)
-        if g is not None:
-            for w, s, m in zip(g["week_start"], g["segment_id"], g["margin"], strict=True):
-                if _valid_segment(s):
-                    _step(st, w, int(s), float(m), confirm_weeks, confirm_margin)
+        for k in positions.get(acc, ()):
+            _step(st, int(sub_days[k]), int(sub_segs[k]), float(sub_margins[k]), confirm_weeks, confirm_margin)
         if acc in ledger_last:
             lw, lt = ledger_last[acc]
             if st.last_confirm is None or lw >= st.last_confirm:
@@ -300,15 +324,13 @@ def detect_migrations(
                     st.candidate, st.run = None, 0
         if st.stable is not None:
             stable_now[acc] = st.stable
-        if not _valid_segment(rec.segment_id):
-            continue
-        seg, margin = int(rec.segment_id), float(rec.margin)
-        event, origin = _step(st, week, seg, margin, confirm_weeks, confirm_margin)
+        seg = int(seg_raw)
+        event, origin = _step(st, week_day, seg, float(margin), confirm_weeks, confirm_margin)
         if event:
             rows.append({
                 "account_id": acc, "week_start": week.date(), "from_segment": origin, "to_segment": seg,
                 "from_name": names.get(origin, str(origin)) if origin is not None else None,
-                "to_name": names.get(seg, str(seg)), "kind": "segment", "margin": margin,
+                "to_name": names.get(seg, str(seg)), "kind": "segment", "margin": float(margin),
                 "confirmed": event == "confirmed", "explanation": explainer.explain(acc, origin, seg),
             })
 
@@ -325,7 +347,7 @@ def detect_migrations(
     n_conf = int(seg_rows["confirmed"].sum())
     return MigrationResult(
         ledger=ledger,
-        transition_matrix=_transition_matrix(cur, stable_now, both),
+        transition_matrix=_transition_matrix(cur_valid, stable_now, both),
         moves=len(seg_rows),
         confirmed=n_conf,
         accounts_both_weeks=len(both),
@@ -341,36 +363,44 @@ def _outlier_and_micro_rows(cur: pd.DataFrame, prev: pd.DataFrame, names: Mappin
     ``confirmed`` is False for these kinds; it only ever means "confirmed segment move". For micro_change,
     from/to_segment hold the micro-community ids (null = none).
     """
-    p = prev.drop_duplicates("account_id", keep="last").set_index("account_id")
+    p = prev.drop_duplicates("account_id", keep="last")[["account_id", "segment_id", "is_outlier",
+                                                          "micro_community"]]
+    m = cur.merge(p, on="account_id", suffixes=("", "_prev"))
+    was_out = m["is_outlier_prev"].fillna(False).astype(bool)
+    is_out = m["is_outlier"].fillna(False).astype(bool)
+    mc_prev = pd.to_numeric(m["micro_community_prev"], errors="coerce")
+    mc_cur = pd.to_numeric(m["micro_community"], errors="coerce")
+    micro_changed = (mc_prev.fillna(-1) != mc_cur.fillna(-1)) & ~(mc_prev.isna() & mc_cur.isna())
+    m = m.assign(was_out=was_out, is_out=is_out, mc_prev=mc_prev, mc_cur=mc_cur, micro_changed=micro_changed)
+    m = m.loc[(was_out != is_out) | micro_changed]
+
+    def seg_or_none(v: object) -> int | None:
+        return int(v) if _valid_segment(v) else None  # type: ignore[call-overload]
+
+    def micro_label(v: int | None) -> str:
+        return "no micro-community" if v is None else f"micro-community {v}"
+
     rows: list[dict[str, object]] = []
-    for rec in cur.itertuples(index=False):
-        if rec.account_id not in p.index:
-            continue
-        before = p.loc[rec.account_id]
-        was_out, is_out = bool(before["is_outlier"]), bool(rec.is_outlier)
-        base = {"account_id": rec.account_id, "week_start": week.date(), "margin": float(rec.margin),
+    for r in m.itertuples(index=False):
+        base = {"account_id": r.account_id, "week_start": week.date(), "margin": float(r.margin),
                 "confirmed": False}
-        seg_from = int(before["segment_id"]) if _valid_segment(before["segment_id"]) else None
-        seg_to = int(rec.segment_id) if _valid_segment(rec.segment_id) else None
-        if was_out != is_out:
-            kind = "outlier_enter" if is_out else "outlier_leave"
+        if r.was_out != r.is_out:
+            seg_from, seg_to = seg_or_none(r.segment_id_prev), seg_or_none(r.segment_id)
             rows.append({
-                **base, "kind": kind, "from_segment": seg_from, "to_segment": seg_to,
-                "from_name": "Outlier" if was_out else names.get(seg_from, None) if seg_from is not None else None,
-                "to_name": "Outlier" if is_out else names.get(seg_to, None) if seg_to is not None else None,
-                "explanation": ("unusual for every segment: " if is_out else "back to a typical profile: ")
-                + explainer.explain(rec.account_id, None, None, toward=False),
+                **base, "kind": "outlier_enter" if r.is_out else "outlier_leave",
+                "from_segment": seg_from, "to_segment": seg_to,
+                "from_name": "Outlier" if r.was_out else names.get(seg_from) if seg_from is not None else None,
+                "to_name": "Outlier" if r.is_out else names.get(seg_to) if seg_to is not None else None,
+                "explanation": ("unusual for every segment: " if r.is_out else "back to a typical profile: ")
+                + explainer.explain(r.account_id, None, None, toward=False),
             })
-        m_from, m_to = before["micro_community"], rec.micro_community
-        m_from = None if pd.isna(m_from) else int(m_from)
-        m_to = None if pd.isna(m_to) else int(m_to)
-        if m_from != m_to:
-            def label(m: int | None) -> str:
-                return "no micro-community" if m is None else f"micro-community {m}"
+        if r.micro_changed:
+            m_from = None if pd.isna(r.mc_prev) else int(r.mc_prev)
+            m_to = None if pd.isna(r.mc_cur) else int(r.mc_cur)
             rows.append({
                 **base, "kind": "micro_change", "from_segment": m_from, "to_segment": m_to,
-                "from_name": label(m_from), "to_name": label(m_to),
-                "explanation": f"{label(m_from)} → {label(m_to)}",
+                "from_name": micro_label(m_from), "to_name": micro_label(m_to),
+                "explanation": f"{micro_label(m_from)} → {micro_label(m_to)}",
             })
     return rows
 
@@ -378,7 +408,7 @@ def _outlier_and_micro_rows(cur: pd.DataFrame, prev: pd.DataFrame, names: Mappin
 def _transition_matrix(cur: pd.DataFrame, stable: Mapping[str, int], both: set[str]) -> pd.DataFrame:
     """Counts of (last stable segment → this week's segment) over accounts present both weeks; diagonal = stayed."""
     sub = cur.loc[cur["account_id"].isin(both) & cur["account_id"].isin(stable.keys())]
-    sub = sub.loc[sub["segment_id"].map(_valid_segment)]
+    sub = sub.loc[_valid_mask(sub["segment_id"])]
     frm = sub["account_id"].map(stable).astype(int).rename("from_segment")
     to = sub["segment_id"].astype(int).rename("to_segment")
     tm = pd.crosstab(frm, to)

@@ -19,9 +19,10 @@ CHROMIUM_ARGS: tuple[str, ...] = (
 
 
 def find_chromium(executable: str | None = None) -> str | None:
-    """Path of a usable Chromium binary, or None."""
-    for candidate in (executable, DEFAULT_CHROMIUM, "chromium", "chromium-browser"):
-        if candidate and (found := shutil.which(candidate)):
+    """Path of a usable Chromium binary, or None; an explicit ``executable`` is the only candidate."""
+    candidates = (executable,) if executable else (DEFAULT_CHROMIUM, "chromium", "chromium-browser")
+    for candidate in candidates:
+        if found := shutil.which(candidate):
             return found
     return None
 

@@ -67,6 +67,13 @@ class DashboardResult:
     def n_notes(self) -> int:
         return len(self.notes)
 
+    def metadata(self) -> dict[str, object]:
+        """Plain values for Dagster output metadata (the lead wraps ``path`` in ``MetadataValue.path``)."""
+        return {
+            "path": str(self.path), "charts": self.n_charts, "sections": self.n_sections, "tables": self.n_tables,
+            "notes": list(self.notes), "latest_week": self.weeks[-1] if self.weeks else None,
+        }
+
 
 @dataclass
 class _Section:
@@ -126,6 +133,18 @@ def _colors(names: Sequence[str]) -> dict[str, str]:
     return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
 
 
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _weekly_axis(fig: go.Figure, weeks: Sequence[str]) -> None:
+    """One tick per Monday: weekly data on plotly's default daily ticks reads as if days were missing."""
+    if weeks:
+        step = max(1, len(weeks) // 12)  # at most ~12 labels
+        fig.update_xaxes(type="date", tick0=min(weeks), dtick=7 * 86_400_000 * step, tickformat="%Y-%m-%d")
+
+
 def _table(df: pd.DataFrame, columns: Mapping[str, str], *, css: str = "") -> str:
     """A small escaped HTML table; ``columns`` maps frame column -> header."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in columns.values())
@@ -176,6 +195,7 @@ def _section_sizes(con: duckdb.DuckDBPyConnection, charts: _Charts, colors: dict
                 hovertemplate="%{x}: %{y} accounts<extra>" + html.escape(str(name)) + "</extra>",
             ))
         fig.update_layout(title="Accounts per segment (stacked)", xaxis_title="week", yaxis_title="accounts")
+        _weekly_axis(fig, df["week_start"].tolist())
         sec.blocks.append(charts.render(fig, "chart-sizes"))
         sec.charts += 1
 
@@ -197,6 +217,7 @@ def _section_sizes(con: duckdb.DuckDBPyConnection, charts: _Charts, colors: dict
                 arrangement="fixed",
                 node={"label": labels, "color": [colors.get(n, "#999999") for n in labels], "pad": 14},
                 link={"source": src, "target": dst, "value": g["moves"].tolist(),
+                      "color": [_rgba(colors.get(n, "#999999"), 0.35) for n in g["to_name"]],
                       "customdata": g["confirmed"].tolist(),
                       "hovertemplate": "%{source.label} → %{target.label}: %{value} moves "
                                        "(%{customdata} confirmed)<extra></extra>"},
@@ -280,24 +301,27 @@ def _section_health(con: duckdb.DuckDBPyConnection, charts: _Charts, colors: dic
         except Unavailable as exc:
             missing.append(str(exc))
         if runs is not None:
-            symbols = ["circle" if bool(p) else "x" for p in runs["promoted"].fillna(False)]
+            symbols = ["circle" if p is True else "x" for p in runs["promoted"].tolist()]
             for col, label in (("silhouette", "silhouette"), ("stability_ari", "stability (ARI)"),
                                ("changed_share", "changed share")):
                 fig.add_trace(go.Scatter(
                     x=runs["week_start"], y=runs[col], name=label, mode="lines+markers",
                     marker={"symbol": symbols, "size": 9},
-                    customdata=runs[["model_version", "gate_reasons"]].fillna("").values.tolist(),
+                    customdata=runs[["model_version", "gate_reasons"]].astype("string").fillna("").values.tolist(),
                     hovertemplate="%{x}: %{y:.3f}<br>model %{customdata[0]}<br>%{customdata[1]}<extra>"
                                   + label + "</extra>",
                 ))
         try:
             drift = queries.drift_summary(con)
-            fig.add_trace(go.Scatter(
-                x=drift["week_start"], y=drift["share_drifted"], name="drifted feature share",
-                mode="lines+markers", line={"dash": "dot"},
-                customdata=drift[["n_drifted", "n_features"]].values.tolist(),
-                hovertemplate="%{x}: %{customdata[0]} of %{customdata[1]} features drifted<extra></extra>",
-            ))
+            for ref, g in drift.groupby("reference", sort=True):
+                fig.add_trace(go.Scatter(
+                    x=g["week_start"], y=g["share_drifted"], name=f"drift vs {str(ref).replace('_', ' ')}",
+                    mode="lines+markers", line={"dash": "dot"},
+                    customdata=g[["n_drifted", "n_features", "drifted_features"]].astype("string").fillna("")
+                    .values.tolist(),
+                    hovertemplate="%{x}: %{customdata[0]} of %{customdata[1]} features drifted"
+                                  "<br>%{customdata[2]}<extra></extra>",
+                ))
         except Unavailable as exc:
             missing.append(str(exc))
         for text in missing:
@@ -307,6 +331,7 @@ def _section_health(con: duckdb.DuckDBPyConnection, charts: _Charts, colors: dic
             return
         fig.update_layout(title="Model quality and drift (x = retrain not promoted)", xaxis_title="week",
                           yaxis={"title": "score / share", "range": [-0.05, 1.05]})
+        _weekly_axis(fig, [x for t in fig.data for x in t.x])
         sec.blocks.append(charts.render(fig, "chart-quality"))
         sec.charts += 1
         if runs is not None:
@@ -330,6 +355,7 @@ def _section_health(con: duckdb.DuckDBPyConnection, charts: _Charts, colors: dic
             ))
         fig.update_layout(title="Churn rate by the segment held the week before churn", xaxis_title="churn week",
                           yaxis={"title": "churn rate", "tickformat": ".0%"})
+        _weekly_axis(fig, df["week_start"].tolist())
         sec.blocks.append(charts.render(fig, "chart-churn"))
         sec.charts += 1
 
@@ -364,12 +390,13 @@ def _section_movers(con: duckdb.DuckDBPyConnection, charts: _Charts) -> _Section
                                  marker={"color": color}))
         fig.update_layout(barmode="stack", title="CRM write-back per week", xaxis_title="week",
                           yaxis_title="accounts")
+        _weekly_axis(fig, df["week_start"].tolist())
         sec.blocks.append(charts.render(fig, "chart-writeback", height=360))
         sec.charts += 1
 
     def alerts() -> None:
         df = queries.alert_stats(con)
-        blocked = df["blocked"].fillna(False).astype(bool)
+        blocked = pd.Series([b is True for b in df["blocked"].tolist()], index=df.index)
         fig = go.Figure([
             go.Bar(x=df["week_start"], y=df["digests_sent"], name="digests sent", marker={"color": "#4c78a8"}),
             go.Bar(x=df["week_start"], y=df["moves_alerted"], name="moves alerted", marker={"color": "#72b7b2"}),
@@ -381,6 +408,7 @@ def _section_movers(con: duckdb.DuckDBPyConnection, charts: _Charts) -> _Section
             ))
         fig.update_layout(barmode="group", title="Account-manager alerts per week", xaxis_title="week",
                           yaxis_title="count")
+        _weekly_axis(fig, df["week_start"].tolist())
         sec.blocks.append(charts.render(fig, "chart-alerts", height=360))
         sec.charts += 1
 
@@ -415,6 +443,7 @@ def _page(title: str, subtitle: str, sections: Sequence[_Section]) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'  # else browsers request /favicon.ico (a 404 in the console)
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
         f"<header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p></header>"
         f"<nav>{nav}</nav><main>{body}</main></body></html>\n"

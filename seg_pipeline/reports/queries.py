@@ -194,14 +194,21 @@ def training_runs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def drift_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Share of drifted features per week: ``week_start, share_drifted, n_drifted, n_features, drifted_features``."""
+    """Whole-population drift per week and reference (``previous_week``, ``training``).
+
+    Per-segment rows (``reference = 'segment:<id>'``) are left out: they describe one segment's profile, not
+    the population, and would make the line zigzag. Columns: ``week_start, reference, share_drifted, n_drifted,
+    n_features, drifted_features``.
+    """
     _require(con, "monitoring.drift_summary")
     df = _read(
         con,
         """
-        select week_start, share_drifted, n_drifted, n_features, drifted_features::varchar as drifted_features
+        select week_start, reference, share_drifted, n_drifted, n_features,
+               drifted_features::varchar as drifted_features
         from monitoring.drift_summary
-        order by week_start
+        where reference not like 'segment:%'
+        order by reference, week_start
         """,
         what="monitoring.drift_summary",
     )

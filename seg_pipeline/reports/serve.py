@@ -33,11 +33,25 @@ class DashboardServer(ThreadingHTTPServer):
     daemon_threads = True
     thread: threading.Thread | None = None
 
-    def close(self) -> None:
-        if self.thread is not None:
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Block the caller; when already serving in the background thread, just wait for it to stop."""
+        bg = self.thread
+        if bg is not None and bg.is_alive() and threading.current_thread() is not bg:
+            while bg.is_alive():
+                bg.join(timeout=poll_interval)
+            return
+        super().serve_forever(poll_interval)
+
+    def server_close(self) -> None:
+        """Stop the background loop (if any), then release the port; safe to call twice."""
+        bg = self.thread
+        if bg is not None and bg.is_alive() and threading.current_thread() is not bg:
             self.shutdown()
-            self.thread.join(timeout=5)
-            self.thread = None
+            bg.join(timeout=5)
+        self.thread = None
+        super().server_close()
+
+    def close(self) -> None:
         self.server_close()
 
     def __enter__(self) -> "DashboardServer":
@@ -51,7 +65,8 @@ def serve_dashboard(path: Path, *, port: int = 0, open_browser: bool = False) ->
     """Serve the directory holding ``path`` on 127.0.0.1 in a background thread; return ``(server, url)``.
 
     ``port=0`` picks a free port (tests). ``path`` may be the dashboard file or its directory. Stop with
-    ``server.close()`` (or use the server as a context manager); the CLI blocks with :func:`wait`.
+    ``server.close()``/``server_close()`` (or use the server as a context manager); to block, call
+    ``server.serve_forever()`` or :func:`wait`, which wait on the background thread.
     """
     path = Path(path).resolve()
     if path.is_dir():
@@ -71,10 +86,9 @@ def serve_dashboard(path: Path, *, port: int = 0, open_browser: bool = False) ->
 
 
 def wait(server: DashboardServer) -> None:
-    """Block until Ctrl-C, then stop the server (for `seg dashboard`)."""
+    """Block until Ctrl-C, then stop the server (for `seg dashboard`; ``server.serve_forever()`` also works)."""
     try:
-        while server.thread is not None and server.thread.is_alive():
-            server.thread.join(timeout=0.5)
+        server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:

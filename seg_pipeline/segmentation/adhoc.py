@@ -127,16 +127,18 @@ def cluster_metrics(X: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> dict
 def describe_profile(z: pd.Series, *, threshold: float = NAME_THRESHOLD_Z, max_terms: int = NAME_MAX_TERMS) -> str:
     """Short name from a segment's standardized means, e.g. "high Annual Income, low Spending Score".
 
-    Features are listed by how far the segment sits from the overall mean; within ±``threshold`` std a
-    feature reads "mid" when it is needed at all, and a segment with nothing distinctive is "average".
+    A feature is "high"/"low" beyond ±``threshold`` std of the overall mean, else "mid". With at most
+    ``max_terms`` features all are named; otherwise the ``max_terms`` most distinctive ones, or "average on
+    all features" when none stands out. Terms keep the input's feature order so names read alike.
     """
-    order = z.abs().sort_values(ascending=False, kind="stable").index
-    terms = [f"{'high' if z[f] > 0 else 'low'} {_short(f)}" for f in order if abs(z[f]) >= threshold]
-    if not terms:
-        return "average on all features"
-    if len(z) <= max_terms and len(terms) < len(z):
-        terms += [f"mid {_short(f)}" for f in order if abs(z[f]) < threshold]
-    return ", ".join(terms[:max_terms])
+    if len(z) > max_terms:
+        strong = z[z.abs() >= threshold]
+        if strong.empty:
+            return "average on all features"
+        keep = set(strong.abs().sort_values(ascending=False, kind="stable").index[:max_terms])
+        z = z[[f for f in z.index if f in keep]]
+    level = {f: "high" if v >= threshold else "low" if v <= -threshold else "mid" for f, v in z.items()}
+    return ", ".join(f"{level[f]} {_short(f)}" for f in z.index)
 
 
 def _short(feature: str) -> str:

@@ -86,14 +86,15 @@ def silhouette_figure(X: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> Fi
     values = silhouette_samples(Xc, lc)
     fig = _figure()
     ax = fig.add_subplot(1, 1, 1)
-    y = 0
+    y, ticks = 0, []
     for c in np.unique(lc):
         v = np.sort(values[lc == c])
         ax.fill_betweenx(np.arange(y, y + len(v)), 0, v, alpha=0.8)
-        ax.text(-0.05, y + len(v) / 2, str(c), ha="right", va="center", fontsize=8)
+        ticks.append((y + len(v) / 2, str(c)))
         y += len(v) + 10
     ax.axvline(float(values.mean()), color="tab:red", linestyle="--", label=f"mean {values.mean():.3f}")
-    ax.set_yticks([])
+    ax.set_yticks([t for t, _ in ticks], [lab for _, lab in ticks], fontsize=8)
+    ax.set_ylabel("segment")
     ax.set_xlabel("silhouette coefficient")
     ax.set_title("Silhouette by segment")
     ax.legend()
@@ -119,13 +120,16 @@ def profile_heatmap_figure(profiles_z: pd.DataFrame) -> Figure:
     return fig
 
 
-def projection_figure(X: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> Figure:
+def projection_figure(
+    X: np.ndarray, labels: np.ndarray, *, feature_names: list[str] | None = None, seed: int = 0
+) -> Figure:
     """2-D scatter coloured by segment: raw axes for two features, else the first two PCA components."""
     labels = np.asarray(labels)
+    names = feature_names or [f"feature {i + 1}" for i in range(X.shape[1])]
     if X.shape[1] == 2:
-        P, axes = X, ("feature 1", "feature 2")
+        P, axes = X, (names[0], names[1])
     elif X.shape[1] == 1:
-        P, axes = np.column_stack([X[:, 0], np.zeros(len(X))]), ("feature 1", "")
+        P, axes = np.column_stack([X[:, 0], np.zeros(len(X))]), (names[0], "")
     else:
         pca = PCA(n_components=2, random_state=seed).fit(X)
         P = pca.transform(X)
@@ -211,6 +215,6 @@ th {{ background: #f4f4f4; text-align: left; }} img {{ max-width: 100%; }}
 <h2>Profiles</h2>
 {img_tag(profile_heatmap_figure(profiles_z) if len(profiles_z) else None, "profile heatmap")}
 <h2>2-D view</h2>
-{img_tag(projection_figure(X, labels, seed=seed), "2-D scatter")}
+{img_tag(projection_figure(X, labels, feature_names=features, seed=seed), "2-D scatter")}
 </body></html>
 """

@@ -132,7 +132,7 @@ def plan_alerts(
     ensure_schema(con)
     result = AlertResult(week_start=week, channel=settings.alert_channel, dry_run=False)
     m = migrations[(pd.to_datetime(migrations["week_start"]).dt.date == week)
-                   & (migrations["kind"] == "segment") & (migrations["confirmed"].fillna(False).astype(bool))]
+                   & (migrations["kind"] == "segment") & migrations["confirmed"].eq(True)]
     m = m.sort_values(["account_id", "to_segment"], kind="stable").drop_duplicates("account_id", keep="last")
     if not m.empty:
         prior = con.execute("""

@@ -174,12 +174,13 @@ def classify_smtp_error(exc: BaseException) -> Attempt:
         codes = [code for code, _ in exc.recipients.values()]
         detail = "; ".join(f"{code} {m.decode(errors='replace') if isinstance(m, bytes) else m}"
                            for code, m in exc.recipients.values())
-        kind = "retry" if codes and all(400 <= c < 500 for c in codes) else "dead"
-        return Attempt(kind, codes[0] if codes else None, f"SMTP recipient refused: {detail}"[:500])
+        transient = bool(codes) and all(400 <= c < 500 for c in codes)
+        return Attempt("retry" if transient else "dead", codes[0] if codes else None,
+                       f"SMTP recipient refused: {detail}"[:500])
     if isinstance(exc, smtplib.SMTPResponseException):
         err = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
-        kind = "retry" if 400 <= exc.smtp_code < 500 else "dead"
-        return Attempt(kind, exc.smtp_code, f"SMTP {exc.smtp_code}: {err}"[:500])
+        return Attempt("retry" if 400 <= exc.smtp_code < 500 else "dead", exc.smtp_code,
+                       f"SMTP {exc.smtp_code}: {err}"[:500])
     return Attempt("retry", None, f"SMTP connection error ({type(exc).__name__})")
 
 

@@ -272,8 +272,9 @@ def _mark_attempted(con: duckdb.DuckDBPyConnection, keys: list[str], *, week: da
 
 def _assign_batches(con: duckdb.DuckDBPyConnection, pending: pd.DataFrame, size: int) -> list[tuple[str, list[str]]]:
     """Batches with persisted keys: rows that were already tried keep their batch (and its key)."""
+    tried = pending[pending["batch_key"].notna()].sort_values(["account_id", "idempotency_key"])
     batches: dict[str, list[str]] = {}
-    for key, grp in pending[pending["batch_key"].notna()].groupby("batch_key", sort=True):
+    for key, grp in tried.groupby("batch_key", sort=False):  # in account order, as first sent
         batches[str(key)] = grp["idempotency_key"].tolist()
     fresh = pending[pending["batch_key"].isna()]["idempotency_key"].tolist()
     new: list[tuple[str, list[str]]] = []

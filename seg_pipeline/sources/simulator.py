@@ -74,20 +74,20 @@ US_PER_DAY = 86_400_000_000
 US_PER_HOUR = 3_600_000_000
 EPOCH = date(1970, 1, 1)
 # Calibrates the average volume to ~100 events per account-week at events_scale=1.
-EVENTS_PER_USER_DAY_SCALE = 0.62
+EVENTS_PER_USER_DAY_SCALE = 0.5
 
 # Behaviour profile of each persona. Accounts in a transition blend two rows linearly.
 _P = {
     #        util  days  epd   login feat  api   exp   inv   breadth key   trend tick  p1    slow  csat  stall
-    POWER: (0.90, 5.5, 4.0, 0.20, 0.62, 0.08, 0.07, 0.03, 10.0, 0.97, 1.00, 0.35, 0.03, 0.6, 4.6, 0.02),
-    STEADY: (0.50, 3.2, 2.5, 0.30, 0.62, 0.02, 0.05, 0.01, 5.0, 0.55, 1.00, 0.20, 0.04, 1.0, 4.2, 0.05),
-    STRUGGLING: (0.20, 1.6, 1.8, 0.50, 0.47, 0.00, 0.02, 0.01, 2.0, 0.12, 1.00, 2.00, 0.15, 2.5, 2.6, 0.35),
-    DECLINING: (0.40, 2.2, 2.0, 0.40, 0.54, 0.02, 0.035, 0.005, 3.5, 0.35, 0.82, 1.00, 0.30, 1.8, 2.9, 0.25),
-    EXPANSION: (1.20, 4.5, 3.5, 0.22, 0.58, 0.03, 0.07, 0.10, 7.5, 0.80, 1.00, 0.25, 0.03, 0.8, 4.5, 0.03),
-    NEW: (0.50, 2.8, 2.5, 0.35, 0.50, 0.00, 0.03, 0.12, 4.0, 0.40, 1.18, 0.70, 0.03, 0.9, 4.1, 0.10),
-    DORMANT: (0.03, 1.0, 1.3, 0.70, 0.28, 0.00, 0.02, 0.00, 1.0, 0.10, 1.00, 0.03, 0.05, 1.0, 4.0, 0.10),
-    API: (0.00, 7.0, 140.0, 0.005, 0.02, 0.97, 0.005, 0.0, 0.5, 0.25, 1.00, 0.15, 0.10, 1.0, 4.0, 0.05),
-    OUTLIER: (0.90, 6.0, 4.0, 0.20, 0.62, 0.08, 0.07, 0.03, 10.0, 0.97, 1.00, 0.50, 0.10, 1.5, 3.0, 0.30),
+    POWER: (0.75, 5.5, 4.0, 0.18, 0.62, 0.10, 0.08, 0.02, 11.0, 1.00, 1.00, 0.05, 0.01, 0.6, 4.6, 0.02),
+    STEADY: (0.50, 3.5, 2.5, 0.30, 0.64, 0.01, 0.04, 0.01, 5.0, 0.50, 1.00, 0.04, 0.01, 1.0, 4.3, 0.05),
+    STRUGGLING: (0.22, 1.8, 1.8, 0.55, 0.43, 0.00, 0.01, 0.01, 1.5, 0.10, 1.00, 3.00, 0.02, 2.5, 2.4, 0.40),
+    DECLINING: (0.45, 2.5, 2.2, 0.38, 0.58, 0.01, 0.025, 0.005, 5.0, 0.50, 0.85, 2.00, 0.65, 1.2, 3.0, 0.15),
+    EXPANSION: (1.35, 4.5, 3.0, 0.25, 0.55, 0.02, 0.03, 0.15, 6.5, 0.70, 1.00, 0.04, 0.01, 0.8, 4.5, 0.03),
+    NEW: (0.50, 3.0, 2.5, 0.33, 0.45, 0.00, 0.02, 0.20, 4.0, 0.40, 1.18, 0.60, 0.01, 0.3, 4.2, 0.08),
+    DORMANT: (0.008, 1.0, 1.3, 0.70, 0.28, 0.00, 0.02, 0.00, 1.0, 0.10, 1.00, 0.01, 0.05, 1.0, 4.0, 0.10),
+    API: (0.00, 7.0, 60.0, 0.005, 0.02, 0.97, 0.005, 0.0, 0.5, 0.25, 1.00, 0.03, 0.10, 1.0, 4.0, 0.05),
+    OUTLIER: (0.75, 6.0, 4.0, 0.18, 0.62, 0.10, 0.08, 0.02, 11.0, 1.00, 1.00, 0.50, 0.10, 1.5, 3.0, 0.30),
 }
 PROFILE = np.array([_P[i] for i in range(len(PERSONAS))])
 (C_UTIL, C_DAYS, C_EPD, C_TYPES, C_BREADTH, C_KEY, C_TREND, C_TICKETS, C_P1, C_SLOW, C_CSAT, C_STALL) = (
@@ -104,8 +104,9 @@ CATEGORY_MIX = np.array([
     (0.40, 0.05, 0.05, 0.10, 0.40, 0.00),
 ])
 INITIAL_SHARE = np.array([0.12, 0.30, 0.12, 0.08, 0.10, 0.08, 0.17, 0.025, 0.005])
-SEATS_MEDIAN = np.array([40.0, 18.0, 14.0, 20.0, 10.0, 8.0, 12.0, 5.0, 30.0])
-TENURE_MEDIAN_WEEKS = np.array([120.0, 100.0, 40.0, 90.0, 70.0, 4.0, 110.0, 60.0, 80.0])
+SEATS_MEDIAN = np.array([32.0, 20.0, 18.0, 22.0, 14.0, 14.0, 10.0, 4.0, 10.0])
+SEATS_SIGMA = 0.45
+TENURE_MEDIAN_WEEKS = np.array([130.0, 100.0, 30.0, 110.0, 60.0, 4.0, 120.0, 60.0, 80.0])
 # Weekly transition targets (row: from). Rows of api_integrators and outlier never migrate.
 TRANSITIONS = np.array([
     (0.00, 0.50, 0.00, 0.10, 0.40, 0.00, 0.00, 0, 0),
@@ -119,13 +120,14 @@ TRANSITIONS = np.array([
     (0, 0, 0, 0, 0, 0, 0, 0, 0),
 ])
 MIGRATION_RATE = 0.03
+DYN_FLOOR = 0.4  # a long decline bottoms out here (below that it would look dormant)
 GRADUATION_RATE = 0.30  # new_onboarding accounts with >= GRADUATION_TENURE weeks
-GRADUATION_TENURE = 5
+GRADUATION_TENURE = 8
 CHURN_AFTER_WEEKS = 3
 CHURN_RATE = 0.30
 SIGNUP_RATE = 0.012  # new accounts per week, relative to the starting base
 # Blend weight of the new profile in each week of a 1-, 2- or 3-week transition; truth flips once > 0.5.
-BLEND = {1: (1.0,), 2: (0.4, 1.0), 3: (0.25, 0.6, 1.0)}
+BLEND = {1: (1.0,), 2: (0.3, 1.0), 3: (0.2, 0.7, 1.0)}
 BLEND_LEN_P = np.array([0.3, 0.4, 0.3])
 RESOLUTION_MEDIAN_H = np.array([4.0, 12.0, 30.0, 60.0])
 CLOSE_AFTER_H = 72.0
@@ -214,7 +216,7 @@ def _plan_for_seats(seats: np.ndarray) -> np.ndarray:
 def _new_accounts(rng: np.random.Generator, first_num: int, persona: np.ndarray, signup_day: np.ndarray,
                   weeks_in_truth: np.ndarray, dyn: np.ndarray) -> _Accounts:
     n = len(persona)
-    seats = np.clip(np.round(SEATS_MEDIAN[persona] * rng.lognormal(0.0, 0.7, n)), 1, 2500).astype(np.int64)
+    seats = np.clip(np.round(SEATS_MEDIAN[persona] * rng.lognormal(0.0, SEATS_SIGMA, n)), 1, 2500).astype(np.int64)
     plan = _plan_for_seats(seats)
     # some customers buy one plan above what their seat count needs
     plan = np.minimum(plan + (rng.random(n) < 0.15), len(PLANS) - 1)
@@ -237,7 +239,7 @@ def _new_accounts(rng: np.random.Generator, first_num: int, persona: np.ndarray,
         truth=persona.copy(),
         weeks_in_truth=weeks_in_truth.astype(np.int64),
         dyn=dyn.astype(np.float64),
-        activity=rng.lognormal(0.0, 0.3, n),
+        activity=rng.lognormal(0.0, 0.2, n),
         ticket_re=rng.lognormal(0.0, 0.3, n),
         latent_features=rng.random((n, len(FEATURE_NAMES))),
         n_service=rng.integers(1, 3, n),
@@ -249,14 +251,17 @@ def _new_accounts(rng: np.random.Generator, first_num: int, persona: np.ndarray,
 def _initial_accounts(config: SimulationConfig) -> _Accounts:
     rng = _rng(config.seed, 0)
     n = config.accounts
-    persona = rng.choice(len(PERSONAS), n, p=INITIAL_SHARE / INITIAL_SHARE.sum())
-    tenure_w = TENURE_MEDIAN_WEEKS[persona] * rng.lognormal(0.0, 0.5, n)
-    tenure_w = np.where(persona == NEW, rng.uniform(0.2, 6.0, n), np.maximum(tenure_w, 12.0))
+    # exact quotas (then shuffled) so even small demos hold every persona, outliers included
+    quota = np.maximum(np.floor(INITIAL_SHARE / INITIAL_SHARE.sum() * n).astype(np.int64), 1 if n >= 100 else 0)
+    quota[STEADY] += n - quota.sum()
+    persona = rng.permutation(np.repeat(np.arange(len(PERSONAS)), quota))
+    tenure_w = TENURE_MEDIAN_WEEKS[persona] * rng.lognormal(0.0, 0.9, n)
+    tenure_w = np.where(persona == NEW, rng.uniform(0.2, 8.0, n), np.maximum(tenure_w, 10.0))
     signup_day = _days(config.start) - np.round(tenure_w * 7).astype(np.int64)
     weeks_in = rng.integers(0, 5, n)
     dyn = np.ones(n)
     dyn = np.where(persona == DECLINING, PROFILE[DECLINING, C_TREND] ** weeks_in, dyn)
-    dyn = np.where(persona == NEW, np.minimum(0.45 * PROFILE[NEW, C_TREND] ** tenure_w, 1.0), dyn)
+    dyn = np.where(persona == NEW, np.minimum(0.45 * PROFILE[NEW, C_TREND] ** np.minimum(tenure_w, 10.0), 1.0), dyn)
     weeks_in = np.where(persona == NEW, np.floor(tenure_w), weeks_in)
     return _new_accounts(rng, 1, persona, signup_day, weeks_in, dyn)
 
@@ -410,7 +415,8 @@ class _Simulator:
         n = acc.n
         is_api = acc.truth == API
         target = prof[:, C_UTIL] * acc.seats * acc.dyn * acc.activity * rng.lognormal(0.0, 0.12, n)
-        wau = np.where(is_api, acc.n_service, rng.poisson(target))
+        # stochastic rounding: weekly active users are a steady crowd, not independent arrivals
+        wau = np.where(is_api, acc.n_service, np.floor(target + rng.random(n)).astype(np.int64))
         pool = np.ceil(acc.seats * 1.6).astype(np.int64) + 2
         wau = np.where(alive, np.minimum(wau, pool), 0)
 
@@ -485,7 +491,7 @@ class _Simulator:
         n = acc.n
         ramp = np.clip(1.0 / acc.dyn, 1.0, 3.0) ** 0.7  # declining and onboarding accounts ask for more help
         mean = prof[:, C_TICKETS] * (acc.seats / 15.0) ** 0.3 * acc.ticket_re * ramp
-        count = rng.poisson(rng.gamma(1.5, mean / 1.5 + 1e-12))
+        count = rng.poisson(rng.gamma(4.0, mean / 4.0 + 1e-12))
         storm = (acc.truth == OUTLIER) & (acc.outlier_kind == 1)
         count = np.where(storm, 30 + rng.poisson(3.0, n), count)
         count = np.where(alive, count, 0)
@@ -515,16 +521,13 @@ class _Simulator:
         closed = resolved + int(CLOSE_AFTER_H * US_PER_HOUR)
         score = np.rint(rng.normal(prof[ta, C_CSAT] - 0.15 * (prio == 0) - 0.1 * np.log1p(hours / 24), 0.8))
         csat = np.where(rng.random(m) < 0.6, np.clip(score, 1, 5), 0).astype(np.int64)
-        # a churned account's tickets stop changing when it leaves
-        cutoff = np.where(acc.churn_week[ta] >= 0, (day0 + 7 + 7 * (acc.churn_week[ta] - w)) * US_PER_DAY,
-                          np.iinfo(np.int64).max)
         t = self.tickets
         t.num.append(np.arange(self.next_ticket, self.next_ticket + m))
         t.account.append(acc.num[ta])
         t.created.append(created)
-        t.pending.append(np.where(pending < cutoff, pending, -1))
-        t.resolved.append(np.where(resolved < cutoff, resolved, -1))
-        t.closed.append(np.where(closed < cutoff, closed, -1))
+        t.pending.append(pending)
+        t.resolved.append(resolved)
+        t.closed.append(closed)
         t.priority.append(prio)
         t.category.append(category)
         t.csat.append(csat)
@@ -533,9 +536,15 @@ class _Simulator:
     def _write_tickets(self, week: date, day0: int) -> None:
         t = self.tickets.arrays()
         lo, hi = day0 * US_PER_DAY, (day0 + 7) * US_PER_DAY
-        changes = np.stack([t["created"], t["pending"], t["resolved"], t["closed"]]) if t["num"].size else None
         rows: list[str] = []
-        if changes is not None:
+        if t["num"].size:
+            # a churned account's tickets stop changing when it leaves
+            churn_week = self.acc.churn_week[t["account"] - 1]  # account numbers are 1-based row positions
+            cutoff = np.where(churn_week >= 0, (_days(self.config.start) + 7 * (churn_week + 1)) * US_PER_DAY,
+                              np.iinfo(np.int64).max)
+            changes = np.stack([t["created"], t["pending"], t["resolved"], t["closed"]])
+            changes = np.where(changes < cutoff, changes, -1)
+            t["pending"], t["resolved"], t["closed"] = changes[1], changes[2], changes[3]
             in_week = (changes >= lo) & (changes < hi)
             touched = np.flatnonzero(in_week.any(axis=0))
             last = np.where(in_week[:, touched], changes[:, touched], -1).max(axis=0)
@@ -628,7 +637,7 @@ class _Simulator:
             trend = prof[:, C_TREND]
             steady = np.abs(trend - 1.0) < 1e-9
             acc.dyn = np.where(alive, np.where(steady, acc.dyn + (1.0 - acc.dyn) * 0.5,
-                                               np.clip(acc.dyn * trend, 0.25, 1.0)), acc.dyn)
+                                               np.clip(acc.dyn * trend, DYN_FLOOR, 1.0)), acc.dyn)
             self._events(w, day0, alive, prof)
             self._new_tickets(w, day0, alive, prof)
             self._write_tickets(week, day0)

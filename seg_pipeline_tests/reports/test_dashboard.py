@@ -1,6 +1,8 @@
 """Dashboard build, degradation and offline-safety tests against a real DuckDB snapshot file."""
 
 import re
+import threading
+import warnings
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -51,6 +53,7 @@ def test_full_warehouse_builds_every_chart_and_section(built: dashboard.Dashboar
     assert built.n_charts == 7
     assert built.n_tables == 4  # personas, catalog, recent retrains, movers
     assert built.weeks == ("2026-01-05", "2026-01-12", "2026-01-19", "2026-01-26")
+    assert built.metadata()["latest_week"] == "2026-01-26" and built.metadata()["notes"] == []
     text = built.path.read_text()
     assert "<title>Segment health</title>" in text
     assert "<h1>Segment health</h1>" in text
@@ -62,8 +65,8 @@ def test_plotly_inlined_once_and_nothing_loaded_from_the_network(built: dashboar
     text = built.path.read_text()
     parser = _Resources()
     parser.feed(text)
-    # no <script src>, <link href>, <img src> at all: everything is inline, so nothing can be fetched
-    assert parser.urls == []
+    # no <script src>, <img src>, stylesheet: everything is inline; only the empty data: favicon
+    assert parser.urls == [("link", "data:,")]
     assert not re.search(r"url\(\s*['\"]?(https?:)?//", text)
     assert parser.tags["script"] >= 8
     assert text.count("window.PlotlyConfig") == 1  # the bundle is included with the first chart only
@@ -103,6 +106,12 @@ def test_profiles_and_personas_reflect_the_data(ro_con: duckdb.DuckDBPyConnectio
     assert set(prof.columns) >= {"seats", "activation_score"} and "logins" not in prof.columns  # clustering set
     text = built.path.read_text()
     assert "many tickets" in text and "high weekly active users" not in text.split("power_users")[0]
+
+
+def test_drift_lines_per_population_reference_only(ro_con: duckdb.DuckDBPyConnection) -> None:
+    drift = queries.drift_summary(ro_con)
+    assert sorted(drift["reference"].unique()) == ["previous_week", "training"]  # segment:* rows excluded
+    assert drift.loc[drift["reference"] == "training", "n_drifted"].tolist() == [2, 5, 10]
 
 
 def test_churn_is_attributed_to_the_segment_of_the_week_before(ro_con: duckdb.DuckDBPyConnection) -> None:
@@ -165,11 +174,19 @@ def test_hostile_segment_names_are_escaped(tmp_path: Path) -> None:
     evil = "</script><img src=http://evil.example/x.png>"
     con.execute("update assignments.account_segments set segment_name = ? where segment_id = 1", [evil])
     con.execute("update monitoring.segment_migrations set explanation = ?", [evil])
+    # nulls where booleans are expected must not warn or crash either
+    con.execute("update model.training_runs set promoted = null, gate_reasons = null where model_version = '2'")
+    con.execute("update sinks.alert_stats set blocked = null")
+    con.execute("update monitoring.segment_migrations set confirmed = null, margin = null where account_id = ?",
+                ["acc_000013"])
     con.close()
-    res = build_dashboard_from_file(path, tmp_path / "d.html")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = build_dashboard_from_file(path, tmp_path / "d.html")
+    assert res.notes == () and res.n_charts == 7
     parser = _Resources()
     parser.feed(res.path.read_text())
-    assert parser.urls == []
+    assert parser.urls == [("link", "data:,")]
     assert "<img" not in res.path.read_text()
 
 
@@ -187,5 +204,29 @@ def test_serve_dashboard_binds_loopback_and_serves_only_its_directory(built, tmp
         server.close()
     with pytest.raises(httpx.TransportError):
         httpx.get(url, timeout=2)
+    server.server_close()  # idempotent
     with pytest.raises(FileNotFoundError):
         serve_dashboard(tmp_path / "nope.html")
+
+
+def test_serve_forever_blocks_on_the_background_server_until_closed(built) -> None:
+    """`seg dashboard` calls serve_forever() on the returned server; it must wait, not start a second loop."""
+    server, url = serve_dashboard(built.path)
+    waiter = threading.Thread(target=server.serve_forever, daemon=True)
+    waiter.start()
+    try:
+        assert httpx.get(url, timeout=10).status_code == 200
+        waiter.join(timeout=0.2)
+        assert waiter.is_alive()
+    finally:
+        server.server_close()  # what the CLI does on Ctrl-C
+    waiter.join(timeout=5)
+    assert not waiter.is_alive()
+
+
+def test_build_from_a_read_only_connection_escapes_the_title(ro_con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    res = build_dashboard(ro_con, tmp_path / "nested" / "x.html", title="Acme <segments> & co")
+    text = res.path.read_text()
+    assert "<title>Acme &lt;segments&gt; &amp; co</title>" in text
+    assert "<h1>Acme &lt;segments&gt; &amp; co</h1>" in text
+    assert res.n_charts == 7 and res.notes == ()

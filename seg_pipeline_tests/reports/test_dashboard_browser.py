@@ -90,5 +90,7 @@ def test_dashboard_renders_in_chromium(served: tuple[DashboardResult, str], tmp_
 
 def test_screenshot_helper(served: tuple[DashboardResult, str], tmp_path: Path) -> None:
     _, url = served
+    with pytest.raises(RuntimeError, match="chromium not found"):
+        screenshot(url, tmp_path / "x.png", executable=str(tmp_path / "no-such-chromium"))
     out = screenshot(url, tmp_path / "readme" / "dashboard.png", width=1000, full_page=False)
     assert out.read_bytes()[:4] == b"\x89PNG" and out.stat().st_size > 10_000

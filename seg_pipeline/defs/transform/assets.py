@@ -96,7 +96,10 @@ def build_model_asset(model: SqlModel) -> dg.AssetsDefinition:
         if is_features
         else []
     )
-    static_meta: dict[str, object] = {"sql_file": dg.MetadataValue.path(str(model.path)), "table": ".".join(model.table)}
+    static_meta: dict[str, object] = {
+        "sql_file": dg.MetadataValue.path(str(model.path)),
+        "table": ".".join(model.table),
+    }
     if is_features:
         static_meta["feature_registry"] = dg.MetadataValue.md(_registry_markdown())
 

@@ -1,0 +1,39 @@
+"""Reports: the segment-health dashboard, rebuilt every week from a read-only warehouse snapshot."""
+
+import dagster as dg
+
+from seg_pipeline.defs.resources import SegResource
+from seg_pipeline.partitions import WEEKLY
+from seg_pipeline.reports.dashboard import build_dashboard_from_file
+from seg_pipeline.warehouse.duck import connect, publish_snapshot
+
+
+@dg.asset(
+    key=["reports", "segment_dashboard"],
+    deps=[
+        dg.AssetKey(["sinks", "am_alerts"]),
+        dg.AssetKey(["sinks", "crm_writeback"]),
+        dg.AssetKey(["monitoring", "drift_report"]),
+    ],
+    group_name="reports",
+    partitions_def=WEEKLY,
+    pool="warehouse",
+    kinds={"plotly", "html"},
+    owners=["team:data-science"],
+    tags={"stage": "reports"},
+    description=(
+        "Segment-health dashboard: one self-contained HTML file (opens offline) with segment sizes over time, "
+        "the week's migrations as a Sankey, segment profiles and personas, silhouette / stability / drift / churn "
+        "per segment, top movers into at-risk segments and delivery statistics. Built from a read-only snapshot "
+        "of the warehouse (published here), never the live file. `seg dashboard --open` serves it."
+    ),
+)
+def segment_dashboard(context: dg.AssetExecutionContext, seg: SegResource) -> dg.MaterializeResult:
+    settings = seg.settings()
+    with connect(settings.warehouse_path) as con:
+        publish_snapshot(con, settings.warehouse_path, settings.snapshot_path)
+    result = build_dashboard_from_file(settings.snapshot_path, settings.reports_dir / "dashboard.html")
+    meta = dict(result.metadata())
+    meta["path"] = dg.MetadataValue.path(str(result.path))
+    meta["snapshot"] = dg.MetadataValue.path(str(settings.snapshot_path))
+    return dg.MaterializeResult(metadata=meta)

@@ -1,0 +1,128 @@
+"""`seg evaluate`: score the pipeline's output against the simulator's planted truth.
+
+Only the CLI calls this (the pipeline never reads the truth). It answers three questions a data scientist asks
+before trusting the segments: do they recover the personas (ARI per week), are the confirmed migrations real
+ones (precision / recall after mapping segments to personas), and how much warning does "at-risk" give before
+an account churns.
+"""
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import adjusted_rand_score
+
+from seg_pipeline.monitoring.migrations import LEDGER_COLUMNS, to_week
+
+AT_RISK_NAMES = frozenset({"Declining / At-Risk"})
+OUTLIER = "outlier"
+MATCH_WINDOW = pd.Timedelta(weeks=2)
+
+
+def is_at_risk(name: object) -> bool:
+    """At-risk segment names: the named persona or any name containing "At-Risk"."""
+    return isinstance(name, str) and (name in AT_RISK_NAMES or "at-risk" in name.lower())
+
+
+def _predicted_label(df: pd.DataFrame) -> pd.Series:
+    return pd.Series(np.where(df["is_outlier"].fillna(False).astype(bool), OUTLIER,
+                              "seg_" + df["segment_id"].astype("Int64").astype(str)), index=df.index)
+
+
+def segment_persona_map(joined: pd.DataFrame) -> dict[int, str]:
+    """Majority truth persona per segment id over all weeks (ties: alphabetical), ignoring predicted outliers."""
+    core = joined.loc[~joined["is_outlier"].fillna(False).astype(bool) & joined["segment_id"].notna()]
+    if core.empty:
+        return {}
+    counts = core.groupby(["segment_id", "persona"]).size().rename("n").reset_index()
+    counts = counts.sort_values(["segment_id", "n", "persona"], ascending=[True, False, True], kind="mergesort")
+    best = counts.drop_duplicates("segment_id")
+    return {int(s): str(p) for s, p in zip(best["segment_id"], best["persona"], strict=True)}
+
+
+def _match_migrations(pred: pd.DataFrame, truth: pd.DataFrame) -> int:
+    """Greedy one-to-one matching: same account, same (from, to) personas, weeks within ±2; closest first."""
+    if pred.empty or truth.empty:
+        return 0
+    cand = pred.reset_index(names="pid").merge(truth.reset_index(names="tid"), on="account_id",
+                                               suffixes=("", "_t"))
+    cand = cand.loc[(cand["from_persona"] == cand["from_persona_t"]) & (cand["to_persona"] == cand["to_persona_t"])]
+    cand = cand.assign(gap=(cand["week_start"] - cand["week_start_t"]).abs())
+    cand = cand.loc[cand["gap"] <= MATCH_WINDOW].sort_values(["gap", "pid", "tid"], kind="mergesort")
+    used_p: set[int] = set()
+    used_t: set[int] = set()
+    for p, t in zip(cand["pid"], cand["tid"], strict=True):
+        if p not in used_p and t not in used_t:
+            used_p.add(p)
+            used_t.add(t)
+    return len(used_p)
+
+
+def evaluate(truth_personas: pd.DataFrame, truth_migrations: pd.DataFrame, truth_churn: pd.DataFrame,
+             assignments: pd.DataFrame, migrations: pd.DataFrame) -> dict[str, Any]:
+    """Compare assignments / the migration ledger with the truth; returns a JSON-friendly dict.
+
+    - ARI per week over accounts present in both; predicted outliers (``is_outlier``) form one "outlier" class,
+      matching the truth persona of that name. ``ari_core`` repeats it without any outlier on either side.
+    - Migrations: confirmed ``kind == "segment"`` rows, mapped to personas by the majority mapping, match a
+      true migration of the same account whose from/to personas agree within ±2 weeks (one-to-one). True
+      migrations outside the assigned weeks, or from/to "outlier", are not counted (the pipeline cannot see them
+      as segment moves). None when there is nothing to divide by.
+    - Median whole weeks from an account's first at-risk week to its churn week (at-risk weeks after the churn
+      week are ignored).
+    """
+    tp = truth_personas.assign(week_start=to_week(truth_personas["week_start"]))
+    asg = assignments.assign(week_start=to_week(assignments["week_start"]))
+    joined = asg.merge(tp[["account_id", "week_start", "persona"]], on=["account_id", "week_start"], how="inner")
+    joined = joined.loc[joined["persona"].notna()]
+
+    per_week: list[dict[str, Any]] = []
+    for week, g in joined.groupby("week_start", sort=True):
+        pred = _predicted_label(g)
+        truth = g["persona"].astype(str)
+        core = (pred != OUTLIER) & (truth != OUTLIER)
+        per_week.append({
+            "week_start": pd.Timestamp(week).date().isoformat(), "n_accounts": len(g),
+            "ari": float(adjusted_rand_score(truth, pred)),
+            "ari_core": float(adjusted_rand_score(truth[core], pred[core])) if core.any() else None,
+        })
+    mapping = segment_persona_map(joined)
+
+    weeks = sorted(asg["week_start"].unique())
+    confirmed = pd.DataFrame(columns=LEDGER_COLUMNS) if migrations.empty else migrations.loc[
+        (migrations["kind"] == "segment") & migrations["confirmed"].astype(bool)]
+    pred_m = pd.DataFrame({
+        "account_id": confirmed["account_id"].to_numpy(),
+        "week_start": to_week(confirmed["week_start"]).to_numpy(),
+        "from_persona": [mapping.get(int(s)) if pd.notna(s) else None for s in confirmed["from_segment"]],
+        "to_persona": [mapping.get(int(s)) if pd.notna(s) else None for s in confirmed["to_segment"]],
+    })
+    tm = truth_migrations.assign(week_start=to_week(truth_migrations["week_start"]))
+    if weeks:
+        tm = tm.loc[(tm["week_start"] > weeks[0]) & (tm["week_start"] <= weeks[-1])]
+    tm = tm.loc[(tm["from_persona"] != OUTLIER) & (tm["to_persona"] != OUTLIER)]
+    tm = tm[["account_id", "week_start", "from_persona", "to_persona"]].reset_index(drop=True)
+    matched = _match_migrations(pred_m, tm)
+
+    churn = truth_churn.assign(churn_week=to_week(truth_churn["churn_week"]))
+    risky = asg.loc[asg["segment_name"].map(is_at_risk), ["account_id", "week_start"]]
+    risky = risky.merge(churn[["account_id", "churn_week"]], on="account_id")
+    risky = risky.loc[risky["week_start"] <= risky["churn_week"]]
+    first = risky.groupby("account_id").agg(first=("week_start", "min"), churn=("churn_week", "first"))
+    lead_weeks = ((first["churn"] - first["first"]).dt.days // 7).astype(int)
+
+    ari_values = [w["ari"] for w in per_week]
+    return {
+        "per_week": per_week,
+        "per_week_ari": ari_values,
+        "mean_ari": float(np.mean(ari_values)) if ari_values else None,
+        "segment_persona_map": {str(k): v for k, v in sorted(mapping.items())},
+        "predicted_migrations": len(pred_m),
+        "true_migrations": len(tm),
+        "matched_migrations": matched,
+        "precision": matched / len(pred_m) if len(pred_m) else None,
+        "recall": matched / len(tm) if len(tm) else None,
+        "churned_accounts": int(churn["account_id"].nunique()),
+        "churned_flagged_at_risk": len(first),
+        "median_weeks_at_risk_to_churn": float(lead_weeks.median()) if len(lead_weeks) else None,
+    }

@@ -1,0 +1,291 @@
+"""Weekly training: preprocess → hybrid segmentation → stable ids → names → metrics → quality gate.
+
+Pure logic; the Dagster asset calls :func:`train_week` with this week's ``features.account_features`` and the
+current champion, logs the result to MLflow and promotes it only when ``gate.passed``.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
+
+from seg_pipeline.features import registry
+from seg_pipeline.segmentation.align import Alignment, align_clusters
+from seg_pipeline.segmentation.estimators import HybridSegmenter
+from seg_pipeline.segmentation.kselect import KSelection, silhouettes
+from seg_pipeline.segmentation.model import SegmentationModel
+from seg_pipeline.segmentation.personas import name_segments
+from seg_pipeline.segmentation.preprocess import build_preprocessor
+from seg_pipeline.settings import Settings
+
+SCORE_COLUMNS = ["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"]
+
+
+def _default_features() -> tuple[str, ...]:
+    return tuple(f for f in registry.feature_names(clustering_only=True) if registry.get(f).kind == "numeric")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that shapes a weekly model; ``heavy_tailed=None`` takes the registry's flags."""
+
+    features: tuple[str, ...] = field(default_factory=_default_features)
+    categorical: tuple[str, ...] = ()
+    heavy_tailed: tuple[str, ...] | None = None
+    scaler: str = "robust"
+    clip_quantiles: tuple[float, float] | None = (0.01, 0.99)
+    k_range: tuple[int, int] = (3, 10)
+    fixed_k: int | None = None
+    eps: float | None = None
+    min_samples: int | None = None
+    min_micro_size: int = 30
+    n_init: int = 4
+    seed: int = 7
+    silhouette_sample: int = 10_000
+    min_segment_share: float = 0.01
+    silhouette_floor: float = 0.05
+    stability_floor: float = 0.5
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: object) -> "TrainConfig":
+        """Config from the project settings (k range, fixed k, scaler, seed, gate thresholds)."""
+        base = cls(
+            k_range=(settings.k_min, settings.k_max),
+            fixed_k=settings.fixed_k,
+            scaler=settings.scaler,
+            seed=settings.seed,
+            min_segment_share=settings.gate_min_segment_share,
+            silhouette_floor=settings.gate_silhouette_floor,
+            stability_floor=settings.gate_stability_floor,
+        )
+        return cls(**{**base.__dict__, **overrides})
+
+    def heavy(self) -> list[str]:
+        if self.heavy_tailed is not None:
+            return list(self.heavy_tailed)
+        known = set(registry.feature_names())
+        return [f for f in self.features if f in known and registry.get(f).heavy_tailed]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Quality gate for promotion; ``reasons`` lists every failed check (empty when passed)."""
+
+    passed: bool
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A trained week: the model, its assignments (stable ids), metrics, k selection, profiles and gate."""
+
+    model: SegmentationModel
+    assignments: pd.DataFrame
+    metrics: dict[str, float]
+    k_selection: KSelection
+    profiles: pd.DataFrame
+    profiles_z: pd.DataFrame
+    gate: GateResult
+    alignment: Alignment
+    config: TrainConfig
+    week_start: date
+
+
+def _validate(features: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
+    """Reject inputs that would silently produce a meaningless model (RELIABILITY: REJECT before training)."""
+    if "account_id" not in features.columns:
+        raise ValueError("features must have an account_id column")
+    dupes = features["account_id"].duplicated()
+    if dupes.any():
+        raise ValueError(f"duplicate account_id in features, e.g. {features.loc[dupes, 'account_id'].iloc[0]!r}")
+    cols = [*config.features, *config.categorical]
+    missing = [c for c in cols if c not in features.columns]
+    if missing:
+        raise ValueError(f"features missing columns: {missing}")
+    if len(features) < max(50, 5 * config.k_range[1]):
+        raise ValueError(f"too few accounts to train ({len(features)})")
+    out = features.copy()
+    num = out[list(config.features)].apply(pd.to_numeric, errors="coerce").replace([np.inf, -np.inf], np.nan)
+    bad = [c for c in config.features if num[c].isna().all() or num[c].nunique(dropna=True) <= 1]
+    if bad:
+        raise ValueError(f"all-null or constant feature columns (refusing to train): {bad}")
+    out[list(config.features)] = num  # ±inf → NaN → median-imputed by the preprocessor
+    return out
+
+
+def _previous_segments(
+    features: pd.DataFrame, champion: SegmentationModel | None, champion_assignments: pd.DataFrame | None
+) -> pd.Series | None:
+    """Champion segments of the accounts: last published assignments, else the champion applied to this week."""
+    ids = pd.Index(features["account_id"])
+    if champion_assignments is not None and len(champion_assignments):
+        prev = champion_assignments.drop_duplicates("account_id", keep="last").set_index("account_id")["segment_id"]
+        if len(ids.intersection(prev.index)):
+            return prev.astype(int)
+    if champion is not None:
+        return champion.assign(features).set_index("account_id")["segment_id"].astype(int)
+    return None
+
+
+def _profiles_z(Xnum: np.ndarray, seg: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """Segment means of the preprocessed features in population standard deviations."""
+    mu = Xnum.mean(axis=0)
+    sd = Xnum.std(axis=0)
+    sd[sd == 0] = 1.0
+    frame = pd.DataFrame((Xnum - mu) / sd, columns=columns)
+    frame["segment_id"] = seg
+    return frame.groupby("segment_id").mean().sort_index()
+
+
+def train_week(
+    features: pd.DataFrame,
+    config: TrainConfig,
+    *,
+    champion: SegmentationModel | None,
+    champion_assignments: pd.DataFrame | None,
+    week_start: date,
+) -> TrainResult:
+    """Train this week's model and assign every account a stable segment.
+
+    New K-means clusters are aligned to the champion's segments through the accounts they share, so retraining
+    the same week with another seed changes no account's segment; unmatched clusters get new ids (above every
+    id the champion lineage ever issued), unmatched champion segments are retired. Names come from
+    :func:`name_segments`, keeping last week's name when a profile did not change materially. The gate checks
+    the smallest segment share, the silhouette floor and (with a champion) the stability ARI floor.
+    """
+    features = _validate(features, config)
+    pre = build_preprocessor(
+        list(config.features),
+        categorical=list(config.categorical),
+        heavy_tailed=config.heavy(),
+        scaler=config.scaler,
+        clip_quantiles=config.clip_quantiles,
+    )
+    X = np.asarray(pre.fit_transform(features), dtype=float)
+    hybrid = HybridSegmenter(
+        config.fixed_k if config.fixed_k is not None else "auto",
+        k_range=config.k_range,
+        n_init=config.n_init,
+        eps=config.eps,
+        min_samples=config.min_samples,
+        min_micro_size=config.min_micro_size,
+        random_state=config.seed,
+    ).fit(X)
+
+    account_ids = features["account_id"].to_numpy()
+    previous = _previous_segments(features, champion, champion_assignments)
+    next_id = champion.max_segment_id + 1 if champion is not None else 0
+    alignment = align_clusters(pd.Series(hybrid.labels_, index=account_ids), previous, next_id=next_id)
+    present = sorted(alignment.mapping)  # clusters that kept at least one account
+    seg_ids = [alignment.mapping[c] for c in present]
+    to_id = np.full(len(hybrid.cluster_centers_), -1, dtype=np.int64)
+    to_id[present] = seg_ids
+    seg = to_id[hybrid.labels_]
+
+    numeric_cols = list(config.features)
+    Xnum = X[:, : len(numeric_cols)]  # ColumnTransformer puts the numeric block first, in input order
+    profiles_z = _profiles_z(Xnum, seg, numeric_cols)
+    prev_names = champion.segment_names if champion is not None else None
+    prev_z = champion.profiles_z_frame() if champion is not None and champion.profiles_z else None
+    names = name_segments(profiles_z, previous=prev_names, previous_profiles_z=prev_z)
+    keep = ~hybrid.is_outlier_
+    raw = features[numeric_cols].assign(segment_id=seg)[keep]
+    profiles = raw.groupby("segment_id").mean().reindex(sorted(seg_ids))
+
+    model = SegmentationModel(
+        preprocessor=pre,
+        features=numeric_cols,
+        categorical=list(config.categorical),
+        segment_ids=seg_ids,
+        centroids=hybrid.cluster_centers_[present],
+        segment_names=names,
+        outlier_radius={sid: float(hybrid.outlier_radius_[c]) for c, sid in zip(present, seg_ids, strict=True)},
+        micro_components=hybrid.micro_components_,
+        micro_component_labels=hybrid.micro_component_labels_,
+        micro_component_segments=to_id[hybrid.micro_component_segments_],
+        micro_eps=hybrid.micro_eps_,
+        version=f"{week_start.isoformat()}-k{len(seg_ids)}-seed{config.seed}",
+        max_segment_id=max([next_id - 1, *seg_ids]),
+        profiles_z={int(i): {k: float(v) for k, v in row.items()} for i, row in profiles_z.iterrows()},
+    )
+    assignments = model.assign(features)
+    assignments.insert(1, "week_start", week_start)
+
+    metrics = _metrics(X, assignments, hybrid, previous, config)
+    selection = hybrid.k_selection_ or KSelection(
+        k=len(seg_ids),
+        scores=pd.DataFrame(
+            [{"k": len(seg_ids), **{m: metrics[m] for m in SCORE_COLUMNS[1:]}}], columns=SCORE_COLUMNS
+        ),
+        knee=None,
+        reason=f"k={config.fixed_k}: fixed by configuration (overrides the k-selection rule)",
+    )
+    gate = _gate(metrics, seg_ids, config, has_champion=previous is not None)
+    return TrainResult(
+        model=model,
+        assignments=assignments,
+        metrics=metrics,
+        k_selection=selection,
+        profiles=profiles,
+        profiles_z=profiles_z,
+        gate=gate,
+        alignment=alignment,
+        config=config,
+        week_start=week_start,
+    )
+
+
+def _metrics(
+    X: np.ndarray,
+    assignments: pd.DataFrame,
+    hybrid: HybridSegmenter,
+    previous: pd.Series | None,
+    config: TrainConfig,
+) -> dict[str, float]:
+    seg = assignments["segment_id"].to_numpy()
+    n = len(seg)
+    rng = np.random.default_rng(config.seed)
+    idx = np.sort(rng.choice(n, config.silhouette_sample, replace=False)) if n > config.silhouette_sample else None
+    sample_x, sample_seg = (X, seg) if idx is None else (X[idx], seg[idx])
+    multi = len(np.unique(seg)) > 1
+    metrics: dict[str, float] = {
+        "silhouette": silhouettes(sample_x, [sample_seg])[0] if len(np.unique(sample_seg)) > 1 else float("nan"),
+        "calinski_harabasz": float(calinski_harabasz_score(X, seg)) if multi else float("nan"),
+        "davies_bouldin": float(davies_bouldin_score(X, seg)) if multi else float("nan"),
+        "inertia": float(hybrid.inertia_),
+        "noise_share": float(assignments["is_outlier"].mean()),
+        "micro_share": float(assignments["micro_community"].notna().mean()),
+        "n_segments": float(len(np.unique(seg))),
+        "n_micro_communities": float(hybrid.n_micro_),
+        "n_accounts": float(n),
+    }
+    if previous is not None:
+        cur = assignments.set_index("account_id")["segment_id"]
+        shared = cur.index.intersection(previous.index)
+        if len(shared):
+            a, b = previous.loc[shared].to_numpy(), cur.loc[shared].to_numpy()
+            metrics["stability_ari"] = float(adjusted_rand_score(a, b))
+            metrics["changed_share"] = float(np.mean(a != b))
+        metrics["shared_accounts"] = float(len(shared))
+    for sid, count in zip(*np.unique(seg, return_counts=True), strict=True):
+        metrics[f"size_{int(sid)}"] = float(count)
+    return metrics
+
+
+def _gate(metrics: dict[str, float], seg_ids: list[int], config: TrainConfig, *, has_champion: bool) -> GateResult:
+    reasons: list[str] = []
+    n = metrics["n_accounts"]
+    for sid in seg_ids:
+        share = metrics.get(f"size_{sid}", 0.0) / n
+        if share < config.min_segment_share:
+            reasons.append(f"segment {sid} holds {share:.2%} of accounts (< {config.min_segment_share:.2%})")
+    sil = metrics["silhouette"]
+    if not np.isfinite(sil) or sil < config.silhouette_floor:
+        reasons.append(f"silhouette {sil:.3f} below the floor {config.silhouette_floor:.3f}")
+    if has_champion and "stability_ari" in metrics and metrics["stability_ari"] < config.stability_floor:
+        reasons.append(
+            f"stability ARI vs champion {metrics['stability_ari']:.3f} below the floor {config.stability_floor:.3f}"
+        )
+    return GateResult(passed=not reasons, reasons=reasons)

@@ -1,0 +1,91 @@
+"""Fixtures for the sink tests: a real DuckDB file, settings under tmp_path, a fake clock, real servers."""
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from seg_pipeline.settings import Settings
+from seg_pipeline_tests.sinks.servers import CrmState, WebhookState, crm_server, webhook_server
+
+TOKEN = "test-token-7f3a"
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+WEEK1 = date(2026, 1, 5)
+WEEK2 = WEEK1 + timedelta(days=7)
+SEGMENTS = {0: "Power Users", 1: "Steady Core", 2: "Declining / At-Risk", 3: "Dormant", 4: "Expansion Candidates"}
+
+
+@dataclass
+class FakeClock:
+    """Monotonic clock that only moves when the code under test sleeps."""
+
+    t: float = 0.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    c = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return replace(Settings().with_home(tmp_path / "home"), crm_batch_size=10, crm_rps=10.0)
+
+
+@pytest.fixture
+def crm(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, CrmState]]:
+    monkeypatch.setenv("SEG_CRM_TOKEN", TOKEN)
+    with crm_server(TOKEN) as served:
+        yield served
+
+
+@pytest.fixture
+def hook(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, WebhookState]]:
+    monkeypatch.setenv("SEG_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    with webhook_server(WEBHOOK_SECRET) as served:
+        yield served
+
+
+def make_assignments(n: int, week: date = WEEK1, changes: dict[str, dict] | None = None) -> pd.DataFrame:
+    """n accounts; segment = i % 5; ``changes`` overrides columns per account id."""
+    rows = []
+    for i in range(n):
+        acc = f"acc_{i:06d}"
+        seg = i % 5
+        row = {"account_id": acc, "week_start": week, "segment_id": seg, "segment_name": SEGMENTS[seg],
+               "micro_community": None, "is_outlier": False, "margin": 1.5, "distance": 0.3,
+               "model_version": "m1", "run_id": "run-1"}
+        row.update((changes or {}).get(acc, {}))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def make_crm(n: int, n_am: int = 2) -> pd.DataFrame:
+    return pd.DataFrame({
+        "account_id": [f"acc_{i:06d}" for i in range(n)],
+        "account_name": [f"Company {i}" for i in range(n)],
+        "account_manager_id": [f"am_{i % n_am:02d}" for i in range(n)],
+        "account_manager_name": [f"Manager {i % n_am}" for i in range(n)],
+        "account_manager_email": [f"am{i % n_am}@example.test" for i in range(n)],
+        "status": "active",
+    })
