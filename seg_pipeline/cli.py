@@ -90,7 +90,8 @@ def simulate(ctx: click.Context, accounts: int, weeks: int, seed: int, start) ->
     Example:  seg simulate --accounts 5000 --weeks 12 --seed 3
     Ground truth for `seg evaluate` goes to SEG_HOME/truth (the pipeline never reads it).
     """
-    from seg_pipeline.sources.simulator import SimulationConfig, simulate as run_simulation
+    from seg_pipeline.sources.simulator import SimulationConfig
+    from seg_pipeline.sources.simulator import simulate as run_simulation
 
     settings = _settings(ctx)
     start_day = start.date()
@@ -148,7 +149,8 @@ def demo(ctx: click.Context, accounts: int, weeks: int, seed: int, fresh: bool) 
     segment-health dashboard.
     """
     from seg_pipeline.orchestration import demo_summary, reset_home, run_weeks
-    from seg_pipeline.sources.simulator import SimulationConfig, simulate as run_simulation
+    from seg_pipeline.sources.simulator import SimulationConfig
+    from seg_pipeline.sources.simulator import simulate as run_simulation
 
     settings = _settings(ctx)
     if fresh:

@@ -32,6 +32,7 @@ class WeekRun:
     seconds: float
     error: str | None = None
     failed_checks: list[str] = field(default_factory=list)
+    blocked: bool = False  # a blocking check stopped the week on purpose (e.g. mass migration): not a crash
 
 
 def reset_home(settings: Settings) -> None:
@@ -62,8 +63,8 @@ def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None
     """Materialize every stage of each week, in order, recording the runs in SEG_HOME's Dagster instance."""
     import dagster as dg
 
-    from seg_pipeline.defs.jobs import WEEKLY_JOB_NAME
     from seg_pipeline.definitions import defs as lazy_defs
+    from seg_pipeline.defs.jobs import WEEKLY_JOB_NAME
 
     for key in weeks:
         week_of(key)
@@ -85,22 +86,33 @@ def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None
                 if ev.event_type_value == "ASSET_CHECK_EVALUATION" and not ev.asset_check_evaluation_data.passed
             ]
             error = None
+            blocked = False
             if not res.success:
                 failures = [ev for ev in res.all_events if ev.is_step_failure]
-                error = (
-                    failures[0].step_failure_data.error.message.strip().splitlines()[-1]
-                    if failures and failures[0].step_failure_data.error
-                    else "run failed"
+                error = _root_cause(failures[0].step_failure_data.error) if failures else "run failed"
+                blocked = bool(failures) and all(
+                    "DagsterAssetCheckFailedError" in (f.step_failure_data.error.cls_name or "") for f in failures
                 )
-            run = WeekRun(key, res.success, res.run_id, time.perf_counter() - t0, error, failed_checks)
+            run = WeekRun(key, res.success or blocked, res.run_id, time.perf_counter() - t0, error, failed_checks,
+                          blocked)
             results.append(run)
             if progress:
-                state = "ok" if run.success else f"FAILED: {error}"
+                state = "ok" if res.success else ("BLOCKED by a check" if blocked else f"FAILED: {error}")
                 checks = f"; failed checks: {', '.join(failed_checks)}" if failed_checks else ""
                 progress(f"week {key}: {state} in {run.seconds:.1f}s{checks}")
-            if not res.success:
+            if not run.success:
                 break
     return results
+
+
+def _root_cause(err) -> str:  # type: ignore[no-untyped-def]
+    """The innermost error message of a step failure (the user's actual problem, not Dagster's wrapper)."""
+    if err is None:
+        return "run failed"
+    while getattr(err, "cause", None) is not None:
+        err = err.cause
+    lines = [ln for ln in err.message.strip().splitlines() if ln.strip()]
+    return lines[0] if lines else "run failed"
 
 
 def _counts(con, table: str, weeks: list[str]) -> list[int]:  # type: ignore[no-untyped-def]
@@ -126,10 +138,12 @@ def demo_summary(settings: Settings, runs: list[WeekRun]) -> str:
         for table in SUMMARY_TABLES:
             counts = _counts(con, table, weeks)
             lines.append(f"{table:38}" + "".join(f"{c:>9,}" for c in counts))
-    ok = sum(r.success for r in runs)
+    ok = sum(r.success and not r.blocked for r in runs)
+    blocked = [r.week for r in runs if r.blocked]
     lines += [
         "",
-        f"{ok}/{len(runs)} weeks materialized in {sum(r.seconds for r in runs):.0f}s "
+        *([f"blocked weeks (sinks held back, one engineer alert sent): {', '.join(blocked)}"] if blocked else []),
+        f"{ok}/{len(runs)} weeks fully materialized in {sum(r.seconds for r in runs):.0f}s "
         f"(Dagster runs recorded in {settings.home}).",
         f"warehouse:  {settings.warehouse_path}",
         f"MLflow:     {settings.tracking_uri}",

@@ -5,7 +5,10 @@ training window) and drives the retrain decision. Evidently 0.7's HTML inlines i
 the files open offline. Inputs are sampled deterministically because the preset's cost grows with rows.
 """
 
+import hashlib
 import json
+import re
+import uuid
 import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -18,6 +21,9 @@ import pandas as pd
 from scipy import stats
 
 SKIP_ALL_NULL = "skipped: all values null"
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_DASHBOARD_ID = re.compile(r"metric_[0-9a-f]{32}")
+_LIB_MARKER = "<script>var global = globalThis</script>"
 
 
 @dataclass
@@ -56,6 +62,25 @@ def _column_frame(df: pd.DataFrame, columns: list[str], numeric: list[str]) -> p
         else:
             out[c] = df[c].astype("string").astype(object).where(df[c].notna(), None)
     return out
+
+
+def _stable_html(html: str, name: str) -> str:
+    """Replace Evidently's random/time-based widget and dashboard ids with ones derived from ``name``.
+
+    Same inputs then give a byte-identical report. Only the data block before the inlined JS bundle is
+    rewritten, so constants inside the library are untouched.
+    """
+    head, marker, tail = html.partition(_LIB_MARKER)
+    ids: dict[str, str] = {}
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(0) not in ids:
+            ids[m.group(0)] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"seg-drift/{name}/{len(ids)}"))
+        return ids[m.group(0)]
+
+    head = _UUID.sub(repl, head)
+    stable_id = "metric_" + hashlib.sha256(name.encode()).hexdigest()[:32]
+    return _DASHBOARD_ID.sub(stable_id, head + marker + tail)
 
 
 def _write_empty(html_path: Path, json_path: Path, name: str, reason: str, per_column: dict) -> None:
@@ -127,7 +152,7 @@ def drift_report(current: pd.DataFrame, reference: pd.DataFrame, *, columns: lis
 
     drifted = [c for c in usable if per_column[c]["drifted"]]
     share = len(drifted) / len(usable)
-    snapshot.save_html(str(html_path))  # Snapshot.save_html silently ignores Path objects
+    html_path.write_text(_stable_html(snapshot.get_html_str(as_iframe=False), name), encoding="utf-8")
     json_path.write_text(json.dumps({
         "name": name, "n_features": len(usable), "n_drifted": len(drifted), "share_drifted": share,
         "drifted_features": drifted, "per_column": per_column, "rows_current": len(cur),

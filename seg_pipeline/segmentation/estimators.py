@@ -138,10 +138,11 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
             k = int(self.n_clusters)
         if k > X.shape[0]:
             raise ValueError(f"n_clusters={k} is larger than the number of rows ({X.shape[0]})")
-        km = KMeans(n_clusters=k, n_init=self.n_init, random_state=_seed(rs)).fit(X)
+        # float32 Lloyd is ~3x faster here; labels are recomputed in float64 against the centres
+        km = KMeans(n_clusters=k, n_init=self.n_init, random_state=_seed(rs)).fit(X.astype(np.float32))
         self.n_clusters_ = k
-        self.cluster_centers_ = km.cluster_centers_
-        self.labels_ = km.labels_.astype(np.int64)
+        self.cluster_centers_ = km.cluster_centers_.astype(np.float64)
+        self.labels_ = _two_nearest(np.asarray(X, dtype=float), self.cluster_centers_)[0]
         self.inertia_ = float(km.inertia_)
         self.n_iter_ = int(km.n_iter_)
         sizes = np.bincount(self.labels_, minlength=k)
@@ -307,7 +308,8 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
     """K-means main segments, then guarded DBSCAN inside each segment for micro-communities and outliers.
 
     Per segment, the largest DBSCAN cluster is the segment's body; other DBSCAN clusters with at least
-    ``min_micro_size`` rows become micro-communities (global ids 0..n-1) and keep their core samples and eps.
+    ``min_micro_size`` rows whose mean lies at least ``min_micro_separation`` × the body's median radius from the
+    body's mean become micro-communities (global ids 0..n-1) and keep their core samples and eps.
     A row is an outlier when it is farther from its centroid than the segment's radius (median + ``outlier_mad``
     × 1.4826 × MAD of member distances) and in no micro-community; outliers keep their nearest segment in
     ``labels_`` but are always flagged in ``is_outlier_``. Running DBSCAN per segment on ≤
@@ -321,6 +323,7 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         "eps": [Interval(Real, 0.0, None, closed="neither"), None],
         "min_samples": [Interval(Integral, 1, None, closed="left"), None],
         "min_micro_size": [Interval(Integral, 1, None, closed="left")],
+        "min_micro_separation": [Interval(Real, 0.0, None, closed="left")],
         "outlier_mad": [Interval(Real, 0.0, None, closed="neither")],
         "max_rows_per_segment": [Interval(Integral, 100, None, closed="left")],
         "memory_limit_bytes": [Interval(Integral, 1, None, closed="left")],
@@ -336,6 +339,7 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         eps: float | None = None,
         min_samples: int | None = None,
         min_micro_size: int = 30,
+        min_micro_separation: float = 2.0,
         outlier_mad: float = 6.0,
         max_rows_per_segment: int = 5_000,
         memory_limit_bytes: int = 2 * GIB,
@@ -347,6 +351,7 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         self.eps = eps
         self.min_samples = min_samples
         self.min_micro_size = min_micro_size
+        self.min_micro_separation = min_micro_separation
         self.outlier_mad = outlier_mad
         self.max_rows_per_segment = max_rows_per_segment
         self.memory_limit_bytes = memory_limit_bytes
@@ -398,9 +403,17 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
                 continue
             counts = np.bincount(found)
             body = int(np.argmax(counts))
+            xseg = X[rows]
+            body_mean = xseg[db.labels_ == body].mean(axis=0)
+            body_radius = float(np.median(np.linalg.norm(xseg[db.labels_ == body] - body_mean, axis=1)))
             comp_lab = db._component_labels
             for lab in range(len(counts)):
                 if lab == body or counts[lab] < self.min_micro_size:
+                    continue
+                # lattice features (days, counts) split a body into adjacent dense blocks; a real
+                # micro-community sits apart from the body
+                gap = float(np.linalg.norm(xseg[db.labels_ == lab].mean(axis=0) - body_mean))
+                if gap < self.min_micro_separation * body_radius:
                     continue
                 mask = comp_lab == lab
                 comps.append(db.components_[mask])

@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -192,7 +193,7 @@ def _profile(rfm: pd.DataFrame, labels: np.ndarray) -> dict[str, dict[str, float
 
 def cluster_rfm(
     rfm: pd.DataFrame, *, seed: int = 0, k_range: Sequence[int] = (2, 8)
-) -> tuple[dict[str, object], dict[str, object], np.ndarray, np.ndarray]:
+) -> tuple[dict[str, Any], dict[str, Any], np.ndarray, np.ndarray]:
     """K-means (k chosen by the shared k-selection rule) and DBSCAN (eps from the k-distance knee)."""
     from seg_pipeline.segmentation.estimators import DBSCANSegmenter, KMeansSegmenter
 
@@ -202,7 +203,7 @@ def cluster_rfm(
     km = KMeansSegmenter(n_clusters="auto", k_range=(lo, max(lo, hi)), random_state=seed).fit(X)
     km_labels = np.asarray(km.labels_)
     sel = km.k_selection_
-    kmeans = {
+    kmeans: dict[str, Any] = {
         "k": len(np.unique(km_labels)),
         "k_reason": getattr(sel, "reason", None),
         **cluster_metrics(X, km_labels, seed=seed),
@@ -215,7 +216,7 @@ def cluster_rfm(
         db = DBSCANSegmenter(random_state=seed).fit(X)
     db_labels = np.asarray(db.labels_)
     n_noise = int((db_labels == -1).sum())
-    dbscan = {
+    dbscan: dict[str, Any] = {
         "eps": float(db.eps_),
         "min_samples": int(db.min_samples_),
         "n_clusters": len(set(db_labels.tolist()) - {-1}),

@@ -29,6 +29,7 @@ import pandas as pd
 import skops.io as sio
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
+from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
 
@@ -52,7 +53,12 @@ TAG_DAGSTER_RUN = "dagster.run_id"
 TAG_SHA = "seg.model_sha256"
 TAG_GATE = "seg.gate_passed"
 TAG_VERSION = "seg.model_version"
-CLIENT_DEFAULTS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "30", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3"}
+# Bounded HTTP client for server stores; no tqdm bars in Dagster logs. setdefault: the user's values win.
+CLIENT_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
 PARAM_MAX_CHARS = 6000  # MLflow's limit on a param value
 
 _ENTRY_CODE = """\
@@ -100,7 +106,7 @@ def load_model_file(path: Path, *, expected_sha256: str | None) -> Any:
     return sio.load(path, trusted=untrusted)
 
 
-class SegmentationPyfunc(mlflow.pyfunc.PythonModel):
+class SegmentationPyfunc(PythonModel):
     """Serves ``SegmentationModel.assign`` through MLflow's pyfunc interface.
 
     K-means and DBSCAN micro-communities cannot be served by a stock flavor (DBSCAN has no ``predict``), so
@@ -124,12 +130,12 @@ class SegmentationPyfunc(mlflow.pyfunc.PythonModel):
 def model_signature(model: Any) -> ModelSignature:
     """Input: ``account_id`` plus the model's features; output: the assignment columns."""
     categorical = list(getattr(model, "categorical", ()) or ())
-    inputs = [
+    inputs: list[Any] = [
         ColSpec("string", "account_id"),
         *(ColSpec("double", f) for f in model.features if f not in categorical),
         *(ColSpec("string", c) for c in categorical),
     ]
-    outputs = [
+    outputs: list[Any] = [
         ColSpec("string", "account_id"),
         ColSpec("long", "segment_id"),
         ColSpec("string", "segment_name"),
@@ -214,7 +220,7 @@ class MlflowTracker:
         if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_absolute():
             raise ValueError(f"tracking URI {tracking_uri!r} must hold an absolute path (sqlite:////abs/path.db)")
         for key, value in CLIENT_DEFAULTS.items():
-            os.environ.setdefault(key, value)  # bounded HTTP client when the store is a server
+            os.environ.setdefault(key, value)
         if tracking_uri.startswith("sqlite:///"):
             Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.tracking_uri = tracking_uri
@@ -257,8 +263,8 @@ class MlflowTracker:
             try:
                 yield
             finally:
-                mlflow.set_tracking_uri(prev_tracking)
-                mlflow.set_registry_uri(prev_registry)
+                mlflow.set_tracking_uri(prev_tracking)  # type: ignore[arg-type]  # None = unset, as MLflow does
+                mlflow.set_registry_uri(prev_registry)  # type: ignore[arg-type]
                 for key, value in prev_env.items():
                     if value is None:
                         os.environ.pop(key, None)

@@ -29,18 +29,23 @@ def _default_features() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that shapes a weekly model; ``heavy_tailed=None`` takes the registry's flags."""
+    """Everything that shapes a weekly model; ``heavy_tailed=None`` takes the registry's flags.
+
+    ``scaler`` defaults to "standard": on planted-persona data robust scaling let near-constant columns
+    (api_share's IQR is ~0.03) dominate the distances and merged three personas (ARI 0.62 vs 0.98).
+    """
 
     features: tuple[str, ...] = field(default_factory=_default_features)
     categorical: tuple[str, ...] = ()
     heavy_tailed: tuple[str, ...] | None = None
-    scaler: str = "robust"
+    scaler: str = "standard"
     clip_quantiles: tuple[float, float] | None = (0.01, 0.99)
     k_range: tuple[int, int] = (3, 10)
     fixed_k: int | None = None
     eps: float | None = None
     min_samples: int | None = None
-    min_micro_size: int = 30
+    min_micro_size: int | None = None  # None: max(30, min_micro_share × accounts)
+    min_micro_share: float = 0.005
     n_init: int = 4
     seed: int = 7
     silhouette_sample: int = 10_000
@@ -170,7 +175,7 @@ def train_week(
         n_init=config.n_init,
         eps=config.eps,
         min_samples=config.min_samples,
-        min_micro_size=config.min_micro_size,
+        min_micro_size=config.min_micro_size or max(30, int(np.ceil(config.min_micro_share * len(features)))),
         random_state=config.seed,
     ).fit(X)
 

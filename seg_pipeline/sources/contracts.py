@@ -165,7 +165,7 @@ CONTRACTS: dict[str, Contract] = {
             _col("status", nullable=False, allowed=TICKET_STATUSES),
             _col("csat", "BIGINT", min=1, max=5, required=False),
         ),
-        key=("ticket_id",),
+        key=("ticket_id", "updated_at"),  # one row per create/update: a ticket may appear more than once a week
         ts_column="updated_at",
         file_glob="support_tickets/tickets_*.jsonl",
         file_format="jsonl",

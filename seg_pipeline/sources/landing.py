@@ -441,8 +441,10 @@ _READERS: dict[str, Callable[[Path, str, Contract], _FileData]] = {
 
 
 def _arrow(s: pd.Series) -> pa.ChunkedArray:
-    """The pyarrow data behind a pyarrow-backed column (no copy)."""
-    return pa.chunked_array(s.array.__arrow_array__())
+    """The pyarrow data behind a column (no copy for pyarrow-backed columns)."""
+    if isinstance(s.dtype, pd.ArrowDtype):
+        return pa.chunked_array(s.array.__arrow_array__())
+    return pa.chunked_array([pa.Array.from_pandas(s)])
 
 
 def _is_string(s: pd.Series) -> bool:
@@ -615,7 +617,6 @@ def _dedupe(rows: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, int, 
         repeated = _b(pc.is_in(keys[key[0]], value_set=repeated_keys[key[0]]).to_numpy(zero_copy_only=False))
     else:
         repeated = _b(rows.duplicated(subset=key, keep=False))
-        return rows, 0, rows.iloc[0:0]
     sub = rows[repeated]
     exact = _b(sub.duplicated(subset=list(contract.names), keep="first"))
     remaining = sub[~exact]

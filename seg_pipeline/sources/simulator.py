@@ -7,11 +7,12 @@ reads. Everything is vectorised with numpy per week/day and seeded, so the same 
 files and 100 k accounts x 8 weeks take about a minute.
 """
 
-import json
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,8 @@ FEATURE_NAMES: tuple[str, ...] = (
 KEY_FEATURES = FEATURE_NAMES[:4]
 EVENT_TYPES: tuple[str, ...] = ("login", "feature_use", "api_call", "export", "invite")
 FEATURE_USE = 1
+EVENT_TYPE_ARRAY = pa.array(EVENT_TYPES, type=pa.string())
+FEATURE_ARRAY = pa.array(FEATURE_NAMES, type=pa.string())
 PRIORITIES: tuple[str, ...] = ("P1", "P2", "P3", "P4")
 CATEGORIES: tuple[str, ...] = ("bug", "how_to", "billing", "integration", "performance", "feature_request")
 PLANS: tuple[str, ...] = ("starter", "growth", "business", "enterprise")
@@ -79,12 +82,12 @@ EVENTS_PER_USER_DAY_SCALE = 0.5
 # Behaviour profile of each persona. Accounts in a transition blend two rows linearly.
 _P = {
     #        util  days  epd   login feat  api   exp   inv   breadth key   trend tick  p1    slow  csat  stall
-    POWER: (0.75, 5.5, 4.0, 0.18, 0.62, 0.10, 0.08, 0.02, 11.0, 1.00, 1.00, 0.05, 0.01, 0.6, 4.6, 0.02),
+    POWER: (0.75, 5.5, 4.0, 0.17, 0.60, 0.12, 0.10, 0.01, 11.5, 1.00, 1.00, 0.05, 0.01, 0.6, 4.6, 0.02),
     STEADY: (0.50, 3.5, 2.5, 0.30, 0.64, 0.01, 0.04, 0.01, 5.0, 0.50, 1.00, 0.04, 0.01, 1.0, 4.3, 0.05),
     STRUGGLING: (0.22, 1.8, 1.8, 0.55, 0.43, 0.00, 0.01, 0.01, 1.5, 0.10, 1.00, 3.00, 0.02, 2.5, 2.4, 0.40),
-    DECLINING: (0.45, 2.5, 2.2, 0.38, 0.58, 0.01, 0.025, 0.005, 5.0, 0.50, 0.85, 2.00, 0.65, 1.2, 3.0, 0.15),
-    EXPANSION: (1.35, 4.5, 3.0, 0.25, 0.55, 0.02, 0.03, 0.15, 6.5, 0.70, 1.00, 0.04, 0.01, 0.8, 4.5, 0.03),
-    NEW: (0.50, 3.0, 2.5, 0.33, 0.45, 0.00, 0.02, 0.20, 4.0, 0.40, 1.18, 0.60, 0.01, 0.3, 4.2, 0.08),
+    DECLINING: (0.45, 2.5, 2.2, 0.38, 0.58, 0.01, 0.025, 0.005, 5.0, 0.50, 0.85, 2.50, 0.70, 1.2, 2.8, 0.15),
+    EXPANSION: (1.40, 4.5, 3.0, 0.25, 0.53, 0.01, 0.01, 0.20, 6.0, 0.65, 1.00, 0.04, 0.01, 0.8, 4.5, 0.03),
+    NEW: (0.50, 3.0, 2.5, 0.33, 0.42, 0.00, 0.01, 0.24, 2.5, 0.25, 1.18, 1.00, 0.01, 0.3, 4.2, 0.05),
     DORMANT: (0.008, 1.0, 1.3, 0.70, 0.28, 0.00, 0.02, 0.00, 1.0, 0.10, 1.00, 0.01, 0.05, 1.0, 4.0, 0.10),
     API: (0.00, 7.0, 60.0, 0.005, 0.02, 0.97, 0.005, 0.0, 0.5, 0.25, 1.00, 0.03, 0.10, 1.0, 4.0, 0.05),
     OUTLIER: (0.75, 6.0, 4.0, 0.18, 0.62, 0.10, 0.08, 0.02, 11.0, 1.00, 1.00, 0.50, 0.10, 1.5, 3.0, 0.30),
@@ -105,7 +108,7 @@ CATEGORY_MIX = np.array([
 ])
 INITIAL_SHARE = np.array([0.12, 0.30, 0.12, 0.08, 0.10, 0.08, 0.17, 0.025, 0.005])
 SEATS_MEDIAN = np.array([32.0, 20.0, 18.0, 22.0, 14.0, 14.0, 10.0, 4.0, 10.0])
-SEATS_SIGMA = 0.45
+SEATS_SIGMA = 0.4
 TENURE_MEDIAN_WEEKS = np.array([130.0, 100.0, 30.0, 110.0, 60.0, 4.0, 120.0, 60.0, 80.0])
 # Weekly transition targets (row: from). Rows of api_integrators and outlier never migrate.
 TRANSITIONS = np.array([
@@ -239,7 +242,7 @@ def _new_accounts(rng: np.random.Generator, first_num: int, persona: np.ndarray,
         truth=persona.copy(),
         weeks_in_truth=weeks_in_truth.astype(np.int64),
         dyn=dyn.astype(np.float64),
-        activity=rng.lognormal(0.0, 0.2, n),
+        activity=rng.lognormal(0.0, 0.15, n),
         ticket_re=rng.lognormal(0.0, 0.3, n),
         latent_features=rng.random((n, len(FEATURE_NAMES))),
         n_service=rng.integers(1, 3, n),
@@ -315,6 +318,31 @@ def _working_time_us(rng: np.random.Generator, n: int, region: np.ndarray, aroun
     return np.minimum((hours * US_PER_HOUR).astype(np.int64), US_PER_DAY - 1)
 
 
+def _fixed_ids(prefix: str, numbers: np.ndarray, digits: int) -> pa.Array:
+    """``prefix`` + zero-padded numbers as a string array, built as one byte buffer (no Python per row)."""
+    numbers = np.asarray(numbers, dtype=np.int64)
+    if numbers.size and numbers.max() >= 10**digits:
+        return pc.binary_join_element_wise(prefix, _padded_str(numbers, digits), "")
+    head = np.frombuffer(prefix.encode("ascii"), dtype=np.uint8)
+    width = head.size + digits
+    buf = np.empty((numbers.size, width), dtype=np.uint8)
+    buf[:, : head.size] = head
+    for k in range(digits):
+        buf[:, width - 1 - k] = 48 + (numbers // 10**k) % 10
+    offsets = np.arange(numbers.size + 1, dtype=np.int32) * width
+    return pa.Array.from_buffers(pa.string(), numbers.size, [None, pa.py_buffer(offsets), pa.py_buffer(buf)])
+
+
+def _dict_array(indices: np.ndarray, dictionary: pa.Array, null: np.ndarray | None = None) -> pa.DictionaryArray:
+    """Dictionary-encoded strings: Parquet stores them as dictionary pages without hashing 10 M values."""
+    return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32), mask=null), dictionary)
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    # store_schema=False: readers see plain strings and timestamp[us, UTC], not the in-memory dictionaries
+    pq.write_table(table, path, compression="zstd", store_schema=False)
+
+
 def _account_ids(nums: np.ndarray) -> pa.Array:
     return pa.array([f"acc_{x:06d}" for x in nums.tolist()], type=pa.string())
 
@@ -323,7 +351,8 @@ def _padded_str(values: np.ndarray, width: int) -> pa.Array:
     return pc.utf8_lpad(pc.cast(pa.array(values, type=pa.int64()), pa.string()), width=width, padding="0")
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Write beside the target, then rename: a crash never leaves a half-written landing file."""
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
     os.replace(tmp, path)
@@ -361,6 +390,8 @@ class _Simulator:
         self.counts: dict[str, int] = dict.fromkeys(SOURCES, 0)
         self.truth_rows: list[tuple[np.ndarray, int, np.ndarray]] = []
         self.migration_rows: list[tuple[np.ndarray, int, np.ndarray, np.ndarray]] = []
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim-writer")
+        self.pending: list[Future[None]] = []
 
     # ------------------------------------------------------------------ weekly state
     def _signups(self, w: int, day0: int) -> None:
@@ -441,48 +472,53 @@ class _Simulator:
         fmask = _feature_mask(acc, prof)
         forder = np.argsort(~fmask, axis=1, kind="stable")
         fcount = fmask.sum(axis=1)
-        ids = _account_ids(acc.num)
-        user_prefix = pa.array([f"u_{x:06d}_" for x in acc.num.tolist()], type=pa.string())
-        event_types = pa.array(EVENT_TYPES, type=pa.string())
-        feature_names = pa.array(FEATURE_NAMES, type=pa.string())
+        # weekly user dictionary; each day's file references the users active that day
+        week_users = pc.binary_join_element_wise(
+            pc.take(pa.array([f"u_{x:06d}_" for x in acc.num.tolist()], type=pa.string()), pa.array(users_acc)),
+            _padded_str(users_idx, 3), "")
+        cum_flat = (types_cum + np.arange(n)[:, None]).ravel()
 
         out_dir = self.landing / "product_events"
         out_dir.mkdir(parents=True, exist_ok=True)
         for d in range(7):
             day = day0 + d
             sel = np.flatnonzero(active[:, d])
-            ua, ui = users_acc[sel], users_idx[sel]
+            ua = users_acc[sel]
             mean = epd[ua]
             # heavy-tailed events per user-day: 1 + gamma-poisson
             n_ev = 1 + rng.poisson(rng.gamma(2.0, np.maximum(mean - 1.0, 0.0) / 2.0 + 1e-9))
             ea = np.repeat(ua, n_ev)
-            eu = np.repeat(ui, n_ev)
+            eu = np.repeat(np.arange(sel.size), n_ev)  # position among the day's active users
             m = ea.size
-            etype = (rng.random(m)[:, None] > types_cum[ea]).sum(axis=1)
-            etype = np.minimum(etype, len(EVENT_TYPES) - 1)
+            # per-account categorical draw without an (events x types) matrix: offset each account's CDF
+            etype = np.searchsorted(cum_flat, ea + rng.random(m), side="right") - ea * len(EVENT_TYPES)
+            etype = np.clip(etype, 0, len(EVENT_TYPES) - 1)
             pick = np.minimum((rng.random(m) * fcount[ea]).astype(np.int64), fcount[ea] - 1)
             feat = forder[ea, np.maximum(pick, 0)]
-            ts = day * US_PER_DAY + _working_time_us(rng, m, acc.region[ea], is_api[ea])
-            # round to milliseconds: what real trackers emit
-            ts = ts - ts % 1000
-            order = np.lexsort((eu, ea, ts))
-            ea, eu, etype, feat, ts = ea[order], eu[order], etype[order], feat[order], ts[order]
-            is_feat = etype == FEATURE_USE
+            ts_ms = (day * US_PER_DAY + _working_time_us(rng, m, acc.region[ea], is_api[ea])) // 1000
+            # events are already ordered by (account, user); a unique key keeps that order among equal times
+            order = np.argsort(ts_ms * m + np.arange(m))
+            ea, eu, etype, feat, ts_ms = ea[order], eu[order], etype[order], feat[order], ts_ms[order]
+            day_accounts, acc_pos = np.unique(ea, return_inverse=True)
             day_date = EPOCH + timedelta(days=int(day))
             table = pa.table({
-                "event_id": pc.binary_join_element_wise(
-                    f"evt_{day_date:%Y%m%d}_", _padded_str(np.arange(m), 8), ""),
-                "account_id": pc.take(ids, pa.array(ea)),
-                "user_id": pc.binary_join_element_wise(
-                    pc.take(user_prefix, pa.array(ea)), _padded_str(eu, 3), ""),
-                "event_type": pc.take(event_types, pa.array(etype)),
-                "feature_name": pc.take(feature_names, pa.array(feat, mask=~is_feat)),
-                "event_ts": pa.array(ts, type=pa.timestamp("us", tz="UTC")),
+                "event_id": _fixed_ids(f"evt_{day_date:%Y%m%d}_", np.arange(m), 8),
+                "account_id": _dict_array(acc_pos, _fixed_ids("acc_", acc.num[day_accounts], 6)),
+                "user_id": _dict_array(eu, week_users.take(pa.array(sel))),
+                "event_type": _dict_array(etype, EVENT_TYPE_ARRAY),
+                "feature_name": _dict_array(feat, FEATURE_ARRAY, null=etype != FEATURE_USE),
+                "event_ts": pa.array(ts_ms * 1000, type=pa.timestamp("us", tz="UTC")),
             })
             path = out_dir / f"events_{day_date.isoformat()}.parquet"
-            _atomic_write(path, lambda p, t=table: pq.write_table(t, p, compression="zstd"))
+            self._write_async(path, table)
             self.files["product_events"].append(path)
             self.counts["product_events"] += m
+
+    def _write_async(self, path: Path, table: pa.Table) -> None:
+        """Write Parquet on a worker thread (pyarrow releases the GIL) while the next day is generated."""
+        while len(self.pending) >= 2:
+            self.pending.pop(0).result()
+        self.pending.append(self.writer.submit(_atomic_write, path, partial(_write_parquet, table)))
 
     # ------------------------------------------------------------------ support tickets
     def _new_tickets(self, w: int, day0: int, alive: np.ndarray, prof: np.ndarray) -> None:
@@ -536,7 +572,7 @@ class _Simulator:
     def _write_tickets(self, week: date, day0: int) -> None:
         t = self.tickets.arrays()
         lo, hi = day0 * US_PER_DAY, (day0 + 7) * US_PER_DAY
-        rows: list[str] = []
+        rows = ""
         if t["num"].size:
             # a churned account's tickets stop changing when it leaves
             churn_week = self.acc.churn_week[t["account"] - 1]  # account numbers are 1-based row positions
@@ -549,36 +585,33 @@ class _Simulator:
             touched = np.flatnonzero(in_week.any(axis=0))
             last = np.where(in_week[:, touched], changes[:, touched], -1).max(axis=0)
             order = np.lexsort((t["num"][touched], last))
-            touched, last = touched[order], last[order]
-            for i, upd in zip(touched.tolist(), last.tolist(), strict=True):
-                res = int(t["resolved"][i])
-                solved = 0 <= res <= upd
-                if 0 <= t["closed"][i] <= upd:
-                    status = "closed"
-                elif solved:
-                    status = "solved"
-                elif 0 <= t["pending"][i] <= upd:
-                    status = "pending"
-                else:
-                    status = "open"
-                rows.append(json.dumps({
-                    "ticket_id": f"tkt_{int(t['num'][i]):07d}",
-                    "account_id": f"acc_{int(t['account'][i]):06d}",
-                    "created_at": _iso(int(t["created"][i])),
-                    "updated_at": _iso(upd),
-                    "resolved_at": _iso(res) if solved else None,
-                    "priority": PRIORITIES[int(t["priority"][i])],
-                    "category": CATEGORIES[int(t["category"][i])],
-                    "status": status,
-                    "csat": int(t["csat"][i]) if solved and t["csat"][i] > 0 else None,
-                }))
+            i, upd = touched[order], last[order]
+            res = t["resolved"][i]
+            solved = (res >= 0) & (res <= upd)
+            closed = (t["closed"][i] >= 0) & (t["closed"][i] <= upd)
+            pending = (t["pending"][i] >= 0) & (t["pending"][i] <= upd)
+            status = np.where(closed, "closed", np.where(solved, "solved", np.where(pending, "pending", "open")))
+            csat = pd.array(t["csat"][i], dtype="Int64")
+            csat[~solved | (t["csat"][i] <= 0)] = pd.NA
+            frame = pd.DataFrame({
+                "ticket_id": _fixed_ids("tkt_", t["num"][i], 7).to_pandas(),
+                "account_id": _fixed_ids("acc_", t["account"][i], 6).to_pandas(),
+                "created_at": _iso_array(t["created"][i]),
+                "updated_at": _iso_array(upd),
+                "resolved_at": np.where(solved, _iso_array(np.where(solved, res, 0)), None),  # type: ignore[call-overload]
+                "priority": np.asarray(PRIORITIES, dtype=object)[t["priority"][i]],
+                "category": np.asarray(CATEGORIES, dtype=object)[t["category"][i]],
+                "status": status.astype(object),
+                "csat": csat,
+            })
+            rows = frame.to_json(orient="records", lines=True) if len(frame) else ""
         out_dir = self.landing / "support_tickets"
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"tickets_{week.isoformat()}.jsonl"
-        text = "".join(r + "\n" for r in rows)
+        text = rows if not rows or rows.endswith("\n") else rows + "\n"
         _atomic_write(path, lambda p: p.write_text(text, encoding="utf-8", newline="\n"))
         self.files["support_tickets"].append(path)
-        self.counts["support_tickets"] += len(rows)
+        self.counts["support_tickets"] += text.count("\n")
 
     # ------------------------------------------------------------------ CRM snapshot
     def _write_crm(self, w: int, week: date, day0: int, in_snapshot: np.ndarray) -> None:
@@ -619,6 +652,14 @@ class _Simulator:
 
     # ------------------------------------------------------------------ driver
     def run(self) -> SimulationResult:
+        try:
+            return self._run()
+        finally:
+            for future in self.pending:
+                future.result()
+            self.writer.shutdown(wait=True)
+
+    def _run(self) -> SimulationResult:
         cfg = self.config
         weeks = [cfg.start + timedelta(weeks=w) for w in range(cfg.weeks)]
         for w, week in enumerate(weeks):
@@ -685,16 +726,18 @@ class _Simulator:
             "account_id": acc_ids([self.acc.num[churned]]),
             "churn_week": week_col([week_arr[self.acc.churn_week[churned]]]),
         })
-        out = {}
+        out: dict[str, Path] = {}
         for name, table in (("personas", personas), ("migrations", migrations), ("churn", churn)):
             path = self.truth_dir / f"{name}.parquet"
-            _atomic_write(path, lambda p, t=table: pq.write_table(t, p, compression="zstd"))
+            _atomic_write(path, partial(_write_parquet, table))
             out[name] = path
         return out
 
 
-def _iso(us: int) -> str:
-    return datetime.fromtimestamp(us / 1_000_000, tz=UTC).isoformat(timespec="seconds")
+def _iso_array(us: np.ndarray) -> np.ndarray:
+    """ISO-8601 with an explicit UTC offset, as the ticket contract asks (``2026-01-05T10:00:00+00:00``)."""
+    text = np.datetime_as_string(us.astype("datetime64[us]"), unit="s")
+    return np.char.add(text, "+00:00").astype(object)
 
 
 def _iso_dates(days: np.ndarray) -> list[str]:

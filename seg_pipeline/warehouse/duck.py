@@ -45,8 +45,12 @@ def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
 
 
 def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every stage's schema and the Python-written tables (see ``schema.py``)."""
+    from seg_pipeline.warehouse.schema import ensure_tables
+
     for schema in SCHEMAS:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
+    ensure_tables(con)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -78,35 +82,41 @@ class SliceWrite:
     where: dict[str, object]
 
 
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give all-null object columns a string type so a first CREATE TABLE never infers DuckDB's NULL type."""
+    empty = [c for c in frame.columns if frame[c].dtype == object and frame[c].isna().all()]
+    return frame.astype({c: "string" for c in empty}) if empty else frame
+
+
 def replace_slices(con: duckdb.DuckDBPyConnection, writes: list[SliceWrite]) -> None:
     """Replace several slices (e.g. a raw week and its quarantine rows) in ONE transaction.
 
-    Tables are created from the frames' schemas the first time; columns are matched by name.
+    Tables are created from the frames' schemas the first time; columns are matched by name. Frames are
+    registered before BEGIN and unregistered after COMMIT/ROLLBACK (an aborted transaction refuses catalog work).
     """
-    for w in writes:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(w.schema)}")
-        if not table_exists(con, w.schema, w.table):
-            con.register("_slice_frame", w.frame)
-            try:
-                con.execute(f"CREATE TABLE {qualified(w.schema, w.table)} AS SELECT * FROM _slice_frame LIMIT 0")
-            finally:
-                con.unregister("_slice_frame")
-    con.execute("BEGIN TRANSACTION")
+    names = [f"_slice_frame_{i}" for i in range(len(writes))]
+    for name, w in zip(names, writes, strict=True):
+        con.register(name, _typed(w.frame))
     try:
-        for w in writes:
-            target = qualified(w.schema, w.table)
-            cond = " AND ".join(f"{ident(c)} = ?" for c in w.where)
-            con.execute(f"DELETE FROM {target} WHERE {cond}", list(w.where.values()))
-            if len(w.frame):
-                con.register("_slice_frame", w.frame)
-                try:
-                    con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM _slice_frame")
-                finally:
-                    con.unregister("_slice_frame")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        for name, w in zip(names, writes, strict=True):
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(w.schema)}")
+            if not table_exists(con, w.schema, w.table):
+                con.execute(f"CREATE TABLE {qualified(w.schema, w.table)} AS SELECT * FROM {name} LIMIT 0")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for name, w in zip(names, writes, strict=True):
+                target = qualified(w.schema, w.table)
+                cond = " AND ".join(f"{ident(c)} = ?" for c in w.where)
+                con.execute(f"DELETE FROM {target} WHERE {cond}", list(w.where.values()))
+                if len(w.frame):
+                    con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {name}")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        for name in names:
+            con.unregister(name)
 
 
 def replace_partition(

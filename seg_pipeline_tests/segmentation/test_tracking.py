@@ -191,7 +191,7 @@ class _Foreign:
 def test_model_file_with_types_outside_the_allow_list_is_refused(tmp_path: Path) -> None:
     path = tmp_path / MODEL_FILE
     sha = dump_model({"model": _Foreign("x")}, path)
-    with pytest.raises(ModelIntegrityError, match="outside the allow-list.*_Foreign"):
+    with pytest.raises(ModelIntegrityError, match=r"outside the allow-list.*_Foreign"):
         load_model_file(path, expected_sha256=sha)
     with pytest.raises(ModelIntegrityError, match="no recorded SHA-256"):
         load_model_file(path, expected_sha256=None)

@@ -534,3 +534,17 @@ def test_reason_counts_and_naive_now(landing: Path):
     write_events(landing, WEEK, rows)
     result = load_week("product_events", landing, WEEK, now=datetime(2026, 1, 5, 10, 8), reject_rate=1.0)
     assert result.reason_counts() == {"out_of_domain:event_type": 1, "ts_out_of_range": 1}
+
+
+def test_ticket_updates_are_separate_rows_but_same_update_must_agree(landing: Path):
+    lines: list[object] = [ticket(i) for i in range(10)]
+    lines.append(ticket(0, updated_at="2026-01-07T10:00:00+00:00", status="solved", csat=5))  # a later update
+    lines.append(ticket(1))  # the same update exported twice
+    lines.append(ticket(2, priority="P1"))  # same ticket and update time, different payload
+    write_tickets(landing, lines)
+    result = load_week("support_tickets", landing, WEEK, now=NOW)
+    assert (result.rows["ticket_id"] == "tkt_00000").sum() == 2
+    assert result.duplicates_dropped == 1
+    assert reasons(result) == {3: "duplicate_key_conflict", 13: "duplicate_key_conflict"}
+    assert len(result.rows) == 10
+    assert_reconciled(result)

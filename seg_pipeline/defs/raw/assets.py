@@ -7,6 +7,7 @@ import dagster as dg
 
 from seg_pipeline.defs.resources import SegResource
 from seg_pipeline.partitions import WEEKLY, week_of
+from seg_pipeline.sinks import send_engineer_alert
 from seg_pipeline.sources.contracts import CONTRACTS
 from seg_pipeline.sources.landing import load_week
 from seg_pipeline.warehouse.duck import SliceWrite, connect, ensure_schemas, replace_slices, table_exists
@@ -26,10 +27,6 @@ _DESCRIPTIONS = {
         "that update; staging keeps the latest state as of each week's end."
     ),
 }
-QUARANTINE_DDL = """
-CREATE TABLE IF NOT EXISTS raw.quarantine (
-    source VARCHAR, week_start DATE, source_file VARCHAR, source_row BIGINT, reason VARCHAR, record VARCHAR
-)"""
 RawEvent = dg.AssetCheckResult | dg.MaterializeResult
 _KINDS = {"product_events": "parquet", "crm_accounts": "csv", "support_tickets": "json"}
 
@@ -93,7 +90,8 @@ def build_raw_asset(source: str) -> dg.AssetsDefinition:
             context.log.warning(warning)
         with connect(settings.warehouse_path) as con:
             ensure_schemas(con)
-            con.execute(QUARANTINE_DDL)
+            columns = ", ".join(f'"{name}" {dtype}' for name, dtype in contract.raw_columns())
+            con.execute(f'CREATE TABLE IF NOT EXISTS raw."{source}" ({columns})')
             replace_slices(
                 con,
                 [
@@ -109,6 +107,13 @@ def build_raw_asset(source: str) -> dg.AssetsDefinition:
                 [week],
             ).fetchall()[0]
             volume = _volume_check(con, source, week, len(result.rows), settings.volume_drop_threshold)
+            if source == "product_events" and not volume.passed:
+                send_engineer_alert(
+                    con, settings, week_start=week, reason="data_volume",
+                    subject=f"[seg_pipeline] event volume check failed for {week}",
+                    body=f"{volume.description}. Training, CRM write-back and alerts are blocked for this week; "
+                    "fix the feed and re-run the week.",
+                )
         dups, nulls = (int(dup_row[0]), int(dup_row[1])) if dup_row else (0, 0)
         reasons = result.quarantine["reason"].value_counts().to_dict() if len(result.quarantine) else {}
         reconciled = result.rows_in == len(result.rows) + len(result.quarantine) + result.duplicates_dropped

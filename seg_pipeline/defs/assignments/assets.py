@@ -1,0 +1,103 @@
+"""Assignments stage: every active account gets this week's stable segment from the serving champion."""
+
+import json
+from datetime import date
+
+import dagster as dg
+import pandas as pd
+
+from seg_pipeline.defs.model.assets import load_week_features
+from seg_pipeline.defs.resources import SegResource
+from seg_pipeline.partitions import WEEKLY, week_of
+from seg_pipeline.segmentation.tracking import MlflowTracker
+from seg_pipeline.warehouse.duck import connect, ensure_schemas, replace_partition, table_exists
+
+KEY = dg.AssetKey(["assignments", "account_segments"])
+
+
+def update_catalog(con, model, week: date, version: str) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    """Upsert the serving model's segments; ids the model no longer has are marked retired."""
+    live = set(model.segment_ids)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for sid in model.segment_ids:
+            profile = json.dumps({k: round(float(v), 4) for k, v in model.profiles_z.get(sid, {}).items()})
+            con.execute(
+                """
+                INSERT INTO assignments.segment_catalog VALUES (?, ?, ?, ?, 'active', ?, ?)
+                ON CONFLICT (segment_id) DO UPDATE SET
+                    segment_name = excluded.segment_name,
+                    first_week = least(segment_catalog.first_week, excluded.first_week),
+                    last_week = greatest(segment_catalog.last_week, excluded.last_week),
+                    status = 'active', profile_json = excluded.profile_json, model_version = excluded.model_version
+                """,
+                [int(sid), model.segment_names.get(sid, f"Segment {sid}"), week, week, profile, version],
+            )
+        retired = [r[0] for r in con.execute("SELECT segment_id FROM assignments.segment_catalog").fetchall()
+                   if r[0] not in live]
+        for sid in retired:
+            con.execute(
+                "UPDATE assignments.segment_catalog SET status = 'retired' WHERE segment_id = ? AND last_week <= ?",
+                [sid, week],
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return con.execute("SELECT * FROM assignments.segment_catalog ORDER BY segment_id").fetchdf()
+
+
+@dg.asset(
+    key=KEY,
+    deps=[dg.AssetKey(["model", "segmentation_model"])],
+    group_name="assignments",
+    partitions_def=WEEKLY,
+    pool="warehouse",
+    kinds={"duckdb", "mlflow"},
+    owners=["team:data-science"],
+    tags={"stage": "assignments"},
+    description=(
+        "One row per active account per week: stable segment id and persona name, DBSCAN micro-community, "
+        "outlier flag (noise is never silently assigned to a segment), margin (distance gap to the second-nearest "
+        "centroid; small = borderline) and the model version that assigned it - the @champion after this week's "
+        "gate. Also maintains assignments.segment_catalog (id, name, first/last week, active/retired)."
+    ),
+)
+def account_segments(context: dg.AssetExecutionContext, seg: SegResource) -> dg.MaterializeResult:
+    settings = seg.settings()
+    week = week_of(context.partition_key)
+    tracker = MlflowTracker.from_settings(settings)
+    champion = tracker.load_champion()
+    if champion is None:
+        raise dg.Failure(description="no @champion model in MLflow yet: the first week's model failed its gate")
+    model, version = champion
+    with connect(settings.warehouse_path) as con:
+        ensure_schemas(con)
+        features = load_week_features(con, week, list(model.features) + list(model.categorical))
+        assigned = model.assign(features)
+        assigned.insert(1, "week_start", week)
+        assigned["model_version"] = str(version)
+        assigned["run_id"] = context.run_id
+        assigned = assigned.sort_values("account_id").reset_index(drop=True)
+        replace_partition(con, "assignments", "account_segments", assigned, key=week)
+        catalog = update_catalog(con, model, week, str(version))
+        prev_exists = table_exists(con, "assignments", "account_segments")
+    sizes = assigned.groupby("segment_id").size()
+    names = model.segment_names
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(assigned),
+            "model_version": str(version),
+            "segments": len(sizes),
+            "outliers": int(assigned["is_outlier"].sum()),
+            "in_micro_community": int(assigned["micro_community"].notna().sum()),
+            "median_margin": float(assigned["margin"].median()) if len(assigned) else 0.0,
+            "segment_sizes": dg.MetadataValue.md(
+                pd.DataFrame({"segment_id": sizes.index, "name": [names.get(i, "") for i in sizes.index],
+                              "accounts": sizes.values}).to_markdown(index=False)
+            ),
+            "catalog_segments": len(catalog),
+            **{f"size_segment_{int(k)}": int(v) for k, v in sizes.items()},
+            "has_history": prev_exists,
+        }
+    )

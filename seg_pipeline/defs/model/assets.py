@@ -1,0 +1,142 @@
+"""Model stage: retrain the segmentation every week, log it to MLflow, promote it only through the gate."""
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import timedelta
+
+import dagster as dg
+import pandas as pd
+
+from seg_pipeline.defs.resources import SegResource
+from seg_pipeline.partitions import WEEKLY, week_of
+from seg_pipeline.segmentation.tracking import MlflowTracker
+from seg_pipeline.segmentation.train import TrainConfig, train_week
+from seg_pipeline.warehouse.duck import connect, ensure_schemas, replace_partition, table_exists
+
+FEATURES = dg.AssetKey(["features", "account_features"])
+KEY = dg.AssetKey(["model", "segmentation_model"])
+
+
+def load_week_features(con, week, columns: list[str]) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    cols = ", ".join(f'"{c}"' for c in ["account_id", *columns])
+    return con.execute(
+        f"SELECT {cols} FROM features.account_features WHERE week_start = ? ORDER BY account_id", [week]
+    ).fetchdf()
+
+
+# features that are constant by construction until an account has history (first simulated week)
+HISTORY_FEATURES = frozenset({"wau_trend", "events_trend"})
+
+
+def _drop_history_features(features: pd.DataFrame, config: TrainConfig) -> tuple[TrainConfig, list[str]]:
+    constant = [f for f in config.features if f in HISTORY_FEATURES and features[f].nunique(dropna=True) <= 1]
+    if not constant:
+        return config, []
+    kept = tuple(f for f in config.features if f not in constant)
+    return dataclasses.replace(config, features=kept), constant
+
+
+@dg.asset(
+    key=KEY,
+    deps=[FEATURES],
+    group_name="model",
+    partitions_def=WEEKLY,
+    pool="warehouse",
+    kinds={"sklearn", "mlflow"},
+    owners=["team:data-science"],
+    tags={"stage": "model"},
+    description=(
+        "This week's segmentation model, retrained on the week's feature snapshot: a fitted preprocessing "
+        "pipeline (log1p, capping, scaling), k chosen from inertia-knee + silhouette / Calinski-Harabasz / "
+        "Davies-Bouldin, K-means main segments and DBSCAN micro-communities and outliers inside each segment. "
+        "Clusters are aligned to the previous champion (Hungarian matching) so segment ids stay stable. Logged to "
+        "MLflow with params, metrics and artifacts; the registry alias @champion moves only when the quality gate "
+        "passes, otherwise the week is assigned with the current champion."
+    ),
+    check_specs=[
+        dg.AssetCheckSpec(
+            "quality_gate",
+            asset=KEY,
+            blocking=True,
+            description="Minimum segment share, silhouette floor and stability (ARI vs the champion) floor. A "
+            "failure keeps the previous champion (warning); with no champion at all the week is blocked.",
+        )
+    ],
+)
+def segmentation_model(
+    context: dg.AssetExecutionContext, seg: SegResource
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    settings = seg.settings()
+    week = week_of(context.partition_key)
+    config = TrainConfig.from_settings(settings)
+    tracker = MlflowTracker.from_settings(settings)
+    champion = tracker.load_champion()
+    champion_model, champion_version = champion if champion else (None, None)
+    with connect(settings.warehouse_path) as con:
+        ensure_schemas(con)
+        features = load_week_features(con, week, list(config.features))
+        previous = None
+        if table_exists(con, "assignments", "account_segments"):
+            previous = con.execute(
+                "SELECT account_id, segment_id FROM assignments.account_segments WHERE week_start = ?",
+                [week - timedelta(days=7)],
+            ).fetchdf()
+    config, dropped = _drop_history_features(features, config)
+    if dropped:
+        context.log.warning(f"no history yet: leaving out {dropped} (constant this week)")
+    result = train_week(
+        features, config, champion=champion_model,
+        champion_assignments=previous if previous is not None and len(previous) else None, week_start=week,
+    )
+    version = tracker.log_week(
+        result,
+        week_start=week,
+        tags={"dagster.run_id": context.run_id, "dagster.partition": context.partition_key},
+        features=features,
+    )
+    promoted = result.gate.passed
+    if promoted:
+        tracker.promote(version)
+    serving = version if promoted else champion_version
+    m = result.metrics
+    row = pd.DataFrame([{
+        "week_start": week, "model_version": str(version), "serving_version": serving, "promoted": promoted,
+        "gate_reasons": "; ".join(result.gate.reasons), "k": int(result.k_selection.k),
+        "n_segments": int(m.get("n_segments", 0)), "silhouette": m.get("silhouette"),
+        "calinski_harabasz": m.get("calinski_harabasz"), "davies_bouldin": m.get("davies_bouldin"),
+        "inertia": m.get("inertia"), "noise_share": m.get("noise_share"), "stability_ari": m.get("stability_ari"),
+        "changed_share": m.get("changed_share"), "accounts": len(features), "k_reason": result.k_selection.reason,
+    }])
+    with connect(settings.warehouse_path) as con:
+        replace_partition(con, "model", "training_runs", row, key=week)
+    scores = result.k_selection.scores
+    metadata = {
+        "model_version": str(version),
+        "serving_version": str(serving),
+        "promoted": promoted,
+        "k": int(result.k_selection.k),
+        "k_reason": result.k_selection.reason,
+        "accounts": len(features),
+        "k_selection": dg.MetadataValue.md(scores.round(4).to_markdown(index=False)),
+        "segments": dg.MetadataValue.json({str(k): v for k, v in result.model.segment_names.items()}),
+        "mlflow_tracking_uri": settings.tracking_uri,
+        **{k: float(v) for k, v in m.items() if v is not None and pd.notna(v)},
+    }
+    yield dg.MaterializeResult(metadata=metadata)
+    no_model = serving is None
+    yield dg.AssetCheckResult(
+        check_name="quality_gate",
+        passed=promoted,
+        severity=dg.AssetCheckSeverity.ERROR if no_model else dg.AssetCheckSeverity.WARN,
+        description=(
+            "promoted to @champion"
+            if promoted
+            else ("no champion to fall back to: " if no_model else f"kept champion v{champion_version}: ")
+            + "; ".join(result.gate.reasons)
+        ),
+        metadata={"reasons": dg.MetadataValue.json(result.gate.reasons), "candidate_version": str(version),
+                  "thresholds": dg.MetadataValue.json({
+                      "min_segment_share": config.min_segment_share, "silhouette_floor": config.silhouette_floor,
+                      "stability_floor": config.stability_floor}),
+                  },
+    )

@@ -1,0 +1,39 @@
+"""Drift sensor: request an early retrain of a week whose features drifted beyond the threshold."""
+
+import dagster as dg
+
+from seg_pipeline.defs.monitoring.assets import DRIFT
+from seg_pipeline.partitions import WEEKLY
+from seg_pipeline.settings import Settings
+
+retrain_job = dg.define_asset_job(
+    "early_retrain",
+    selection=dg.AssetSelection.keys(["model", "segmentation_model"]).downstream(),
+    partitions_def=WEEKLY,
+    executor_def=dg.in_process_executor,
+    description="Retrain the segmentation for a week and re-run everything downstream of the model.",
+)
+
+
+@dg.asset_sensor(
+    asset_key=DRIFT,
+    job=retrain_job,
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Reads each new drift report's `share_drifted`; above SEG_DRIFT_RETRAIN_THRESHOLD (default 50 %) it "
+    "requests one early retrain of that week (run key = week, so never twice for the same report).",
+)
+def drift_retrain_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):  # type: ignore[no-untyped-def]
+    threshold = Settings.from_env().drift_retrain_threshold
+    mat = asset_event.asset_materialization
+    if mat is None or mat.partition is None:
+        return dg.SkipReason("materialization without a partition")
+    value = mat.metadata.get("share_drifted")
+    share = float(value.value) if value is not None else 0.0  # type: ignore[arg-type]
+    if share <= threshold:
+        return dg.SkipReason(f"week {mat.partition}: {share:.0%} of features drifted (threshold {threshold:.0%})")
+    return dg.RunRequest(
+        run_key=f"drift-retrain-{mat.partition}-{asset_event.storage_id}",
+        partition_key=mat.partition,
+        tags={"seg/reason": f"drift {share:.0%} > {threshold:.0%}"},
+    )
