@@ -8,7 +8,8 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -68,12 +69,10 @@ def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None
 
     for key in weeks:
         week_of(key)
-    os.environ["DAGSTER_HOME"] = str(settings.home)
-    os.environ["SEG_HOME"] = str(settings.home)
     definitions = lazy_defs()
     job = definitions.resolve_job_def(WEEKLY_JOB_NAME)
     results: list[WeekRun] = []
-    with dg.DagsterInstance.from_config(str(settings.home)) as instance:
+    with _home_env(settings), dg.DagsterInstance.from_config(str(settings.home)) as instance:
         for i, key in enumerate(weeks, 1):
             t0 = time.perf_counter()
             if progress:
@@ -103,6 +102,21 @@ def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None
             if not run.success:
                 break
     return results
+
+
+@contextmanager
+def _home_env(settings: Settings) -> Iterator[None]:
+    """Point SEG_HOME / DAGSTER_HOME at ``settings.home`` while runs execute, then restore the environment."""
+    saved = {k: os.environ.get(k) for k in ("SEG_HOME", "DAGSTER_HOME")}
+    os.environ["SEG_HOME"] = os.environ["DAGSTER_HOME"] = str(settings.home)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _root_cause(err) -> str:  # type: ignore[no-untyped-def]

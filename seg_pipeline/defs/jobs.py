@@ -2,14 +2,11 @@
 
 import dagster as dg
 
-from seg_pipeline.partitions import WEEKLY
-
 WEEKLY_JOB_NAME = "weekly_segmentation"
 
 weekly_job = dg.define_asset_job(
     WEEKLY_JOB_NAME,
     selection=dg.AssetSelection.all(),
-    partitions_def=WEEKLY,
     # every step writes the one DuckDB file, so steps run one after another in a single process
     executor_def=dg.in_process_executor,
     description="Ingest, transform, segment, monitor and deliver one week end to end.",

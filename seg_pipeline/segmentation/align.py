@@ -34,7 +34,8 @@ def align_clusters(
     """Map each new cluster label to a stable segment id.
 
     With accounts shared between ``new_labels`` and ``previous_segments`` (both indexed by account_id), the
-    contingency table of shared accounts is matched with ``linear_sum_assignment`` maximising overlap; a pair is
+    contingency table of shared accounts is matched with ``linear_sum_assignment`` maximising the number of
+    shared accounts that keep their segment (so downstream migrations are real moves); a pair is
     kept only when its Jaccard overlap (shared accounts in both / in either) is ≥ ``min_jaccard``, so a cluster
     that merely borrows a few accounts from a vanished segment is new, not a rename. Without shared accounts,
     ``new_centroids`` (row i = cluster i) are matched to ``previous_centroids`` by Euclidean distance (all pairs

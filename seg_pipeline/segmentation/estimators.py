@@ -60,6 +60,10 @@ def _two_nearest(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.nda
     return labels, d1, margin
 
 
+def _row_distance(X: np.ndarray, centers_per_row: np.ndarray) -> np.ndarray:
+    return np.sqrt(((np.asarray(X, dtype=float) - centers_per_row) ** 2).sum(axis=1))
+
+
 def nearest_core_labels(
     X: np.ndarray, components: np.ndarray, component_labels: np.ndarray, eps: float | np.ndarray
 ) -> np.ndarray:
@@ -289,10 +293,13 @@ def hybrid_assign(
     micro_component_labels: np.ndarray,
     micro_component_segments: np.ndarray,
     micro_eps: np.ndarray,
+    outlier_X: np.ndarray | None = None,
 ) -> HybridAssignment:
     """Nearest centre → segment; micro-community = nearest micro core sample of the same segment within its
-    eps; outlier = farther than the segment's radius and in no micro-community."""
+    eps; outlier = farther than the segment's radius and in no micro-community. ``outlier_X`` (same rows, e.g.
+    without the quantile cap) is where the outlier distance is measured; default ``X``."""
     labels, dist, margin = _two_nearest(X, centers)
+    far = dist if outlier_X is None else _row_distance(outlier_X, centers[labels])
     micro = np.full(X.shape[0], -1, dtype=np.int64)
     for seg in np.unique(micro_component_segments):
         rows = np.flatnonzero(labels == seg)
@@ -300,7 +307,7 @@ def hybrid_assign(
         micro[rows] = nearest_core_labels(
             X[rows], micro_components[cores], micro_component_labels[cores], micro_eps[cores]
         )
-    is_outlier = (dist > outlier_radius[labels]) & (micro == -1)
+    is_outlier = (far > outlier_radius[labels]) & (micro == -1)
     return HybridAssignment(labels, micro, is_outlier, margin, dist)
 
 
@@ -310,7 +317,8 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
     Per segment, the largest DBSCAN cluster is the segment's body; other DBSCAN clusters with at least
     ``min_micro_size`` rows whose mean lies at least ``min_micro_separation`` × the body's median radius from the
     body's mean become micro-communities (global ids 0..n-1) and keep their core samples and eps.
-    A row is an outlier when it is farther from its centroid than the segment's radius (median + ``outlier_mad``
+    A row is an outlier when it is farther from its centroid (measured in ``outlier_X`` when given to ``fit``)
+    than the segment's radius (median + ``outlier_mad``
     × 1.4826 × MAD of member distances) and in no micro-community; outliers keep their nearest segment in
     ``labels_`` but are always flagged in ``is_outlier_``. Running DBSCAN per segment on ≤
     ``max_rows_per_segment`` rows keeps memory bounded at 1M accounts.
@@ -357,10 +365,18 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         self.memory_limit_bytes = memory_limit_bytes
         self.random_state = random_state
 
-    def fit(self, X: np.ndarray, y: object = None) -> "HybridSegmenter":
-        """K-means on all rows, then DBSCAN per segment; see the class docstring for the rules."""
+    def fit(self, X: np.ndarray, y: object = None, *, outlier_X: np.ndarray | None = None) -> "HybridSegmenter":
+        """K-means on all rows, then DBSCAN per segment; see the class docstring for the rules.
+
+        ``outlier_X``: the same rows in the space where outlier distances are measured (e.g. before the
+        quantile cap, :func:`~seg_pipeline.segmentation.preprocess.transform_unclipped`); default ``X``.
+        """
         self._validate_params()
         X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32]), dtype=float)
+        if outlier_X is not None:
+            outlier_X = np.asarray(outlier_X, dtype=float)
+            if outlier_X.shape != X.shape:
+                raise ValueError(f"outlier_X shape {outlier_X.shape} differs from X shape {X.shape}")
         rs = check_random_state(self.random_state)
         km = KMeansSegmenter(
             self.n_clusters, k_range=self.k_range, n_init=self.n_init, random_state=_seed(rs)
@@ -371,6 +387,8 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         self.cluster_centers_ = km.cluster_centers_
         k = km.n_clusters_
         labels, dist, _ = _two_nearest(X, self.cluster_centers_)
+        if outlier_X is not None:
+            dist = _row_distance(outlier_X, self.cluster_centers_[labels])
         radius = np.full(k, np.inf)
         comps: list[np.ndarray] = []
         comp_labels: list[np.ndarray] = []
@@ -427,7 +445,7 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         self.micro_component_segments_ = np.concatenate(comp_segs) if comps else np.empty(0, dtype=np.int64)
         self.micro_eps_ = np.concatenate(comp_eps) if comps else np.empty(0)
         self.n_micro_ = next_micro
-        res = self._assign(X)
+        res = self._assign(X, outlier_X)
         self.labels_ = res.labels
         self.micro_labels_ = res.micro_labels
         self.is_outlier_ = res.is_outlier
@@ -441,7 +459,7 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
             )
         return self
 
-    def _assign(self, X: np.ndarray) -> HybridAssignment:
+    def _assign(self, X: np.ndarray, outlier_X: np.ndarray | None = None) -> HybridAssignment:
         return hybrid_assign(
             X,
             self.cluster_centers_,
@@ -450,14 +468,15 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
             self.micro_component_labels_,
             self.micro_component_segments_,
             self.micro_eps_,
+            outlier_X,
         )
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Main segment (nearest centroid) of each row."""
         return self.predict_detail(X).labels
 
-    def predict_detail(self, X: np.ndarray) -> HybridAssignment:
+    def predict_detail(self, X: np.ndarray, *, outlier_X: np.ndarray | None = None) -> HybridAssignment:
         """Segment, micro-community, outlier flag, margin and distance for new rows."""
         check_is_fitted(self, "cluster_centers_")
         X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32], reset=False), dtype=float)
-        return self._assign(X)
+        return self._assign(X, None if outlier_X is None else np.asarray(outlier_X, dtype=float))

@@ -12,6 +12,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from seg_pipeline.segmentation.estimators import hybrid_assign
+from seg_pipeline.segmentation.preprocess import transform_unclipped
 
 ASSIGN_COLUMNS = ["account_id", "segment_id", "segment_name", "micro_community", "is_outlier", "margin", "distance"]
 
@@ -46,25 +47,37 @@ class SegmentationModel:
 
     def transform(self, features: pd.DataFrame) -> np.ndarray:
         """Preprocess feature rows into the model's space (missing columns raise a ``ValueError``)."""
+        self._check(features)
+        return np.asarray(self.preprocessor.transform(features), dtype=float)
+
+    def _check(self, features: pd.DataFrame) -> None:
         missing = [c for c in [*self.features, *self.categorical] if c not in features.columns]
         if missing:
             raise ValueError(f"features missing columns the model was trained on: {missing}")
-        return np.asarray(self.preprocessor.transform(features), dtype=float)
 
     def assign(self, features: pd.DataFrame) -> pd.DataFrame:
         """Assign accounts: nearest centroid → segment; micro-community when within eps of one of its core
-        samples (same segment); outlier when farther than the segment's radius learnt at fit and in no
-        micro-community. Returns ``ASSIGN_COLUMNS``; ``micro_community`` is nullable Int64 (NA = none)."""
+        samples (same segment); outlier when farther than the segment's radius learnt at fit (measured before
+        the quantile cap) and in no micro-community. Returns ``ASSIGN_COLUMNS``; ``micro_community`` is
+        nullable Int64 (NA = none)."""
         if "account_id" not in features.columns:
             raise ValueError("features must have an account_id column")
         X = self.transform(features)
+        far = transform_unclipped(self.preprocessor, features)
         ids = np.asarray(self.segment_ids, dtype=np.int64)
         pos = {sid: i for i, sid in enumerate(self.segment_ids)}
         # micro-community core samples are keyed by stable id; the assignment rule works on row positions
         micro_pos = np.array([pos[s] for s in self.micro_component_segments], dtype=np.int64)
         radius = np.array([self.outlier_radius[s] for s in self.segment_ids], dtype=float)
         res = hybrid_assign(
-            X, self.centroids, radius, self.micro_components, self.micro_component_labels, micro_pos, self.micro_eps
+            X,
+            self.centroids,
+            radius,
+            self.micro_components,
+            self.micro_component_labels,
+            micro_pos,
+            self.micro_eps,
+            outlier_X=far,
         )
         seg = ids[res.labels]
         micro = pd.array(np.where(res.micro_labels >= 0, res.micro_labels, 0), dtype="Int64")

@@ -112,3 +112,25 @@ def build_preprocessor(
         transformers.append(("cat", onehot, categorical))
     columns = ColumnTransformer(transformers, verbose_feature_names_out=False, remainder="drop")
     return Pipeline([("columns", columns)])
+
+
+def transform_unclipped(pre: Pipeline, frame: object) -> np.ndarray:
+    """``pre.transform(frame)`` with the quantile cap skipped, for outlier distances.
+
+    Capping protects centroids and scales from extreme accounts, but it also pulls those accounts back into the
+    crowd; outlier detection must see how far they really are.
+    """
+    columns: ColumnTransformer = pre.named_steps["columns"]
+    blocks = []
+    for name, trans, cols in columns.transformers_:
+        if name == "remainder" or isinstance(trans, str):
+            continue
+        part = frame[cols]  # type: ignore[index]
+        if isinstance(trans, Pipeline):
+            for step_name, step in trans.steps:
+                if step_name != "clip" and not isinstance(step, str):
+                    part = step.transform(part)
+        else:
+            part = trans.transform(part)
+        blocks.append(np.asarray(part, dtype=float))
+    return np.hstack(blocks)

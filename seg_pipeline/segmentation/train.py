@@ -17,7 +17,7 @@ from seg_pipeline.segmentation.estimators import HybridSegmenter
 from seg_pipeline.segmentation.kselect import KSelection, silhouettes
 from seg_pipeline.segmentation.model import SegmentationModel
 from seg_pipeline.segmentation.personas import name_segments
-from seg_pipeline.segmentation.preprocess import build_preprocessor
+from seg_pipeline.segmentation.preprocess import build_preprocessor, transform_unclipped
 from seg_pipeline.settings import Settings
 
 SCORE_COLUMNS = ["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"]
@@ -177,7 +177,7 @@ def train_week(
         min_samples=config.min_samples,
         min_micro_size=config.min_micro_size or max(30, int(np.ceil(config.min_micro_share * len(features)))),
         random_state=config.seed,
-    ).fit(X)
+    ).fit(X, outlier_X=transform_unclipped(pre, features))
 
     account_ids = features["account_id"].to_numpy()
     previous = _previous_segments(features, champion, champion_assignments)

@@ -77,7 +77,7 @@ def account_segments(context: dg.AssetExecutionContext, seg: SegResource) -> dg.
         assigned = model.assign(features)
         assigned.insert(1, "week_start", week)
         assigned["model_version"] = str(version)
-        assigned["run_id"] = context.run_id
+        assigned["run_id"] = context.run.run_id
         assigned = assigned.sort_values("account_id").reset_index(drop=True)
         replace_partition(con, "assignments", "account_segments", assigned, key=week)
         catalog = update_catalog(con, model, week, str(version))

@@ -91,7 +91,7 @@ def segmentation_model(
     version = tracker.log_week(
         result,
         week_start=week,
-        tags={"dagster.run_id": context.run_id, "dagster.partition": context.partition_key},
+        tags={"dagster.run_id": context.run.run_id, "dagster.partition": context.partition_key},
         features=features,
     )
     promoted = result.gate.passed

@@ -3,13 +3,11 @@
 import dagster as dg
 
 from seg_pipeline.defs.monitoring.assets import DRIFT
-from seg_pipeline.partitions import WEEKLY
 from seg_pipeline.settings import Settings
 
 retrain_job = dg.define_asset_job(
     "early_retrain",
     selection=dg.AssetSelection.keys(["model", "segmentation_model"]).downstream(),
-    partitions_def=WEEKLY,
     executor_def=dg.in_process_executor,
     description="Retrain the segmentation for a week and re-run everything downstream of the model.",
 )

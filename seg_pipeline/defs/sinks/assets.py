@@ -51,7 +51,7 @@ def crm_writeback(context: dg.AssetExecutionContext, seg: SegResource) -> Iterat
         model_version = str(assignments["model_version"].iloc[0]) if len(assignments) else "none"
         enqueued = plan_writeback(
             con, assignments, _crm_accounts(con, week), week_start=week, model_version=model_version,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
         )
         try:
             result = deliver_writeback(con, settings, week_start=week)

@@ -1,0 +1,72 @@
+import pandas as pd
+import pytest
+
+from seg_pipeline.segmentation.personas import AT_RISK_NAMES, is_at_risk, name_segments
+
+NEUTRAL = {
+    "weekly_active_users": 0.0, "active_days": 0.0, "feature_breadth": 0.0, "key_feature_adoption": 0.0,
+    "api_share": 0.0, "wau_trend": 0.0, "tickets_opened": 0.0, "p1_tickets": 0.0, "open_backlog": 0.0,
+    "seat_utilisation": 0.0, "tenure_weeks": 0.0, "activation_score": 0.0, "support_load_score": 0.0,
+}
+
+
+def _profile(**z: float) -> dict[str, float]:
+    return {**NEUTRAL, **z}
+
+
+CASES = {
+    "API Integrators": _profile(api_share=4.0, feature_breadth=-1.0),
+    "Dormant": _profile(weekly_active_users=-1.5, active_days=-1.6, activation_score=-1.4),
+    "New & Onboarding": _profile(tenure_weeks=-1.8),
+    "Support-Heavy Strugglers": _profile(support_load_score=2.0, tickets_opened=1.5, p1_tickets=1.0, open_backlog=1),
+    "Declining / At-Risk": _profile(wau_trend=-1.6, weekly_active_users=-0.5),
+    "Power Users": _profile(activation_score=1.2, feature_breadth=1.1, key_feature_adoption=1.0),
+    "Expansion Candidates": _profile(seat_utilisation=1.6),
+    "Steady Core": _profile(activation_score=0.2),
+}
+
+
+def test_each_rule_names_its_profile() -> None:
+    frame = pd.DataFrame.from_dict(dict(enumerate(CASES.values())), orient="index")
+    names = name_segments(frame)
+    assert names == dict(enumerate(CASES))
+
+
+def test_duplicate_names_get_a_suffix_strongest_keeps_the_name() -> None:
+    frame = pd.DataFrame.from_dict(
+        {3: _profile(tenure_weeks=-1.2), 7: _profile(tenure_weeks=-2.5), 9: _profile(tenure_weeks=-1.1)},
+        orient="index",
+    )
+    names = name_segments(frame)
+    assert names == {7: "New & Onboarding", 3: "New & Onboarding 2", 9: "New & Onboarding 3"}
+    assert len(set(names.values())) == 3
+
+
+def test_names_stick_unless_the_profile_changed_materially() -> None:
+    prev = pd.DataFrame.from_dict({1: _profile(seat_utilisation=1.0)}, orient="index")
+    previous = {1: "Expansion Candidates"}
+    drifted = pd.DataFrame.from_dict({1: _profile(seat_utilisation=0.7)}, orient="index")  # below the rule now
+    assert name_segments(drifted, previous=previous, previous_profiles_z=prev) == {1: "Expansion Candidates"}
+    changed = pd.DataFrame.from_dict({1: _profile(wau_trend=-3.0, seat_utilisation=-1.0)}, orient="index")
+    assert name_segments(changed, previous=previous, previous_profiles_z=prev) == {1: "Declining / At-Risk"}
+
+
+def test_a_kept_name_is_not_reused_by_another_segment() -> None:
+    prev = pd.DataFrame.from_dict({1: _profile(tenure_weeks=-1.5)}, orient="index")
+    now = pd.DataFrame.from_dict({1: _profile(tenure_weeks=-1.5), 2: _profile(tenure_weeks=-3.0)}, orient="index")
+    names = name_segments(now, previous={1: "New & Onboarding"}, previous_profiles_z=prev)
+    assert names == {1: "New & Onboarding", 2: "New & Onboarding 2"}
+
+
+def test_missing_columns_are_neutral() -> None:
+    assert name_segments(pd.DataFrame({"api_share": [3.0, 0.0]})) == {0: "API Integrators", 1: "Steady Core"}
+
+
+@pytest.mark.parametrize(
+    ("name", "at_risk"),
+    [("Dormant", True), ("Dormant 2", True), ("Declining / At-Risk", True), ("Support-Heavy Strugglers", True),
+     ("Power Users", False), ("Steady Core 2", False)],
+)
+def test_at_risk_names(name: str, at_risk: bool) -> None:
+    assert is_at_risk(name) is at_risk
+    assert (name in AT_RISK_NAMES) is (at_risk and not name[-1].isdigit())

@@ -1,0 +1,148 @@
+from dataclasses import replace
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io as sio
+from sklearn.metrics import adjusted_rand_score
+
+from seg_pipeline.segmentation.model import ASSIGN_COLUMNS, SegmentationModel
+from seg_pipeline.segmentation.train import TrainConfig, TrainResult, train_week
+from seg_pipeline.settings import Settings
+from seg_pipeline_tests.segmentation.synthetic_features import make_accounts
+
+WEEK = date(2026, 1, 5)
+N = 6_000
+
+
+@pytest.fixture(scope="module")
+def week() -> tuple[pd.DataFrame, pd.Series]:
+    return make_accounts(N, seed=1)
+
+
+@pytest.fixture(scope="module")
+def first(week: tuple[pd.DataFrame, pd.Series]) -> TrainResult:
+    return train_week(week[0], TrainConfig(seed=1), champion=None, champion_assignments=None, week_start=WEEK)
+
+
+def test_recovers_planted_personas(first: TrainResult, week: tuple[pd.DataFrame, pd.Series]) -> None:
+    persona = week[1].to_numpy()
+    a = first.assignments
+    assert list(a.columns) == [ASSIGN_COLUMNS[0], "week_start", *ASSIGN_COLUMNS[1:]]
+    assert adjusted_rand_score(persona, a["segment_id"]) >= 0.9
+    assert first.k_selection.k == 8 and "knee" in first.k_selection.reason
+    names = set(first.model.segment_names.values())
+    assert {"API Integrators", "Dormant", "New & Onboarding", "Power Users"} <= names
+    api_seg = a.loc[persona == "api_integrators", "segment_id"].mode()[0]
+    assert first.model.segment_names[api_seg] == "API Integrators"
+    assert first.gate.passed and first.gate.reasons == []
+    m = first.metrics
+    for key in ("silhouette", "calinski_harabasz", "davies_bouldin", "inertia", "noise_share", "n_segments"):
+        assert np.isfinite(m[key])
+    assert "stability_ari" not in m  # no champion: nothing to be stable against
+    assert sum(v for k, v in m.items() if k.startswith("size_")) == N
+    assert list(first.profiles.index) == sorted(first.model.segment_ids)
+    assert first.profiles.loc[api_seg, "api_share"] > 0.8  # raw units
+
+
+def test_assign_matches_fit_and_flags_far_points(first: TrainResult, week: tuple[pd.DataFrame, pd.Series]) -> None:
+    features = week[0]
+    again = first.model.assign(features)
+    pd.testing.assert_frame_equal(again, first.assignments.drop(columns="week_start"))
+    far = features.iloc[:3].copy()
+    far["account_id"] = ["far_1", "far_2", "far_3"]
+    far[["api_share", "key_feature_adoption"]] = 1.0
+    far[["active_days", "feature_breadth"]] = 0
+    far[["tickets_opened", "p1_tickets", "open_backlog"]] = 500
+    far["csat_avg"] = 1.0
+    out = first.model.assign(far)
+    assert out["is_outlier"].all()
+    assert out["micro_community"].isna().all()
+
+
+def test_retrain_with_another_seed_changes_no_segment(
+    first: TrainResult, week: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    again = train_week(
+        week[0],
+        TrainConfig(seed=99),
+        champion=first.model,
+        champion_assignments=first.assignments,
+        week_start=WEEK,
+    )
+    assert again.metrics["changed_share"] == 0.0
+    assert again.metrics["stability_ari"] == 1.0
+    assert again.model.segment_names == first.model.segment_names
+    assert again.alignment.new_ids == [] and again.alignment.retired_ids == []
+    assert again.gate.passed
+
+
+def test_same_seed_gives_identical_assignments(first: TrainResult, week: tuple[pd.DataFrame, pd.Series]) -> None:
+    again = train_week(week[0], TrainConfig(seed=1), champion=None, champion_assignments=None, week_start=WEEK)
+    pd.testing.assert_frame_equal(again.assignments, first.assignments)
+    assert again.metrics == first.metrics
+
+
+def test_next_week_keeps_ids_and_only_movers_change(
+    first: TrainResult, week: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    features, persona = week
+    movers = persona[persona == "power_users"].index[:150]
+    nxt = features.set_index("account_id")
+    dormant = nxt[persona.to_numpy() == "dormant"].iloc[: len(movers)]
+    nxt.loc[movers] = dormant.to_numpy()  # these accounts became dormant
+    res = train_week(
+        nxt.reset_index(),
+        TrainConfig(seed=5),
+        champion=first.model,
+        champion_assignments=first.assignments,
+        week_start=date(2026, 1, 12),
+    )
+    prev = first.assignments.set_index("account_id")["segment_id"]
+    cur = res.assignments.set_index("account_id")["segment_id"]
+    changed = cur.index[cur != prev.loc[cur.index]]
+    assert set(movers) <= set(changed)
+    assert len(changed) <= len(movers) + 0.01 * N
+    dormant_id = next(i for i, n in first.model.segment_names.items() if n == "Dormant")
+    assert (cur.loc[movers] == dormant_id).mean() > 0.95
+    assert res.model.segment_names[dormant_id] == "Dormant"
+
+
+def test_gate_fails_with_reasons(first: TrainResult, week: tuple[pd.DataFrame, pd.Series]) -> None:
+    strict = TrainConfig(seed=1, fixed_k=8, silhouette_floor=0.99, min_segment_share=0.2, stability_floor=0.99)
+    shuffled = first.assignments.copy()
+    shuffled["segment_id"] = np.random.default_rng(0).permutation(shuffled["segment_id"].to_numpy())
+    res = train_week(week[0], strict, champion=first.model, champion_assignments=shuffled, week_start=WEEK)
+    assert not res.gate.passed
+    text = " | ".join(res.gate.reasons)
+    assert "silhouette" in text and "holds" in text and "stability ARI" in text
+    assert res.metrics["stability_ari"] < 0.1
+    assert "fixed by configuration" in res.k_selection.reason
+    assert list(res.k_selection.scores["k"]) == [8]
+
+
+def test_rejects_bad_inputs(week: tuple[pd.DataFrame, pd.Series]) -> None:
+    features = week[0].iloc[:500].copy()
+    cfg = TrainConfig()
+    kw = {"champion": None, "champion_assignments": None, "week_start": WEEK}
+    with pytest.raises(ValueError, match="duplicate account_id"):
+        train_week(pd.concat([features, features.iloc[:1]]), cfg, **kw)
+    with pytest.raises(ValueError, match="constant"):
+        train_week(features.assign(seats=3), cfg, **kw)
+    with pytest.raises(ValueError, match="missing columns"):
+        train_week(features.drop(columns="mrr"), cfg, **kw)
+
+
+def test_model_round_trips_through_skops(first: TrainResult, week: tuple[pd.DataFrame, pd.Series], tmp_path) -> None:
+    path = tmp_path / "model.skops"
+    sio.dump(first.model, path)
+    loaded = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+    assert isinstance(loaded, SegmentationModel)
+    pd.testing.assert_frame_equal(loaded.assign(week[0]), first.assignments.drop(columns="week_start"))
+
+
+def test_config_from_settings() -> None:
+    cfg = TrainConfig.from_settings(replace(Settings(), k_min=4, k_max=6, fixed_k=5, seed=3), scaler="minmax")
+    assert (cfg.k_range, cfg.fixed_k, cfg.seed, cfg.scaler) == ((4, 6), 5, 3, "minmax")
+    assert "seats" in cfg.heavy() and "api_share" not in cfg.heavy()
