@@ -5,7 +5,6 @@ Heavy imports happen inside each command so ``seg --help`` answers instantly.
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -250,10 +249,17 @@ def evaluate(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))
         return
-    for w, ari in zip(result["weeks"], result["ari_per_week"], strict=False):
-        click.echo(f"  {w}  ARI {ari:.3f}")
-    click.echo(f"mean ARI {result['mean_ari']:.3f}; migrations precision {result['precision']:.3f} "
-               f"recall {result['recall']:.3f}; median weeks at-risk→churn {result['median_weeks_at_risk_to_churn']}")
+    for row in result["per_week"]:
+        click.echo(f"  {row['week_start']}  ARI {row['ari']:.3f}  (without outliers {row['ari_core']:.3f}, "
+                   f"{row['n_accounts']:,} accounts)")
+
+    def fmt(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    click.echo(f"mean ARI {fmt(result['mean_ari'])}; migrations: precision {fmt(result['precision'])}, "
+               f"recall {fmt(result['recall'])} ({result['matched_migrations']} matched of "
+               f"{result['predicted_migrations']} predicted / {result['true_migrations']} true); "
+               f"median weeks from first at-risk segment to churn: {result['median_weeks_at_risk_to_churn']}")
 
 
 @main.command()
@@ -354,10 +360,6 @@ def rfm(transactions: Path, customer_col: str, invoice_col: str, date_col: str, 
     click.echo(f"{summary['customers']:,} customers; RF segments: "
                + ", ".join(f"{k}={v}" for k, v in summary["rf_segments"].items()))
     click.echo(f"wrote {out_dir}/summary.json and customers.csv")
-
-
-def _cleanup(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

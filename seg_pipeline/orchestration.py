@@ -22,6 +22,8 @@ from seg_pipeline.settings import Settings
 from seg_pipeline.warehouse.duck import connect, table_exists
 
 Progress = Callable[[str], None]
+# the full event log goes to the instance (see `seg ui`); the terminal only shows warnings and the progress lines
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
 
@@ -77,7 +79,9 @@ def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None
             t0 = time.perf_counter()
             if progress:
                 progress(f"week {key} ({i}/{len(weeks)}): running every stage")
-            res = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False)
+            res = job.execute_in_process(
+                partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE
+            )
             failed_checks = [
                 f"{ev.asset_check_evaluation_data.asset_check_key.asset_key.to_user_string()}:"
                 f"{ev.asset_check_evaluation_data.check_name}"

@@ -122,15 +122,21 @@ class _Explainer:
     def __init__(self, features_current: pd.DataFrame, features_history: pd.DataFrame,
                  centroids_z: pd.DataFrame | None, week: pd.Timestamp) -> None:
         known = {f.name: f for f in registry.FEATURES if f.kind == "numeric"}
+        if "account_id" not in features_current.columns:
+            features_current = pd.DataFrame({"account_id": pd.Series([], dtype=object)})
         cols = [c for c in features_current.columns if c in known or c in FEATURE_TEXT]
         cols = [c for c in cols if pd.api.types.is_numeric_dtype(features_current[c])
                 and not pd.api.types.is_bool_dtype(features_current[c])]
+        if "account_id" not in features_history.columns or "week_start" not in features_history.columns:
+            features_history = pd.DataFrame(columns=["account_id", "week_start", *cols])
+        cols = [c for c in cols if c in features_history.columns]
         self.centroids = None
         if centroids_z is not None and len(centroids_z):
             cz = centroids_z.set_index("segment_id") if "segment_id" in centroids_z.columns else centroids_z
-            cz.index = cz.index.astype(int)
-            self.centroids = cz
-            cols = [c for c in cols if c in cz.columns] or cols
+            shared = [c for c in cols if c in cz.columns]
+            if shared:  # centroids in another feature space cannot direct the explanation: fall back to |Δz|
+                self.centroids = cz.set_axis(cz.index.astype(int), axis=0)
+                cols = shared
         self.cols = cols
         self.heavy = {c for c in cols if c in known and known[c].heavy_tailed}
         cur = features_current.drop_duplicates("account_id", keep="last").set_index("account_id")[cols]
@@ -178,6 +184,7 @@ class _Explainer:
             score = dz * (c_to - (c_from if c_from is not None else 0.0))
         else:
             score = np.abs(dz)
+        score = np.where(np.isnan(self._cur_raw[i]) | np.isnan(self._hist_raw[j]), 0.0, score)
         order = [k for k in np.argsort(-score, kind="stable") if score[k] > 1e-9][:TOP_FEATURES]
         # drop minor contributors (< 10 % of the main one): they read as noise in an alert
         order = [k for k in order if score[k] >= 0.1 * score[order[0]]]
@@ -241,8 +248,15 @@ def _segment_names(*frames: pd.DataFrame) -> dict[int, str]:
     return names
 
 
-def _prepare(df: pd.DataFrame, default_week: pd.Timestamp | None) -> pd.DataFrame:
+def _prepare(df: pd.DataFrame, default_week: pd.Timestamp | None, what: str) -> pd.DataFrame:
     out = df.copy()
+    for col in ("account_id", "segment_id"):
+        if col not in out.columns:
+            if len(out):
+                raise ValueError(f"{what} assignments lack required column {col!r}")
+            out[col] = pd.Series([], dtype=object if col == "account_id" else "Int64")
+    if "segment_name" not in out.columns:
+        out["segment_name"] = None
     if "week_start" not in out.columns or (default_week is not None and out["week_start"].isna().all()):
         out["week_start"] = default_week
     out["week_start"] = to_week(out["week_start"])
@@ -279,9 +293,9 @@ def detect_migrations(
         raise ValueError(f"confirm_weeks must be >= 1, got {confirm_weeks}")
     week = pd.Timestamp(week_start).normalize()
     week_day = int(_days(pd.Series([week]))[0])
-    cur = _prepare(current, week)
-    prev = _prepare(previous, week - pd.Timedelta(weeks=1))
-    hist = _prepare(history, None) if len(history) else prev.iloc[0:0]
+    cur = _prepare(current, week, "current")
+    prev = _prepare(previous, week - pd.Timedelta(weeks=1), "previous")
+    hist = _prepare(history, None, "history") if len(history) else prev.iloc[0:0]
     past = pd.concat([hist, prev], ignore_index=True)
     past = past.loc[past["week_start"] < week].drop_duplicates(["account_id", "week_start"], keep="last")
     past = past.sort_values(["account_id", "week_start"], kind="mergesort")

@@ -54,7 +54,7 @@ def align_clusters(
         shared = new_labels.index.intersection(previous_segments.dropna().index)
     else:
         shared = pd.Index([])
-    if len(shared) and prev_ids:
+    if previous_segments is not None and len(shared) and prev_ids:
         table = pd.crosstab(new_labels.loc[shared].astype(int), previous_segments.loc[shared].astype(int))
         table = table.reindex(index=clusters, columns=prev_ids, fill_value=0)
         counts = table.to_numpy(dtype=float)

@@ -143,7 +143,14 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
         if k > X.shape[0]:
             raise ValueError(f"n_clusters={k} is larger than the number of rows ({X.shape[0]})")
         # float32 Lloyd is ~3x faster here; labels are recomputed in float64 against the centres
-        km = KMeans(n_clusters=k, n_init=self.n_init, random_state=_seed(rs)).fit(X.astype(np.float32))
+        X32 = X.astype(np.float32)
+        km = KMeans(n_clusters=k, n_init=self.n_init, random_state=_seed(rs)).fit(X32)
+        warm = self.k_selection_.centers.get(k) if self.k_selection_ is not None else None
+        if warm is not None:
+            # the sample fit that chose k is also a good start on all rows; keep whichever fits better
+            km_warm = KMeans(n_clusters=k, init=warm.astype(np.float32), n_init=1).fit(X32)
+            if km_warm.inertia_ < km.inertia_:
+                km = km_warm
         self.n_clusters_ = k
         self.cluster_centers_ = km.cluster_centers_.astype(np.float64)
         self.labels_ = _two_nearest(np.asarray(X, dtype=float), self.cluster_centers_)[0]
@@ -251,12 +258,12 @@ class DBSCANSegmenter(ClusterMixin, BaseEstimator):
         self.memory_estimate_bytes_ = est
         self.components_ = xs[db.core_sample_indices_]
         self.core_sample_indices_ = idx[db.core_sample_indices_]
-        self._component_labels = db.labels_[db.core_sample_indices_].astype(np.int64)
+        self.component_labels_ = db.labels_[db.core_sample_indices_].astype(np.int64)
         labels = np.full(n, -1, dtype=np.int64)
         labels[idx] = db.labels_
         if self.subsampled_:
             rest = np.setdiff1d(np.arange(n), idx, assume_unique=True)
-            labels[rest] = nearest_core_labels(X[rest], self.components_, self._component_labels, eps)
+            labels[rest] = nearest_core_labels(X[rest], self.components_, self.component_labels_, eps)
         self.labels_ = labels
         if (labels == -1).all():
             warnings.warn(
@@ -271,7 +278,7 @@ class DBSCANSegmenter(ClusterMixin, BaseEstimator):
         """Label of the nearest core sample within eps, else -1 (noise)."""
         check_is_fitted(self, "components_")
         X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32], reset=False), dtype=float)
-        return nearest_core_labels(X, self.components_, self._component_labels, self.eps_)
+        return nearest_core_labels(X, self.components_, self.component_labels_, self.eps_)
 
 
 @dataclass(frozen=True)
@@ -424,7 +431,7 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
             xseg = X[rows]
             body_mean = xseg[db.labels_ == body].mean(axis=0)
             body_radius = float(np.median(np.linalg.norm(xseg[db.labels_ == body] - body_mean, axis=1)))
-            comp_lab = db._component_labels
+            comp_lab = db.component_labels_
             for lab in range(len(counts)):
                 if lab == body or counts[lab] < self.min_micro_size:
                     continue

@@ -2,7 +2,8 @@
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,8 @@ class KSelection:
     scores: pd.DataFrame  # k, inertia, silhouette, calinski_harabasz, davies_bouldin
     knee: int | None
     reason: str
+    # best sample-fit centres per k: a warm start for the final fit on all rows
+    centers: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
 
 def _sample(X: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -72,7 +75,10 @@ def silhouettes(X: np.ndarray, labelings: Sequence[np.ndarray], *, chunk: int = 
     return [t / n for t in totals]
 
 
-def find_knee(x: Sequence[float], y: Sequence[float], *, curve: str, direction: str) -> float | None:
+Curve: TypeAlias = Sequence[float] | np.ndarray | pd.Series
+
+
+def find_knee(x: Curve, y: Curve, *, curve: str, direction: str) -> float | None:
     """``KneeLocator(...).knee`` or None (kneed warns on flat curves; that is just 'no knee' here)."""
     if len(x) < 3:
         return None
@@ -117,11 +123,13 @@ def select_k(
         else np.arange(fit_x.shape[0])
     )
     rows = []
+    centers: dict[int, np.ndarray] = {}
     sil_labels = []
     fit_x32 = fit_x.astype(np.float32)  # Lloyd iterations run ~3x faster in float32 here; k choice unaffected
     for k in ks:
         km = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit(fit_x32)
         labels = km.labels_
+        centers[k] = km.cluster_centers_.astype(np.float64)
         sil_labels.append(labels[sil_idx])
         rows.append(
             {
@@ -159,4 +167,4 @@ def select_k(
         )
     k = int(chosen["k"])
     reason = f"k={k}: {why} among {where}. Rule: {K_RULE}."
-    return KSelection(k=k, scores=scores, knee=knee, reason=reason)
+    return KSelection(k=k, scores=scores, knee=knee, reason=reason, centers=centers)

@@ -34,6 +34,7 @@ class SegmentationModel:
     micro_eps: np.ndarray  # eps per core sample (the eps of its segment's DBSCAN)
     version: str = ""
     max_segment_id: int = -1  # highest id ever issued (retired ids are never reused)
+    max_micro_id: int = -1  # same for micro-community ids
     profiles_z: dict[int, dict[str, float]] = field(default_factory=dict)
 
     @property

@@ -52,6 +52,9 @@ class TrainConfig:
     min_segment_share: float = 0.01
     silhouette_floor: float = 0.05
     stability_floor: float = 0.5
+    # trend features are legitimately all-zero until there are 4 weeks of history; a constant column is
+    # harmless to the distances, so only these may be constant (others are rejected as broken upstream data)
+    allow_constant: tuple[str, ...] = ("wau_trend",)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> "TrainConfig":
@@ -113,7 +116,9 @@ def _validate(features: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
         raise ValueError(f"too few accounts to train ({len(features)})")
     out = features.copy()
     num = out[list(config.features)].apply(pd.to_numeric, errors="coerce").replace([np.inf, -np.inf], np.nan)
-    bad = [c for c in config.features if num[c].isna().all() or num[c].nunique(dropna=True) <= 1]
+    empty = [c for c in config.features if num[c].isna().all()]
+    constant = [c for c in config.features if c not in empty and num[c].nunique(dropna=True) <= 1]
+    bad = empty + [c for c in constant if c not in config.allow_constant]
     if bad:
         raise ValueError(f"all-null or constant feature columns (refusing to train): {bad}")
     out[list(config.features)] = num  # ±inf → NaN → median-imputed by the preprocessor
@@ -132,6 +137,24 @@ def _previous_segments(
     if champion is not None:
         return champion.assign(features).set_index("account_id")["segment_id"].astype(int)
     return None
+
+
+def _align_micro(
+    account_ids: np.ndarray,
+    micro_labels: np.ndarray,
+    champion: SegmentationModel | None,
+    champion_assignments: pd.DataFrame | None,
+) -> tuple[dict[int, int], int]:
+    """Stable micro-community ids, aligned like segments through the accounts they share with last week's."""
+    found = micro_labels >= 0
+    new = pd.Series(micro_labels[found], index=account_ids[found])
+    prev = None
+    if champion_assignments is not None and "micro_community" in champion_assignments:
+        prev = champion_assignments.dropna(subset=["micro_community"]).drop_duplicates("account_id", keep="last")
+        prev = prev.set_index("account_id")["micro_community"].astype(int)
+    next_id = champion.max_micro_id + 1 if champion is not None else 0
+    mapping = align_clusters(new, prev, next_id=next_id).mapping if len(new) else {}
+    return mapping, max([next_id - 1, *mapping.values()])
 
 
 def _profiles_z(Xnum: np.ndarray, seg: np.ndarray, columns: list[str]) -> pd.DataFrame:
@@ -199,6 +222,11 @@ def train_week(
     raw = features[numeric_cols].assign(segment_id=seg)[keep]
     profiles = raw.groupby("segment_id").mean().reindex(sorted(seg_ids))
 
+    micro_map, max_micro = _align_micro(account_ids, hybrid.micro_labels_, champion, champion_assignments)
+    for m in np.unique(hybrid.micro_component_labels_):  # a community whose members all went elsewhere
+        if int(m) not in micro_map:
+            max_micro += 1
+            micro_map[int(m)] = max_micro
     model = SegmentationModel(
         preprocessor=pre,
         features=numeric_cols,
@@ -208,11 +236,12 @@ def train_week(
         segment_names=names,
         outlier_radius={sid: float(hybrid.outlier_radius_[c]) for c, sid in zip(present, seg_ids, strict=True)},
         micro_components=hybrid.micro_components_,
-        micro_component_labels=hybrid.micro_component_labels_,
+        micro_component_labels=np.array([micro_map[int(m)] for m in hybrid.micro_component_labels_], dtype=np.int64),
         micro_component_segments=to_id[hybrid.micro_component_segments_],
         micro_eps=hybrid.micro_eps_,
         version=f"{week_start.isoformat()}-k{len(seg_ids)}-seed{config.seed}",
         max_segment_id=max([next_id - 1, *seg_ids]),
+        max_micro_id=max_micro,
         profiles_z={int(i): {k: float(v) for k, v in row.items()} for i, row in profiles_z.iterrows()},
     )
     assignments = model.assign(features)

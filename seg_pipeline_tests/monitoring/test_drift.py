@@ -1,5 +1,6 @@
 import json
 import re
+import shutil
 from datetime import date
 
 import numpy as np
@@ -118,3 +119,43 @@ def test_weekly_drift_summary(tmp_path):
     first = weekly_drift(cur, None, None, a_cur, None, columns=COLS, out_dir=tmp_path,
                          week_start=date(2026, 1, 5))
     assert first["rows"] == [] and first["vs_previous"] is None
+
+
+def test_same_inputs_give_byte_identical_files(tmp_path):
+    ref, cur = frame(300, 1), frame(300, 3, shift=0.5)
+    a = drift_report(cur, ref, columns=COLS, out_dir=tmp_path / "a", name="week")
+    b = drift_report(cur, ref, columns=COLS, out_dir=tmp_path / "b", name="week")
+    assert a.html_path.read_bytes() == b.html_path.read_bytes()
+    assert a.json_path.read_bytes() == b.json_path.read_bytes()
+
+
+@pytest.mark.browser
+def test_report_renders_in_chromium_without_network(reports):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium on PATH")
+    _, shifted = reports
+    external: list[str] = []
+
+    def block(route):
+        if route.request.url.startswith(("file:", "data:", "blob:")):
+            route.continue_()
+        else:
+            external.append(route.request.url)
+            route.abort()
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.route("**/*", block)
+            page.goto(shifted.html_path.as_uri())
+            page.get_by_text("Data Drift Summary").wait_for(timeout=20_000)
+            body = page.inner_text("body")
+        finally:
+            browser.close()
+    assert external == [] and errors == []
+    assert "weekly_active_users" in body and "Detected" in body

@@ -196,3 +196,48 @@ def test_describe_change_styles():
     assert describe_change("p1_tickets", 0, 2) == "no P1 tickets this week (4-week mean 2)"
     assert describe_change("mrr", 900, 1200) == "MRR $900 (was $1,200)"
     assert describe_change("csat_avg", 2.5, 4.25) == "CSAT 2.5/5 (was 4.2/5)"
+
+
+def test_missing_features_or_foreign_centroids_still_give_rows():
+    weekly = [[("a1", 0), ("a2", 0)], [("a1", 1, 5.0), ("a2", 0)]]
+    frames = [assignments(wk(i), rows) for i, rows in enumerate(weekly)]
+    foreign = pd.DataFrame({"segment_id": [0, 1], "pca_1": [0.0, 1.0]})
+    res = detect_migrations(frames[1], frames[0], history=pd.DataFrame(), features_current=pd.DataFrame(),
+                            features_history=pd.DataFrame(), centroids_z=foreign, week_start=wk(1))
+    assert res.confirmed == 1
+    assert res.ledger.iloc[0]["explanation"] == "no features this week"
+    res = detect_migrations(frames[1], frames[0], history=pd.DataFrame(),
+                            features_current=features(wk(1), ["a1", "a2"], a1={"p1_tickets": 3.0}),
+                            features_history=features(wk(0), ["a1", "a2"]), centroids_z=foreign,
+                            week_start=wk(1))
+    assert res.ledger.iloc[0]["explanation"].startswith("3 P1 tickets this week")
+
+
+def test_first_week_without_previous_is_empty():
+    cur = assignments(wk(0), [("a1", 0), ("a2", 1)])
+    res = detect_migrations(cur, pd.DataFrame(), history=pd.DataFrame(), features_current=pd.DataFrame(),
+                            features_history=pd.DataFrame(), centroids_z=None, week_start=wk(0))
+    assert res.ledger.empty and list(res.ledger.columns) == LEDGER_COLUMNS
+    assert (res.moves, res.rate, res.accounts_both_weeks) == (0, 0.0, 0)
+    with pytest.raises(ValueError, match="segment_id"):
+        detect_migrations(cur.drop(columns="segment_id"), cur, history=pd.DataFrame(),
+                          features_current=pd.DataFrame(), features_history=pd.DataFrame(), centroids_z=None,
+                          week_start=wk(0))
+
+
+def test_ledger_loads_into_the_contract_table(tmp_path):
+    duckdb = pytest.importorskip("duckdb")
+    weekly = [[("a1", 0), ("a2", 1, 0.2, False, 3)], [("a1", 2, 4.0, True), ("a2", 1)]]
+    _, ledger = run_weeks(weekly)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("create schema monitoring")
+    con.execute("""create table monitoring.segment_migrations (account_id varchar, week_start date,
+        from_segment integer, to_segment integer, from_name varchar, to_name varchar, kind varchar,
+        margin double, confirmed boolean, explanation varchar)""")
+    con.register("ledger_df", ledger)
+    con.execute("insert into monitoring.segment_migrations select * from ledger_df")
+    got = con.execute("select account_id, week_start, kind, confirmed, to_segment from monitoring.segment_migrations"
+                      " order by kind, account_id").fetchall()
+    con.close()
+    assert got == [("a2", wk(1), "micro_change", False, None), ("a1", wk(1), "outlier_enter", False, 2),
+                   ("a1", wk(1), "segment", True, 2)]

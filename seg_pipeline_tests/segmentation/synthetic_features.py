@@ -33,10 +33,9 @@ def make_accounts(n: int, seed: int = 0, *, id_offset: int = 0) -> tuple[pd.Data
     rest = 1.0 - sum(SHARES.values())
     probs = [rest / len(main)] * len(main) + [SHARES["api_integrators"], SHARES["outlier"]]
     persona = rng.choice([*main, "api_integrators", "outlier"], size=n, p=probs)
-    rows = np.empty((n, len(BASE_COLS)))
-    for i, p in enumerate(persona):
-        mean = np.array(PERSONAS["steady_core" if p == "outlier" else p])
-        rows[i] = mean
+    means = np.array([PERSONAS[p] for p in [*main, "api_integrators", "steady_core"]])
+    codes = {p: i for i, p in enumerate([*main, "api_integrators", "outlier"])}
+    rows = means[np.array([codes[p] for p in persona])]
     noise = rng.lognormal(0.0, 0.25, size=rows.shape)
     rows = rows * noise
     frame = pd.DataFrame(rows, columns=BASE_COLS)
@@ -46,9 +45,7 @@ def make_accounts(n: int, seed: int = 0, *, id_offset: int = 0) -> tuple[pd.Data
     frame["feature_breadth"] = frame["feature_breadth"].clip(0, 12).round()
     frame["key_feature_adoption"] = frame["key_feature_adoption"].clip(0, 1)
     frame["api_share"] = frame["api_share"].clip(0, 1)
-    frame["wau_trend"] = np.array([PERSONAS["steady_core" if p == "outlier" else p][7] for p in persona]) + (
-        rng.normal(0, 0.08, n)
-    )
+    frame["wau_trend"] = means[np.array([codes[p] for p in persona]), 7] + rng.normal(0, 0.08, n)
     frame["csat_avg"] = frame["csat_avg"].clip(1, 5)
     frame["seats"] = frame["seats"].round().clip(lower=1)
     frame["seat_utilisation"] = frame["seat_utilisation"].clip(0, 1.5)

@@ -37,6 +37,9 @@ def test_recovers_planted_personas(first: TrainResult, week: tuple[pd.DataFrame,
     api_seg = a.loc[persona == "api_integrators", "segment_id"].mode()[0]
     assert first.model.segment_names[api_seg] == "API Integrators"
     assert first.gate.passed and first.gate.reasons == []
+    planted_outliers = a.loc[persona == "outlier", "is_outlier"]
+    assert planted_outliers.mean() >= 0.8  # measured before the quantile cap, so extremes stay far
+    assert a["is_outlier"].mean() < 0.01
     m = first.metrics
     for key in ("silhouette", "calinski_harabasz", "davies_bouldin", "inertia", "noise_share", "n_segments"):
         assert np.isfinite(m[key])
@@ -146,3 +149,16 @@ def test_config_from_settings() -> None:
     cfg = TrainConfig.from_settings(replace(Settings(), k_min=4, k_max=6, fixed_k=5, seed=3), scaler="minmax")
     assert (cfg.k_range, cfg.fixed_k, cfg.seed, cfg.scaler) == ((4, 6), 5, 3, "minmax")
     assert "seats" in cfg.heavy() and "api_share" not in cfg.heavy()
+
+
+def test_micro_community_ids_are_stable_across_retrains() -> None:
+    features, persona = make_accounts(4_000, seed=3)
+    cfg = TrainConfig(seed=1, fixed_k=5)  # too few segments: API integrators surface as a micro-community
+    one = train_week(features, cfg, champion=None, champion_assignments=None, week_start=WEEK)
+    api = one.assignments.loc[persona.to_numpy() == "api_integrators", "micro_community"]
+    assert api.notna().mean() > 0.9 and api.nunique() == 1
+    two = train_week(
+        features, replace(cfg, seed=8), champion=one.model, champion_assignments=one.assignments, week_start=WEEK
+    )
+    pd.testing.assert_series_equal(two.assignments["micro_community"], one.assignments["micro_community"])
+    assert two.model.max_micro_id == one.model.max_micro_id
