@@ -31,7 +31,8 @@ def test_replace_partition_is_idempotent_and_scoped(tmp_path):
         replace_partition(con, "raw", "t", _frame(W1, 4, offset=10), key=W1)
         replace_partition(con, "raw", "t", _frame(W1, 4, offset=10), key=W1)
         counts = dict(con.execute("SELECT week_start, count(*) FROM raw.t GROUP BY 1").fetchall())
-        ids = [r[0] for r in con.execute("SELECT account_id FROM raw.t WHERE week_start = ? ORDER BY 1", [W1]).fetchall()]
+        rows = con.execute("SELECT account_id FROM raw.t WHERE week_start = ? ORDER BY 1", [W1]).fetchall()
+        ids = [r[0] for r in rows]
     assert counts == {W1: 4, W2: 3}
     assert ids == ["a10", "a11", "a12", "a13"]
 

@@ -97,7 +97,8 @@ def _crm(week: date, ids: list[str]) -> pd.DataFrame:
 def _tickets(week: date) -> pd.DataFrame:
     return pd.DataFrame({
         "ticket_id": ["t1"], "account_id": ["a"], "created_at": [_ts(week)], "updated_at": [_ts(week)],
-        "resolved_at": pd.Series([pd.NaT], dtype="datetime64[ns, UTC]"), "priority": ["P1"], "category": ["bug"], "status": ["open"],
+        "resolved_at": pd.Series([pd.NaT], dtype="datetime64[ns, UTC]"), "priority": ["P1"], "category": ["bug"],
+        "status": ["open"],
         "csat": [None], "week_start": [week], "source_file": ["support_tickets/x.jsonl"], "source_row": [1],
     }).astype({"csat": "float64"})
 
