@@ -101,3 +101,27 @@ def test_rerunning_the_last_week_is_idempotent_and_sends_nothing_new(demo_home):
     assert (alerts.read_text().count("\n") if alerts.exists() else 0) == alert_lines
     assert sent_before >= 0
     json.dumps(after)
+
+
+def test_mass_migration_blocks_sinks_and_sends_one_engineer_alert(demo_home, monkeypatch):
+    """Rerun the last week with a 0 % threshold: write-back and AM alerts must not run; one engineer alert."""
+    home, last, settings = demo_home["home"], demo_home["weeks"][-1], demo_home["settings"]
+    with _con(home) as con:
+        confirmed = con.execute(
+            "SELECT count(*) FROM monitoring.segment_migrations WHERE week_start = ? AND confirmed", [last]
+        ).fetchall()[0][0]
+        log_before = con.execute("SELECT count(*) FROM sinks.crm_sync_log").fetchall()[0][0]
+    assert confirmed > 0, "the tiny demo needs at least one confirmed move in its last week"
+    monkeypatch.setenv("SEG_MASS_MIGRATION_THRESHOLD", "0.0")
+    alerts = settings.outbox_dir / "alerts.jsonl"
+    lines_before = alerts.read_text().splitlines() if alerts.exists() else []
+    for _ in range(2):  # a second rerun must not alert the engineers again
+        (run,) = run_weeks(settings, [last])
+        assert run.blocked and "monitoring/segment_migrations:mass_migration_gate" in run.failed_checks
+    new = [json.loads(x) for x in alerts.read_text().splitlines()[len(lines_before):]]
+    assert len(new) == 1 and "mass migration" in json.dumps(new[0]).lower()
+    with _con(home) as con:
+        blocked = con.execute("SELECT blocked FROM sinks.alert_stats WHERE week_start = ?", [last]).fetchall()
+        log_after = con.execute("SELECT count(*) FROM sinks.crm_sync_log").fetchall()[0][0]
+    assert blocked == [(True,)]
+    assert log_after == log_before, "write-back ran although the gate failed"

@@ -325,8 +325,8 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
     ``min_micro_size`` rows whose mean lies at least ``min_micro_separation`` × the body's median radius from the
     body's mean become micro-communities (global ids 0..n-1) and keep their core samples and eps.
     A row is an outlier when it is farther from its centroid (measured in ``outlier_X`` when given to ``fit``)
-    than the segment's radius (median + ``outlier_mad``
-    × 1.4826 × MAD of member distances) and in no micro-community; outliers keep their nearest segment in
+    than the segment's radius (median + ``outlier_mad`` × 1.4826 × MAD of member distances, the MAD capped at
+    the median MAD over segments) and in no micro-community; outliers keep their nearest segment in
     ``labels_`` but are always flagged in ``is_outlier_``. Running DBSCAN per segment on ≤
     ``max_rows_per_segment`` rows keeps memory bounded at 1M accounts.
     """
@@ -355,7 +355,7 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         min_samples: int | None = None,
         min_micro_size: int = 30,
         min_micro_separation: float = 2.0,
-        outlier_mad: float = 6.0,
+        outlier_mad: float = 5.0,
         max_rows_per_segment: int = 5_000,
         memory_limit_bytes: int = 2 * GIB,
         random_state: int | np.random.RandomState | None = None,
@@ -396,7 +396,8 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         labels, dist, _ = _two_nearest(X, self.cluster_centers_)
         if outlier_X is not None:
             dist = _row_distance(outlier_X, self.cluster_centers_[labels])
-        radius = np.full(k, np.inf)
+        medians = np.full(k, np.nan)
+        mads = np.full(k, np.nan)
         comps: list[np.ndarray] = []
         comp_labels: list[np.ndarray] = []
         comp_segs: list[np.ndarray] = []
@@ -409,9 +410,8 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
             seg_seed = _seed(rs)  # drawn for every segment so seeds do not depend on earlier outcomes
             if rows.size == 0:
                 continue
-            med = float(np.median(dist[rows]))
-            mad = float(np.median(np.abs(dist[rows] - med)))
-            radius[seg] = med + self.outlier_mad * 1.4826 * mad if mad > 0 else np.inf
+            medians[seg] = float(np.median(dist[rows]))
+            mads[seg] = float(np.median(np.abs(dist[rows] - medians[seg])))
             if rows.size <= max(min_samples * 4, 2 * self.min_micro_size):
                 continue
             with warnings.catch_warnings():
@@ -446,7 +446,13 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
                 comp_segs.append(np.full(mask.sum(), seg, dtype=np.int64))
                 comp_eps.append(np.full(mask.sum(), db.eps_))
                 next_micro += 1
-        self.outlier_radius_ = radius
+        # a segment that attracted a clump of outliers has an inflated MAD; capping it at the median MAD of
+        # all segments keeps each radius tied to the typical within-segment spread
+        positive = mads[np.isfinite(mads) & (mads > 0)]
+        pooled = float(np.median(positive)) if positive.size else 0.0
+        spread = np.fmin(mads, pooled)
+        radius = np.where(spread > 0, medians + self.outlier_mad * 1.4826 * spread, np.inf)
+        self.outlier_radius_ = np.nan_to_num(radius, nan=np.inf)
         self.micro_components_ = np.vstack(comps) if comps else np.empty((0, d))
         self.micro_component_labels_ = np.concatenate(comp_labels) if comps else np.empty(0, dtype=np.int64)
         self.micro_component_segments_ = np.concatenate(comp_segs) if comps else np.empty(0, dtype=np.int64)

@@ -46,6 +46,7 @@ class TrainConfig:
     min_samples: int | None = None
     min_micro_size: int | None = None  # None: max(30, min_micro_share × accounts)
     min_micro_share: float = 0.005
+    outlier_mad: float = 5.0  # outlier radius = median + this × 1.4826 × MAD of distances to the centroid
     n_init: int = 4
     seed: int = 7
     silhouette_sample: int = 10_000
@@ -198,6 +199,7 @@ def train_week(
         n_init=config.n_init,
         eps=config.eps,
         min_samples=config.min_samples,
+        outlier_mad=config.outlier_mad,
         min_micro_size=config.min_micro_size or max(30, int(np.ceil(config.min_micro_share * len(features)))),
         random_state=config.seed,
     ).fit(X, outlier_X=transform_unclipped(pre, features))

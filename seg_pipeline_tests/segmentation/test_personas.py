@@ -32,6 +32,19 @@ def test_each_rule_names_its_profile() -> None:
     assert names == dict(enumerate(CASES))
 
 
+def test_priority_declining_beats_support_heavy_and_expansion_beats_weak_power() -> None:
+    frame = pd.DataFrame.from_dict(
+        {
+            # falling usage with many P1s (a larger support score) is an at-risk state first
+            0: _profile(wau_trend=-0.5, p1_tickets=5.6, tickets_opened=2.5, support_load_score=2.1),
+            # same tier: the stronger signal wins
+            1: _profile(seat_utilisation=2.2, activation_score=1.0, feature_breadth=0.5, key_feature_adoption=0.6),
+        },
+        orient="index",
+    )
+    assert name_segments(frame) == {0: "Declining / At-Risk", 1: "Expansion Candidates"}
+
+
 def test_duplicate_names_get_a_suffix_strongest_keeps_the_name() -> None:
     frame = pd.DataFrame.from_dict(
         {3: _profile(tenure_weeks=-1.2), 7: _profile(tenure_weeks=-2.5), 9: _profile(tenure_weeks=-1.1)},
@@ -49,6 +62,22 @@ def test_names_stick_unless_the_profile_changed_materially() -> None:
     assert name_segments(drifted, previous=previous, previous_profiles_z=prev) == {1: "Expansion Candidates"}
     changed = pd.DataFrame.from_dict({1: _profile(wau_trend=-3.0, seat_utilisation=-1.0)}, orient="index")
     assert name_segments(changed, previous=previous, previous_profiles_z=prev) == {1: "Declining / At-Risk"}
+
+
+def test_a_more_urgent_state_renames_even_a_small_change() -> None:
+    support = {"support_load_score": 2.0, "tickets_opened": 1.5, "p1_tickets": 3.0}
+    prev = pd.DataFrame.from_dict({4: _profile(**support)}, orient="index")  # first week: no trend history
+    now = pd.DataFrame.from_dict({4: _profile(**support, wau_trend=-0.6)}, orient="index")
+    previous = {4: "Support-Heavy Strugglers"}
+    assert name_segments(now, previous=previous, previous_profiles_z=prev) == {4: "Declining / At-Risk"}
+
+
+def test_suffix_is_dropped_once_the_plain_name_is_free() -> None:
+    prof = _profile(tenure_weeks=-1.5)
+    prev = pd.DataFrame.from_dict({1: prof, 2: _profile(tenure_weeks=-1.4)}, orient="index")
+    now = pd.DataFrame.from_dict({2: _profile(tenure_weeks=-1.4)}, orient="index")  # segment 1 retired
+    names = name_segments(now, previous={1: "New & Onboarding", 2: "New & Onboarding 2"}, previous_profiles_z=prev)
+    assert names == {2: "New & Onboarding"}
 
 
 def test_a_kept_name_is_not_reused_by_another_segment() -> None:

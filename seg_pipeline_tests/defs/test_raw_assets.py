@@ -1,0 +1,124 @@
+"""The raw assets through Dagster: bad landing input is quarantined with reasons or rejected with a clear message."""
+
+import csv
+import io
+from datetime import date
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from seg_pipeline.defs.raw.assets import raw_crm_accounts, raw_product_events, raw_support_tickets
+from seg_pipeline.defs.resources import SegResource
+from seg_pipeline.settings import Settings
+from seg_pipeline.sources.simulator import SimulationConfig, simulate
+
+WEEK = "2026-01-05"
+RAW = [raw_product_events, raw_crm_accounts, raw_support_tickets]
+
+
+@pytest.fixture
+def home(tmp_path):
+    settings = Settings().with_home(tmp_path / "home")
+    settings.ensure_home()
+    simulate(SimulationConfig(accounts=40, weeks=1, seed=3), settings.landing_dir, settings.truth_dir)
+    return settings
+
+
+def _materialize(settings: Settings, *, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+    with dg.instance_for_test() as instance:
+        return dg.materialize(RAW, partition_key=WEEK, instance=instance, raise_on_error=raise_on_error,
+                              resources={"seg": SegResource(home=str(settings.home))})
+
+
+def _corrupt_crm(settings: Settings) -> int:
+    path = settings.landing_dir / "crm_accounts" / f"accounts_{WEEK}.csv"
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    rows[0]["seats"] = "twelve"  # non-numeric count
+    rows[1]["account_id"] = ""  # null key
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_text(buf.getvalue())
+    return len(rows)
+
+
+def _corrupt_events(settings: Settings) -> tuple[int, str]:
+    path = settings.landing_dir / "product_events" / f"events_{WEEK}.parquet"
+    frame = pq.read_table(path).to_pandas()
+    frame.loc[0, "event_ts"] = pd.Timestamp("2031-01-01", tz="UTC")  # out of range (future)
+    dup = frame.iloc[[1]].copy()  # exact duplicate event: dropped and counted
+    frame = pd.concat([frame, dup], ignore_index=True)
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    return len(frame), str(frame.loc[0, "event_id"])
+
+
+def test_bad_rows_are_quarantined_with_reasons_and_counts_reconcile(home):
+    crm_rows = _corrupt_crm(home)
+    _, bad_event = _corrupt_events(home)
+    result = _materialize(home)
+    assert result.success
+    with duckdb.connect(str(home.warehouse_path), read_only=True) as con:
+        q = con.execute("SELECT source, reason, source_row FROM raw.quarantine ORDER BY ALL").fetchall()
+        loaded_crm = con.execute("SELECT count(*) FROM raw.crm_accounts").fetchall()[0][0]
+        quarantined_event = con.execute(
+            "SELECT count(*) FROM raw.quarantine WHERE record LIKE ?", [f"%{bad_event}%"]).fetchall()[0][0]
+    reasons = {(s, r) for s, r, _ in q}
+    assert ("crm_accounts", "cast_error:seats") in reasons
+    assert ("crm_accounts", "null_key:account_id") in reasons
+    assert ("product_events", "ts_out_of_range") in reasons
+    assert quarantined_event == 1
+    assert loaded_crm == crm_rows - 2
+    for asset in ("product_events", "crm_accounts"):
+        mat = result.asset_materializations_for_node(f"raw__{asset}")[0]
+        meta = {k: v.value for k, v in mat.metadata.items()}
+        assert meta["rows_in"] == meta["loaded"] + meta["quarantined"] + meta["duplicates_dropped"]
+    events_meta = {k: v.value for k, v in result.asset_materializations_for_node("raw__product_events")[0]
+                   .metadata.items()}
+    assert events_meta["duplicates_dropped"] == 1
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["reconciles"] and checks["keys_unique_not_null"]
+
+
+def test_missing_required_column_fails_the_run_naming_column_and_file(home):
+    path = home.landing_dir / "crm_accounts" / f"accounts_{WEEK}.csv"
+    frame = pd.read_csv(path).drop(columns=["seats"])
+    frame.to_csv(path, index=False)
+    result = _materialize(home, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    err = failure.step_failure_data.error
+    while err.cause is not None:
+        err = err.cause
+    assert "seats" in err.message and f"accounts_{WEEK}.csv" in err.message
+
+
+def test_rematerializing_a_week_gives_identical_tables(home):
+    _materialize(home)
+    with duckdb.connect(str(home.warehouse_path), read_only=True) as con:
+        first = con.execute("SELECT * FROM raw.product_events ORDER BY ALL").fetchall()
+    _materialize(home)
+    with duckdb.connect(str(home.warehouse_path), read_only=True) as con:
+        second = con.execute("SELECT * FROM raw.product_events ORDER BY ALL").fetchall()
+        weeks = con.execute("SELECT DISTINCT week_start FROM raw.product_events").fetchall()
+    assert first == second and weeks == [(date(2026, 1, 5),)]
+
+
+def test_event_volume_drop_blocks_the_week_and_alerts_engineers(home):
+    _materialize(home)
+    # next week: keep only one day of events (a > 50 % drop)
+    settings = home
+    simulate(SimulationConfig(accounts=40, weeks=2, seed=3), settings.landing_dir, settings.truth_dir)
+    for f in sorted((settings.landing_dir / "product_events").glob("events_2026-01-1*.parquet"))[1:]:
+        f.unlink()
+    with dg.instance_for_test() as instance:
+        res = dg.materialize(RAW, partition_key="2026-01-12", instance=instance, raise_on_error=False,
+                             resources={"seg": SegResource(home=str(settings.home))})
+    checks = {e.check_name: e for e in res.get_asset_check_evaluations()}
+    assert not checks["volume_vs_previous_week"].passed
+    alerts = (settings.outbox_dir / "alerts.jsonl").read_text()
+    assert "event volume check failed" in alerts
