@@ -61,7 +61,7 @@ class Settings:
     k_min: int = 3
     k_max: int = 10
     fixed_k: int | None = None
-    scaler: str = "robust"
+    scaler: str = "standard"
     gate_min_segment_share: float = 0.01
     gate_silhouette_floor: float = 0.05
     gate_stability_floor: float = 0.5
@@ -167,7 +167,7 @@ class Settings:
             k_min=_env_int(env, "SEG_K_MIN", 3),
             k_max=_env_int(env, "SEG_K_MAX", 10),
             fixed_k=int(fixed_k) if fixed_k else None,
-            scaler=env.get("SEG_SCALER", "robust"),
+            scaler=env.get("SEG_SCALER", "standard"),
             gate_min_segment_share=_env_float(env, "SEG_GATE_MIN_SEGMENT_SHARE", 0.01),
             gate_silhouette_floor=_env_float(env, "SEG_GATE_SILHOUETTE_FLOOR", 0.05),
             gate_stability_floor=_env_float(env, "SEG_GATE_STABILITY_FLOOR", 0.5),

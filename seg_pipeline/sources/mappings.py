@@ -27,8 +27,8 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -820,7 +820,7 @@ class _RowMapper:
                 self.report.coerced[f"default:{name}"] += 1
         if source == "support_tickets":
             self._ticket_rules(out)
-        placed: datetime | None = None
+        key = _PLACEMENT.get(source)
         for col in self.contract.columns:
             value = out[col.name]
             if value is None or col.dtype == "VARCHAR":
@@ -834,14 +834,16 @@ class _RowMapper:
             else:
                 parsed = _parse_number(value, col.dtype == "BIGINT")
             if parsed is None:
+                if col.name == key:
+                    return None, f"cast_error:{key}"  # cannot tell which landing file it belongs in
                 self.report.unmapped.setdefault(col.name, Counter())[str(value)] += 1
                 continue  # verbatim: the loader quarantines it as cast_error:<col>
             out[col.name] = parsed
-        key = _PLACEMENT.get(source)
+        placed: datetime | None = None
         if key is not None:
-            placed = out[key] if isinstance(out[key], datetime) else None
-            if placed is None:
-                return None, f"null_key:{key}" if out[key] is None else f"cast_error:{key}"
+            if out[key] is None:
+                return None, f"null_key:{key}"
+            placed = out[key]
         return _Mapped(out, placed), None
 
     def _event_rules(self, record: Mapping[str, Any], out: dict[str, Any], states: dict[str, str]) -> str | None:
@@ -1014,19 +1016,19 @@ def _import_source(mapping: SourceMapping, import_dir: Path, landing: Path, week
         for row in _read_rows(path, rel, fmt):
             report.rows_in += 1
             if row.record is None:
-                reason = row.reason or "malformed_line"
-                rejects.append({"file": rel, "row": row.row, "reason": reason, "record": row.raw})
+                bad = row.reason or "malformed_line"
+                rejects.append({"file": rel, "row": row.row, "reason": bad, "record": row.raw})
                 report.rejected += 1
-                report.reasons[reason] += 1
+                report.reasons[bad] += 1
                 continue
             mapped, reason = mapper.map(row.record)
             if mapped is None:
-                assert reason is not None
-                report.reasons[reason] += 1
-                if reason in ("ignored_event", "unmapped_event_type"):
+                why = reason or "unmapped"
+                report.reasons[why] += 1
+                if why in ("ignored_event", "unmapped_event_type"):
                     report.skipped += 1
                 else:
-                    rejects.append({"file": rel, "row": row.row, "reason": reason, "record": row.record})
+                    rejects.append({"file": rel, "row": row.row, "reason": why, "record": row.record})
                     report.rejected += 1
                 continue
             if window is not None and mapped.placed is not None and not window[0] <= mapped.placed < window[1]:
@@ -1056,6 +1058,11 @@ def _import_source(mapping: SourceMapping, import_dir: Path, landing: Path, week
         top = ", ".join(f"{v!r} ×{n}" for v, n in values.most_common(5))
         if col.nullable and col.allowed is not None:
             report.warnings.append(f"{name}: {sum(values.values())} unmapped value(s) set to null: {top}")
+        elif col.dtype != "VARCHAR":
+            report.warnings.append(
+                f"{name}: {sum(values.values())} value(s) do not parse as {col.dtype} ({top}); kept verbatim, the "
+                f"loader will quarantine those rows as cast_error:{name} (set formats.{name} for odd dates)"
+            )
         else:
             report.warnings.append(
                 f"{name}: {sum(values.values())} value(s) kept verbatim because they do not map ({top}); the loader "
