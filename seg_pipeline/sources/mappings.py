@@ -56,6 +56,7 @@ __all__ = [
     "SourceReport",
     "import_exports",
     "load_mapping",
+    "parse_mapping",
 ]
 
 REJECTS_DIR = "import_rejects"
@@ -72,12 +73,15 @@ _SOURCE_KEYS = frozenset({
     "event_types", "feature_from", "ignore_events", "unmapped_events",
 })
 _EVENT_ONLY_KEYS = ("event_types", "feature_from", "ignore_events", "unmapped_events")
+_SKIP_REASONS = ("ignored_event", "unmapped_event_type", "outside_week")
 _PLACEMENT = {"product_events": "event_ts", "support_tickets": "updated_at"}
 _NUMERIC_TEXT = re.compile(r"[-+]?\d+(\.\d+)?([eE][-+]?\d+)?")
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?")
 _CURRENCY = re.compile(r"^[$€£¥]\s*|\s*(USD|EUR|GBP)$", re.IGNORECASE)
 _EPOCH_MS = 1e11  # larger epoch numbers are milliseconds (1e11 s is the year 5138)
 _EPOCH_US = 1e14
+# Same floor as the loader: earlier timestamps are broken clocks, and would only create stray 1970 landing files.
+TS_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 
 # Country (ISO alpha-2 or common English name, case-insensitive) -> the region labels the simulator uses.
 _COUNTRY_REGION: dict[str, str] = {}
@@ -474,6 +478,23 @@ class ImportReport:
         """Weeks that received landing files: the partitions to (re)materialize."""
         return sorted(set().union(*(r.weeks for r in self.sources.values())))
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for ``seg import --json`` and asset metadata."""
+        return {
+            "landing_dir": str(self.landing_dir),
+            "reconciled": self.reconciled,
+            "weeks": [w.isoformat() for w in self.weeks],
+            "sources": {
+                name: {
+                    "files_read": r.files_read, "files_written": r.files_written, "rejects_file": r.rejects_file,
+                    "rows_in": r.rows_in, "written": r.written, "rejected": r.rejected, "skipped": r.skipped,
+                    "reasons": dict(sorted(r.reasons.items())), "coerced": dict(sorted(r.coerced.items())),
+                    "warnings": r.warnings,
+                }
+                for name, r in self.sources.items()
+            },
+        }
+
     def summary(self) -> str:
         """Human-readable lines for ``seg import``."""
         lines = []
@@ -517,7 +538,7 @@ def _file_format(path: Path, configured: str | None) -> str:
         return configured
     suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
     ext = suffixes[-1] if suffixes else ""
-    if ext in (".csv", ".tsv", ".txt"):
+    if ext in (".csv", ".tsv"):
         return "csv"
     if ext in (".jsonl", ".ndjson"):
         return "jsonl"
@@ -658,7 +679,7 @@ class _ColumnMapper:
     def __init__(self, col: Column, paths: tuple[str, ...], vmap: Mapping[str, Any], default: Any) -> None:
         self.col = col
         self.paths = paths
-        self.exact = {k: v for k, v in vmap.items()}
+        self.exact = dict(vmap)
         self.folded = {k.casefold(): v for k, v in vmap.items()}
         self.default = default
 
@@ -784,8 +805,11 @@ class _Mapped:
 class _RowMapper:
     """Turns one export record into contract values, recording coercions and unmapped values in the report."""
 
-    def __init__(self, mapping: SourceMapping, report: SourceReport) -> None:
+    def __init__(self, mapping: SourceMapping, report: SourceReport, now: datetime,
+                 window: tuple[datetime, datetime] | None) -> None:
         self.mapping = mapping
+        self.now = now
+        self.window = window
         self.contract = get_contract(mapping.source)
         self.report = report
         self.tz = ZoneInfo(mapping.time_zone)
@@ -796,30 +820,30 @@ class _RowMapper:
         }
 
     def map(self, record: Mapping[str, Any]) -> tuple[_Mapped | None, str | None]:
-        """(mapped row, None) or (None, skip/reject reason)."""
+        """(mapped row, None) or (None, skip/reject reason); report tallies only count rows that are written."""
         out: dict[str, Any] = {}
         states: dict[str, str] = {}
+        coerced: list[str] = []
+        unmapped: list[tuple[str, str]] = []
         for name, mapper in self.columns.items():
             out[name], states[name] = mapper.map(record)
         source = self.mapping.source
         if source == "product_events":
-            skip = self._event_rules(record, out, states)
+            skip = self._event_rules(record, out, states, coerced)
             if skip:
                 return None, skip
         for name, state in states.items():
             col = self.contract.column(name)
             if state == "unmapped":
+                unmapped.append((name, str(out[name])))
                 if col.nullable and col.allowed is not None:
                     # a nullable label we cannot place (a Zendesk "task") must not cost the whole ticket
-                    self.report.coerced[f"unmapped_to_null:{name}"] += 1
-                    self.report.unmapped.setdefault(name, Counter())[str(out[name])] += 1
+                    coerced.append(f"unmapped_to_null:{name}")
                     out[name] = None
-                else:
-                    self.report.unmapped.setdefault(name, Counter())[str(out[name])] += 1
             elif state == "default":
-                self.report.coerced[f"default:{name}"] += 1
+                coerced.append(f"default:{name}")
         if source == "support_tickets":
-            self._ticket_rules(out)
+            self._ticket_rules(out, coerced)
         key = _PLACEMENT.get(source)
         for col in self.contract.columns:
             value = out[col.name]
@@ -836,7 +860,7 @@ class _RowMapper:
             if parsed is None:
                 if col.name == key:
                     return None, f"cast_error:{key}"  # cannot tell which landing file it belongs in
-                self.report.unmapped.setdefault(col.name, Counter())[str(value)] += 1
+                unmapped.append((col.name, str(value)))
                 continue  # verbatim: the loader quarantines it as cast_error:<col>
             out[col.name] = parsed
         placed: datetime | None = None
@@ -844,9 +868,17 @@ class _RowMapper:
             if out[key] is None:
                 return None, f"null_key:{key}"
             placed = out[key]
+            if not TS_FLOOR <= placed <= self.now:
+                return None, "ts_out_of_range"
+            if self.window is not None and not self.window[0] <= placed < self.window[1]:
+                return None, "outside_week"
+        self.report.coerced.update(coerced)
+        for name, value in unmapped:
+            self.report.unmapped.setdefault(name, Counter())[value] += 1
         return _Mapped(out, placed), None
 
-    def _event_rules(self, record: Mapping[str, Any], out: dict[str, Any], states: dict[str, str]) -> str | None:
+    def _event_rules(self, record: Mapping[str, Any], out: dict[str, Any], states: dict[str, str],
+                     coerced: list[str]) -> str | None:
         names = [_text(_get(record, p)) for p in self.mapping.columns.get("event_type", ())]
         if any(n is not None and n in self.mapping.ignore_events for n in names):
             return "ignored_event"
@@ -860,16 +892,16 @@ class _RowMapper:
         if out["event_id"] is None:
             digest = hashlib.sha1(json.dumps(record, sort_keys=True, default=str).encode(), usedforsecurity=False)
             out["event_id"] = f"evt_{digest.hexdigest()[:20]}"
-            self.report.coerced["derived:event_id"] += 1
+            coerced.append("derived:event_id")
         return None
 
-    def _ticket_rules(self, out: dict[str, Any]) -> None:
+    def _ticket_rules(self, out: dict[str, Any], coerced: list[str]) -> None:
         """Contract: resolved_at is null while open, csat only on solved/closed tickets."""
         if out["status"] in ("open", "pending"):
             for name in ("resolved_at", "csat"):
                 if out[name] is not None:
                     out[name] = None
-                    self.report.coerced[f"null_while_open:{name}"] += 1
+                    coerced.append(f"null_while_open:{name}")
 
 
 # --------------------------------------------------------------------------------------------- writing
@@ -966,6 +998,7 @@ def import_exports(
     landing_dir: Path,
     *,
     week_start: date | None = None,
+    now: datetime | None = None,
 ) -> ImportReport:
     """Read every configured export under ``import_dir`` and write contract-shaped landing files.
 
@@ -973,10 +1006,12 @@ def import_exports(
     export in the snapshot CSV of ``week_start`` (without it: the latest week this import wrote events or tickets
     for). With ``week_start``, events and tickets outside that week are skipped and counted. A landing file this
     import writes is replaced whole; others are untouched. Unplaceable rows go to
-    ``landing_dir/import_rejects/<source>.jsonl`` (rewritten on every import of that source).
+    ``landing_dir/import_rejects/<source>.jsonl`` (rewritten on every import of that source), including rows
+    whose placement timestamp is before 2000 or after ``now`` (default: the current UTC time).
     """
     if week_start is not None:
         week_start = validate_week_key(week_start.isoformat())
+    now = datetime.now(UTC) if now is None else now.astimezone(UTC)
     import_dir, landing = Path(import_dir), Path(landing_dir).resolve()
     if not import_dir.is_dir():
         raise MappingError(f"import directory {import_dir} does not exist")
@@ -993,14 +1028,13 @@ def import_exports(
                 raise MappingError("crm_accounts: cannot tell which week the snapshot belongs to; pass week_start "
                                    "(or import product_events / support_tickets in the same run)")
             snapshot_week = max(activity)
-        _import_source(mapping, import_dir, landing, week_start, snapshot_week, report)
+        _import_source(mapping, import_dir, landing, week_start, snapshot_week, now, report)
     return ImportReport(sources=reports, landing_dir=landing)
 
 
 def _import_source(mapping: SourceMapping, import_dir: Path, landing: Path, week_start: date | None,
-                   snapshot_week: date | None, report: SourceReport) -> None:
+                   snapshot_week: date | None, now: datetime, report: SourceReport) -> None:
     contract = get_contract(mapping.source)
-    mapper = _RowMapper(mapping, report)
     files = _input_files(mapping, import_dir)
     if not files:
         report.warnings.append(f"no export file matches {mapping.input!r} under {import_dir}")
@@ -1009,6 +1043,7 @@ def _import_source(mapping: SourceMapping, import_dir: Path, landing: Path, week
     window = (None if week_start is None else
               (datetime.combine(week_start, datetime.min.time(), UTC),
                datetime.combine(week_start + timedelta(days=7), datetime.min.time(), UTC)))
+    mapper = _RowMapper(mapping, report, now, window)
     for path in files:
         rel = path.relative_to(import_dir).as_posix()
         report.files_read.append(rel)
@@ -1025,15 +1060,11 @@ def _import_source(mapping: SourceMapping, import_dir: Path, landing: Path, week
             if mapped is None:
                 why = reason or "unmapped"
                 report.reasons[why] += 1
-                if why in ("ignored_event", "unmapped_event_type"):
+                if why in _SKIP_REASONS:
                     report.skipped += 1
                 else:
                     rejects.append({"file": rel, "row": row.row, "reason": why, "record": row.record})
                     report.rejected += 1
-                continue
-            if window is not None and mapped.placed is not None and not window[0] <= mapped.placed < window[1]:
-                report.skipped += 1
-                report.reasons["outside_week"] += 1
                 continue
             kept.append(mapped)
     if kept:

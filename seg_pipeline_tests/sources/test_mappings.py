@@ -56,7 +56,7 @@ def landing_files(landing: Path) -> dict[str, bytes]:
 
 
 def test_segment_salesforce_zendesk(tmp_path: Path):
-    report = import_exports(load_mapping(FIXTURES / "stack_a.yaml"), FIXTURES, tmp_path, week_start=WEEK)
+    report = import_exports(load_mapping(FIXTURES / "stack_a.yaml"), FIXTURES, tmp_path, week_start=WEEK, now=NOW)
     assert report.reconciled and report.weeks == [WEEK]
 
     ev = report.sources["product_events"]
@@ -112,6 +112,10 @@ def test_segment_salesforce_zendesk(tmp_path: Path):
     assert a["acc_000004"]["status"] == "churned"  # Status__c
     assert quarantined(accounts) == {"acc_000005": "out_of_domain:plan"}
 
+    summary = json.loads(json.dumps(report.to_dict()))
+    assert summary["sources"]["crm_accounts"]["rejected"] == 1 and summary["weeks"] == ["2026-01-05"]
+    assert "product_events: 10 in = 7 written + 2 rejected + 1 skipped" in report.summary()
+
     rejects = [json.loads(x) for p in sorted((tmp_path / "import_rejects").glob("*.jsonl"))
                for x in p.read_text().splitlines()]
     assert sorted((r["file"], r["row"], r["reason"]) for r in rejects) == [
@@ -123,7 +127,7 @@ def test_segment_salesforce_zendesk(tmp_path: Path):
 
 
 def test_amplitude_hubspot_intercom(tmp_path: Path):
-    report = import_exports(load_mapping(FIXTURES / "stack_b.yaml"), FIXTURES, tmp_path, week_start=WEEK)
+    report = import_exports(load_mapping(FIXTURES / "stack_b.yaml"), FIXTURES, tmp_path, week_start=WEEK, now=NOW)
     assert report.reconciled
 
     ev = report.sources["product_events"]
@@ -168,7 +172,7 @@ def test_amplitude_hubspot_intercom(tmp_path: Path):
 
 def test_mixpanel_epochs_and_weeks(tmp_path: Path):
     config = load_mapping(FIXTURES / "mixpanel.yaml")
-    report = import_exports(config, FIXTURES, tmp_path)
+    report = import_exports(config, FIXTURES, tmp_path, now=NOW)
     ev = report.sources["product_events"]
     assert (ev.rows_in, ev.written) == (5, 5)
     assert report.weeks == [date(2025, 12, 29), WEEK]  # one event belongs to the previous week
@@ -184,7 +188,7 @@ def test_mixpanel_epochs_and_weeks(tmp_path: Path):
     assert ev.coerced == {"derived:event_id": 1}
 
     again = tmp_path / "again"
-    report = import_exports(config, FIXTURES, again, week_start=WEEK)
+    report = import_exports(config, FIXTURES, again, week_start=WEEK, now=NOW)
     assert report.sources["product_events"].reasons == {"outside_week": 1}
     assert not (again / "product_events/events_2026-01-01.parquet").exists()
     assert derived[0] in set(load("product_events", again).rows["event_id"])  # same id on every import
@@ -204,14 +208,14 @@ def test_naive_local_times_convert_to_utc(tmp_path: Path):
         "columns": {"event_id": "id", "account_id": "account", "user_id": "user", "event_type": "name",
                     "event_ts": "at"},
     }
-    import_exports(parse_mapping({"product_events": spec}), exports, tmp_path / "landing")
+    import_exports(parse_mapping({"product_events": spec}), exports, tmp_path / "landing", now=NOW)
     rows = by_key(load("product_events", tmp_path / "landing").rows, "event_id")
     assert rows["e1"]["event_ts"] == utc("2026-01-06 03:00")
     assert rows["e1"]["source_file"] == "product_events/events_2026-01-06.parquet"
     assert "e2" not in rows  # not ISO: rejected at import unless formats says how to read it
 
     config = parse_mapping({"product_events": {**spec, "formats": {"event_ts": "%d/%m/%Y %H:%M"}}})
-    report = import_exports(config, exports, tmp_path / "landing2")
+    report = import_exports(config, exports, tmp_path / "landing2", now=NOW)
     assert report.sources["product_events"].written == 1  # the format only applies to the second row's shape
     assert report.sources["product_events"].reasons == {"cast_error:event_ts": 1}
 
@@ -219,16 +223,30 @@ def test_naive_local_times_convert_to_utc(tmp_path: Path):
 def test_dates_are_taken_in_the_source_time_zone(tmp_path: Path):
     config = parse_mapping({"crm_accounts": {"preset": "salesforce", "input": "salesforce/*.csv",
                                              "time_zone": "Europe/Berlin", "values": {"plan": {"Pro": "business"}}}})
-    import_exports(config, FIXTURES, tmp_path, week_start=WEEK)
+    import_exports(config, FIXTURES, tmp_path, week_start=WEEK, now=NOW)
     a = by_key(load("crm_accounts", tmp_path).rows, "account_id")
     assert a["acc_000002"]["signup_date"] == date(2025, 6, 16)  # 2025-06-15T23:30Z is already the 16th in Berlin
 
 
+def test_implausible_timestamps_are_rejected_not_filed_in_1970(tmp_path: Path):
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    lines = [{"event": "Logged In", "properties": {"time": t, "distinct_id": "u1", "$insert_id": f"mp-{i}",
+                                                   "account_id": "acc_1"}}
+             for i, t in enumerate([0, 1767607200, 1767607200 + 86_400 * 365])]
+    (exports / "e.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    config = parse_mapping({"product_events": {"preset": "mixpanel", "input": "*.jsonl"}})
+    report = import_exports(config, exports, tmp_path / "landing", now=NOW)
+    ev = report.sources["product_events"]
+    assert (ev.written, ev.rejected, ev.reasons) == (1, 2, {"ts_out_of_range": 2})
+    assert [p.name for p in (tmp_path / "landing" / "product_events").iterdir()] == ["events_2026-01-05.parquet"]
+
+
 def test_reimport_is_byte_identical(tmp_path: Path):
     config = load_mapping(FIXTURES / "stack_a.yaml")
-    import_exports(config, FIXTURES, tmp_path / "a", week_start=WEEK)
-    import_exports(config, FIXTURES, tmp_path / "b", week_start=WEEK)
-    import_exports(config, FIXTURES, tmp_path / "b", week_start=WEEK)
+    import_exports(config, FIXTURES, tmp_path / "a", week_start=WEEK, now=NOW)
+    import_exports(config, FIXTURES, tmp_path / "b", week_start=WEEK, now=NOW)
+    import_exports(config, FIXTURES, tmp_path / "b", week_start=WEEK, now=NOW)
     first, second = landing_files(tmp_path / "a"), landing_files(tmp_path / "b")
     assert first == second and len(first) == 8  # 3 event days, 1 CRM, 1 tickets, 3 rejects
 
@@ -239,13 +257,13 @@ def test_gzip_exports_and_stale_rejects(tmp_path: Path):
     data = (FIXTURES / "segment" / "tracks.jsonl").read_bytes()
     (exports / "segment" / "tracks.jsonl.gz").write_bytes(gzip.compress(data, mtime=0))
     config = parse_mapping({"product_events": {"preset": "segment", "input": "segment/*.gz"}})
-    report = import_exports(config, exports, tmp_path / "landing", week_start=WEEK)
+    report = import_exports(config, exports, tmp_path / "landing", week_start=WEEK, now=NOW)
     ev = report.sources["product_events"]
     assert (ev.rows_in, ev.written, ev.rejected) == (7, 6, 1)  # "Page Viewed" is kept (not ignored here)
     assert ev.rejects_file == "import_rejects/product_events.jsonl"
 
     (exports / "segment" / "tracks.jsonl.gz").write_bytes(gzip.compress(data.splitlines(keepends=True)[0]))
-    report = import_exports(config, exports, tmp_path / "landing", week_start=WEEK)
+    report = import_exports(config, exports, tmp_path / "landing", week_start=WEEK, now=NOW)
     assert report.sources["product_events"].rejects_file is None
     assert not (tmp_path / "landing" / "import_rejects" / "product_events.jsonl").exists()
 
@@ -254,8 +272,8 @@ def test_crm_snapshot_week(tmp_path: Path):
     crm_only = parse_mapping({"crm_accounts": {"preset": "hubspot", "input": "hubspot/*.csv",
                                                "columns": {"account_id": "Account ID"}}})
     with pytest.raises(MappingError, match="pass week_start"):
-        import_exports(crm_only, FIXTURES, tmp_path)
-    report = import_exports(load_mapping(FIXTURES / "stack_b.yaml"), FIXTURES, tmp_path)
+        import_exports(crm_only, FIXTURES, tmp_path, now=NOW)
+    report = import_exports(load_mapping(FIXTURES / "stack_b.yaml"), FIXTURES, tmp_path, now=NOW)
     # without week_start the snapshot joins the latest week of the activity imported with it
     assert report.sources["crm_accounts"].files_written == ["crm_accounts/accounts_2026-01-05.csv"]
 
@@ -269,11 +287,11 @@ def test_input_may_not_leave_the_import_dir(tmp_path: Path):
     (exports / "link.jsonl").symlink_to(outside / "export.jsonl")
     config = parse_mapping({"product_events": {"preset": "mixpanel", "input": "*.jsonl"}})
     with pytest.raises(MappingError, match="outside the import directory"):
-        import_exports(config, exports, tmp_path / "landing")
+        import_exports(config, exports, tmp_path / "landing", now=NOW)
 
 
 def test_written_parquet_matches_the_contract_types(tmp_path: Path):
-    import_exports(load_mapping(FIXTURES / "mixpanel.yaml"), FIXTURES, tmp_path)
+    import_exports(load_mapping(FIXTURES / "mixpanel.yaml"), FIXTURES, tmp_path, now=NOW)
     schema = pq.read_schema(tmp_path / "product_events/events_2026-01-05.parquet")
     assert str(schema.field("event_ts").type) == "timestamp[us, tz=UTC]"
     assert schema.names == ["event_id", "account_id", "user_id", "event_type", "feature_name", "event_ts"]

@@ -82,6 +82,16 @@ def _feature_checks(con, week) -> list[dg.AssetCheckResult]:
     ]
 
 
+def _publish_registry(con) -> None:  # type: ignore[no-untyped-def]
+    """Keep ``features.feature_registry`` queryable next to the features it documents."""
+    frame = registry.registry_frame()
+    con.register("_registry", frame)
+    try:
+        con.execute("CREATE OR REPLACE TABLE features.feature_registry AS SELECT * FROM _registry")
+    finally:
+        con.unregister("_registry")
+
+
 def build_model_asset(model: SqlModel) -> dg.AssetsDefinition:
     key = dg.AssetKey([model.layer, model.name])
     deps = [dg.AssetKey([schema, table]) for schema, table in model.deps]
@@ -125,6 +135,8 @@ def build_model_asset(model: SqlModel) -> dg.AssetsDefinition:
             rows = run_model(con, model, week)
             columns = table_columns(con, model.layer, model.name)
             checks = _feature_checks(con, week) if is_features else []
+            if is_features:
+                _publish_registry(con)
         yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": rows,
