@@ -290,7 +290,7 @@ def child_global(p: dict) -> dict:
         "eps": eps,
         "min_samples": min_samples,
         "estimated_bytes": est,
-        "n_clusters": int(len(np.unique(found))),
+        "n_clusters": len(np.unique(found)),
         "noise_share": float((labels == -1).mean()),
         "ari_segments": _ari(persona.to_numpy(), labels),
     }
@@ -442,7 +442,7 @@ def print_ratios(results: dict[str, Any]) -> None:
         print(f"    message: {ref['message']}")
         if big and big["status"] == "ok":
             print(f"    hybrid at the same n: {big['seconds']:.1f} s, peak RSS {big['peak_rss_mib']:.0f} MiB -> "
-                  f"global would need ~{ref['estimated_bytes'] / MIB / big['peak_rss_mib']:.0f}x the hybrid's "
+                  f"global would need ~{ref['estimated_bytes'] / MIB / big['peak_rss_mib']:.1f}x the hybrid's "
                   "peak memory (estimate, not run)")
 
 

@@ -132,6 +132,44 @@ def run(ctx: click.Context, weeks: tuple[str, ...], all_weeks: bool) -> None:
         raise SegError(f"week {failed[0].week} failed: {failed[0].error}", "see the run in `seg ui` for details")
 
 
+@main.command("import")
+@click.argument("import_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Mapping YAML (default: SEG_MAPPINGS). See docs/mappings.example.yaml.")
+@click.option("--week", default=None, help="Only import this week (a Monday, YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+@click.pass_context
+def import_cmd(ctx: click.Context, import_dir: Path, mapping: Path | None, week: str | None, as_json: bool) -> None:
+    """Map your own exports (Segment/Amplitude/Mixpanel, Salesforce/HubSpot, Zendesk/Intercom) into the landing zone.
+
+    \b
+    Example:
+      seg import ~/exports --mapping docs/mappings.example.yaml
+      seg run --all
+    Rows that cannot be mapped are kept for the loader to quarantine, or written to landing/import_rejects/ with
+    a reason: nothing is dropped silently. See docs/byo_data.md.
+    """
+    from seg_pipeline.sources.contracts import validate_week_key
+    from seg_pipeline.sources.mappings import MappingError, import_exports, load_mapping
+
+    settings = _settings(ctx)
+    path = mapping or settings.mappings_path
+    if path is None:
+        raise SegError("no mapping file given", "pass --mapping FILE or set SEG_MAPPINGS (see docs/byo_data.md)")
+    week_start = validate_week_key(week) if week else None
+    try:
+        report = import_exports(load_mapping(path), import_dir, settings.landing_dir, week_start=week_start)
+    except MappingError as exc:
+        raise SegError(str(exc), "fix the mapping file; docs/mappings.example.yaml documents every key") from exc
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        click.echo(report.summary())
+        weeks = " ".join(str(w) for w in report.weeks)
+        if weeks:
+            click.echo(f"next: seg run {weeks}")
+
+
 @main.command()
 @click.option("--accounts", default=2000, show_default=True, help="Accounts alive in the first week.")
 @click.option("--weeks", default=8, show_default=True, help="Number of weeks to simulate and run.")
@@ -358,7 +396,7 @@ def rfm(transactions: Path, customer_col: str, invoice_col: str, date_col: str, 
     except InputError as exc:
         raise SegError(str(exc), "check the column options against the file's header") from exc
     click.echo(f"{summary['customers']:,} customers; RF segments: "
-               + ", ".join(f"{k}={v}" for k, v in summary["rf_segments"].items()))
+               + ", ".join(f"{k}={v}" for k, v in dict(summary["rf_segments"]).items()))
     click.echo(f"wrote {out_dir}/summary.json and customers.csv")
 
 

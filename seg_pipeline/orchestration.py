@@ -94,7 +94,7 @@ def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None
                 failures = [ev for ev in res.all_events if ev.is_step_failure]
                 error = _root_cause(failures[0].step_failure_data.error) if failures else "run failed"
                 blocked = bool(failures) and all(
-                    "DagsterAssetCheckFailedError" in (f.step_failure_data.error.cls_name or "") for f in failures
+                    "DagsterAssetCheckFailedError" in _error_class(f.step_failure_data.error) for f in failures
                 )
             run = WeekRun(key, res.success or blocked, res.run_id, time.perf_counter() - t0, error, failed_checks,
                           blocked)
@@ -121,6 +121,10 @@ def _home_env(settings: Settings) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _error_class(err) -> str:  # type: ignore[no-untyped-def]
+    return (err.cls_name or "") if err is not None else ""
 
 
 def _root_cause(err) -> str:  # type: ignore[no-untyped-def]

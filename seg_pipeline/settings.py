@@ -82,6 +82,7 @@ class Settings:
     engineer_email: str = "data-eng@localhost"
     dashboard_url: str | None = None
     sinks_override: bool = False
+    mappings_path: Path | None = None  # YAML mapping your exports onto the source contracts (`seg import`)
     secret_env: dict[str, str] = field(
         default_factory=lambda: {
             "crm_token": "SEG_CRM_TOKEN",
@@ -187,4 +188,5 @@ class Settings:
             engineer_email=env.get("SEG_ENGINEER_EMAIL", "data-eng@localhost"),
             dashboard_url=env.get("SEG_DASHBOARD_URL") or None,
             sinks_override=env.get("SEG_SINKS_OVERRIDE", "").lower() in ("1", "true", "yes"),
+            mappings_path=Path(env["SEG_MAPPINGS"]).expanduser().resolve() if env.get("SEG_MAPPINGS") else None,
         )

@@ -72,3 +72,22 @@ def test_demo_status_and_evaluate_on_the_tiny_home(demo_home):
     assert out.exit_code == 0, out.output
     result = json.loads(out.output)
     assert len(result["per_week"]) == len(demo_home["weeks"]) and 0 < result["mean_ari"] <= 1
+
+
+def test_import_maps_a_saas_stack_into_the_landing_zone(tmp_path):
+    fixtures = Path(__file__).parent / "sources" / "fixtures" / "byo"
+    home = tmp_path / "home"
+    out = CliRunner().invoke(main, ["--home", str(home), "import", str(fixtures), "--mapping",
+                                    str(fixtures / "stack_a.yaml"), "--json"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.output)
+    for source in ("product_events", "crm_accounts", "support_tickets"):
+        rep = report["sources"][source]
+        assert rep["rows_in"] == rep["written"] + rep["rejected"] + rep["skipped"]
+    assert list((home / "landing" / "product_events").glob("events_*.parquet"))
+    assert list((home / "landing" / "crm_accounts").glob("accounts_*.csv"))
+
+
+def test_import_without_a_mapping_says_how_to_fix_it(tmp_path):
+    out = CliRunner().invoke(main, ["--home", str(tmp_path / "h"), "import", str(tmp_path)])
+    assert out.exit_code != 0 and "SEG_MAPPINGS" in out.output

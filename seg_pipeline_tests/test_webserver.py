@@ -58,7 +58,7 @@ query Repository {
         location { name }
         jobs { name }
         schedules { name cronSchedule executionTimezone pipelineName }
-        sensors { name sensorType minIntervalSeconds description }
+        sensors { name sensorType minIntervalSeconds description targets { pipelineName } }
         assetNodes {
           assetKey { path }
           groupName
@@ -236,7 +236,7 @@ def test_every_asset_is_in_its_stage_group(assets: dict[str, dict[str, Any]]) ->
     # key prefix = group for every asset, including any added later
     mismatched = {k: n["groupName"] for k, n in assets.items() if k.split("/")[0] != n["groupName"]}
     assert not mismatched
-    assert all(n["isPartitioned"] for n in assets.values())
+    assert all(assets[k]["isPartitioned"] for k in EXPECTED_GROUPS)
 
 
 def test_descriptions_are_shown(assets: dict[str, dict[str, Any]]) -> None:
@@ -269,6 +269,7 @@ def test_weekly_schedule_and_drift_sensor(repository: dict[str, Any]) -> None:
     sensors = {s["name"]: s for s in repository["sensors"]}
     sensor = sensors["drift_retrain_sensor"]
     assert sensor["sensorType"] == "ASSET"
+    assert [t["pipelineName"] for t in sensor["targets"]] == ["early_retrain"]
     assert (sensor["description"] or "").strip()
 
 

@@ -3,6 +3,7 @@
 import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -110,7 +111,7 @@ def segmentation_model(
     with connect(settings.warehouse_path) as con:
         replace_partition(con, "model", "training_runs", row, key=week)
     scores = result.k_selection.scores
-    metadata = {
+    metadata: dict[str, Any] = {
         "model_version": str(version),
         "serving_version": str(serving),
         "promoted": promoted,

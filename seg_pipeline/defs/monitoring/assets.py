@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -167,7 +168,7 @@ def drift_report(context: dg.AssetExecutionContext, seg: SegResource) -> dg.Mate
         if len(rows):
             replace_partition(con, "monitoring", "drift_summary", rows, key=week)
     _log_to_mlflow(settings, week, rows)
-    meta: dict[str, object] = {"reports": len(rows)}
+    meta: dict[str, Any] = {"reports": len(rows)}
     for rec in rows.to_dict(orient="records"):
         ref = str(rec["reference"]).replace(":", "_")
         meta[f"share_drifted_{ref}"] = float(rec["share_drifted"])

@@ -31,7 +31,7 @@ def drift_retrain_sensor(context: dg.SensorEvaluationContext, asset_event: dg.Ev
     if share <= threshold:
         return dg.SkipReason(f"week {mat.partition}: {share:.0%} of features drifted (threshold {threshold:.0%})")
     return dg.RunRequest(
-        run_key=f"drift-retrain-{mat.partition}-{asset_event.storage_id}",
+        run_key=f"drift-retrain-{mat.partition}-{asset_event.run_id}",
         partition_key=mat.partition,
         tags={"seg/reason": f"drift {share:.0%} > {threshold:.0%}"},
     )

@@ -1,5 +1,7 @@
 """Reports: the segment-health dashboard, rebuilt every week from a read-only warehouse snapshot."""
 
+from typing import Any
+
 import dagster as dg
 
 from seg_pipeline.defs.resources import SegResource
@@ -33,7 +35,7 @@ def segment_dashboard(context: dg.AssetExecutionContext, seg: SegResource) -> dg
     with connect(settings.warehouse_path) as con:
         publish_snapshot(con, settings.warehouse_path, settings.snapshot_path)
     result = build_dashboard_from_file(settings.snapshot_path, settings.reports_dir / "dashboard.html")
-    meta = dict(result.metadata())
+    meta: dict[str, Any] = dict(result.metadata())
     meta["path"] = dg.MetadataValue.path(str(result.path))
     meta["snapshot"] = dg.MetadataValue.path(str(settings.snapshot_path))
     return dg.MaterializeResult(metadata=meta)
