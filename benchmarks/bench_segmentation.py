@@ -235,7 +235,7 @@ def child_refuse(p: dict) -> dict:
     del frame
     loaded = _rss_mib()
     t0 = time.perf_counter()
-    guard = DBSCANSegmenter(max_rows=None, random_state=p["seed"])
+    guard = DBSCANSegmenter(max_rows=None, memory_limit_bytes=p["guard_limit_bytes"], random_state=p["seed"])
     try:
         guard.fit(X)
     except ValueError as exc:
@@ -466,6 +466,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--train-1m", action="store_true", help="also run the whole train_week at --hybrid-accounts")
     p.add_argument("--global-accounts", type=int, nargs="*", default=[20_000, 50_000],
                    help="rows for plain global DBSCAN (and the hybrid at the same n)")
+    p.add_argument("--guard-limit-gib", type=float, default=2.0,
+                   help="memory_limit_bytes of the refusing DBSCANSegmenter (2 GiB = the production default)")
     p.add_argument("--global-mem-gib", type=float, default=6.0, help="RLIMIT_AS for each global DBSCAN child")
     p.add_argument("--global-timeout", type=float, default=600.0, help="seconds before a global child is killed")
     p.add_argument("--seed", type=int, default=7)
@@ -496,7 +498,7 @@ def main(argv: list[str] | None = None) -> dict:
     results["assign"] = _median(assign) if assign else None
     rows += [r for r in (results["train"], results["assign"]) if r]
 
-    for n in [*args.global_accounts, args.hybrid_accounts]:
+    for n in dict.fromkeys([*args.global_accounts, args.hybrid_accounts]):
         r = run_child("hybrid", {**base, "n": n, "data": str(_data(n, args, cache, work))}, workdir=work)
         results["hybrid"][n] = r
         rows.append(r)
@@ -505,7 +507,7 @@ def main(argv: list[str] | None = None) -> dict:
                                 "data": str(_data(args.hybrid_accounts, args, cache, work))}, workdir=work)
         results["train_large"] = r
         rows.append(r)
-    r = run_child("refuse", {**base, "n": args.hybrid_accounts,
+    r = run_child("refuse", {**base, "n": args.hybrid_accounts, "guard_limit_bytes": int(args.guard_limit_gib * GIB),
                              "data": str(_data(args.hybrid_accounts, args, cache, work))}, workdir=work)
     results["refuse"] = r
     rows.append(r)

@@ -395,8 +395,9 @@ def rfm(transactions: Path, customer_col: str, invoice_col: str, date_col: str, 
                           seed=seed)
     except InputError as exc:
         raise SegError(str(exc), "check the column options against the file's header") from exc
+    rf_segments: dict[str, int] = summary["rf_segments"]  # type: ignore[assignment]
     click.echo(f"{summary['customers']:,} customers; RF segments: "
-               + ", ".join(f"{k}={v}" for k, v in dict(summary["rf_segments"]).items()))
+               + ", ".join(f"{k}={v}" for k, v in rf_segments.items()))
     click.echo(f"wrote {out_dir}/summary.json and customers.csv")
 
 

@@ -1,0 +1,83 @@
+"""The segmentation benchmark runs end to end on tiny data and reports failures instead of dying.
+
+Only structure and behaviour are checked here; the benchmark's timings are never asserted.
+"""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_segmentation.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_segmentation", SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_segmentation"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_make_features_widens_to_requested_columns(bench: ModuleType) -> None:
+    frame, persona, features = bench.make_features(400, 25, seed=3)
+    assert len(features) == 25 and len(set(features)) == 25
+    assert set(features) <= set(frame.columns)
+    assert len(persona) == len(frame) == 400
+    extra = [f for f in features if f.startswith("extra_")]
+    assert len(extra) == 6
+    # derived from persona-informative features: each extra column differs between personas
+    means = frame[extra].groupby(persona.to_numpy()).mean()
+    assert (means.max() - means.min() > 0.5).all()
+    again, _, _ = bench.make_features(400, 25, seed=3)
+    assert again.equals(frame)
+    with pytest.raises(SystemExit, match="--features must be >= 19"):
+        bench.make_features(100, 10, seed=3)
+
+
+def test_child_memory_error_is_reported_as_oom(bench: ModuleType, tmp_path: Path, monkeypatch) -> None:
+    def explode(params: dict) -> dict:
+        raise MemoryError("cannot allocate")
+
+    monkeypatch.setitem(bench.CHILDREN, "global", explode)
+    out = tmp_path / "r.json"
+    with pytest.raises(SystemExit) as exc:
+        bench.child_main("global", "{}", str(out))
+    assert exc.value.code == 3
+    assert json.loads(out.read_text()) == {"status": "oom", "error": "MemoryError: cannot allocate"}
+
+
+def test_run_child_reports_timeout_and_failure(bench: ModuleType, tmp_path: Path) -> None:
+    # the child imports numpy/sklearn/pandas before doing anything: far longer than 0.2 s
+    slow = bench.run_child("global", {"n": 10, "data": str(tmp_path / "missing")}, timeout=0.2, workdir=tmp_path)
+    assert slow["status"] == "timeout" and slow["peak_rss_mib"] > 0
+    broken = bench.run_child("global", {"n": 10, "seed": 1, "data": str(tmp_path / "missing")}, workdir=tmp_path)
+    assert broken["status"] == "failed"
+    assert "exit 1" in broken["error"] and "missing" in broken["error"]
+
+
+def test_end_to_end_tiny(bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "results.json"
+    n = 600
+    results = bench.main([
+        "--accounts", str(n), "--repeat", "1", "--hybrid-accounts", str(n), "--global-accounts", str(n),
+        "--guard-limit-gib", "0.000001", "--workdir", str(tmp_path / "work"), "--json", str(out),
+    ])
+    train, assign, refuse = results["train"], results["assign"], results["refuse"]
+    assert train["status"] == "ok" and 3 <= train["k"] <= 10 and train["ari_segments"] > 0.5
+    assert assign["status"] == "ok" and assign["ari_segments"] == pytest.approx(train["ari_segments"])
+    assert train["peak_rss_mib"] > train["rss_after_load_mib"] > 0
+    assert results["hybrid"][n]["status"] == "ok"
+    glob = results["global"][n]
+    assert glob["status"] == "ok" and glob["min_samples"] == 50 and glob["estimated_bytes"] > 0
+    # a guard limit below any estimate makes DBSCANSegmenter(max_rows=None) refuse, with the estimate
+    assert refuse["status"] == "ok" and refuse["refused"]
+    assert "subsampling is disabled" in refuse["message"] and refuse["estimated_bytes"] > refuse["limit_bytes"]
+    printed = capsys.readouterr().out
+    assert "load average" in printed and "hybrid vs global DBSCAN" in printed and "time global/hybrid" in printed
+    assert json.loads(out.read_text())["train"]["k"] == train["k"]
