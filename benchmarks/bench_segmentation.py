@@ -446,13 +446,20 @@ def print_ratios(results: dict[str, Any]) -> None:
                   "peak memory (estimate, not run)")
 
 
+def _progress(r: dict) -> dict:
+    secs = f"{r['seconds']:.2f} s" if r["status"] == "ok" else r.get("error", "")
+    print(f"  {r['stage']:7} n={r['n']:<9,} {r['status']:8} {secs}, peak RSS {r['peak_rss_mib']:.0f} MiB, "
+          f"load {r['load1']:.2f}", flush=True)
+    return r
+
+
 def _data(n: int, args: argparse.Namespace, cache: dict[int, Path], work: Path) -> Path:
     if n not in cache:
         path = work / f"data_{n}"
         r = run_child("gen", {"n": n, "features": args.features, "seed": args.seed, "data": str(path)}, workdir=work)
         if r["status"] != "ok":
             raise SystemExit(f"generating {n} rows failed: {r.get('error')}")
-        print(f"  generated {n:,} accounts x {r['n_features']} features in {r['wall_s']:.1f} s")
+        print(f"  generated {n:,} accounts x {r['n_features']} features in {r['wall_s']:.1f} s", flush=True)
         cache[n] = path
     return cache[n]
 
@@ -488,35 +495,30 @@ def main(argv: list[str] | None = None) -> dict:
     rows: list[dict] = []
     base = {"features": args.features, "seed": args.seed}
 
-    data = _data(args.accounts, args, cache, work)
+    def stage(name: str, n: int, timeout: float | None = None, **extra: Any) -> dict:
+        params = {**base, "n": n, "data": str(_data(n, args, cache, work)), **extra}
+        return _progress(run_child(name, params, timeout=timeout, workdir=work))
+
     model = str(work / "model.skops")
-    train = [run_child("train", {**base, "n": args.accounts, "data": str(data), "model": model}, workdir=work)
-             for _ in range(args.repeat)]
+    train = [stage("train", args.accounts, model=model) for _ in range(args.repeat)]
     results["train"] = _median(train)
-    assign = [run_child("assign", {**base, "n": args.accounts, "data": str(data), "model": model}, workdir=work)
-              for _ in range(args.repeat)] if train[-1]["status"] == "ok" else []
+    ok = train[-1]["status"] == "ok"
+    assign = [stage("assign", args.accounts, model=model) for _ in range(args.repeat)] if ok else []
     results["assign"] = _median(assign) if assign else None
     rows += [r for r in (results["train"], results["assign"]) if r]
 
     for n in dict.fromkeys([*args.global_accounts, args.hybrid_accounts]):
-        r = run_child("hybrid", {**base, "n": n, "data": str(_data(n, args, cache, work))}, workdir=work)
-        results["hybrid"][n] = r
-        rows.append(r)
+        results["hybrid"][n] = stage("hybrid", n)
+        rows.append(results["hybrid"][n])
     if args.train_1m:
-        r = run_child("train", {**base, "n": args.hybrid_accounts,
-                                "data": str(_data(args.hybrid_accounts, args, cache, work))}, workdir=work)
-        results["train_large"] = r
-        rows.append(r)
-    r = run_child("refuse", {**base, "n": args.hybrid_accounts, "guard_limit_bytes": int(args.guard_limit_gib * GIB),
-                             "data": str(_data(args.hybrid_accounts, args, cache, work))}, workdir=work)
-    results["refuse"] = r
-    rows.append(r)
+        results["train_large"] = stage("train", args.hybrid_accounts)
+        rows.append(results["train_large"])
+    results["refuse"] = stage("refuse", args.hybrid_accounts, guard_limit_bytes=int(args.guard_limit_gib * GIB))
+    rows.append(results["refuse"])
     for n in args.global_accounts:
-        params = {**base, "n": n, "data": str(_data(n, args, cache, work)),
-                  "mem_limit_bytes": int(args.global_mem_gib * GIB)}
-        r = run_child("global", params, timeout=args.global_timeout, workdir=work)
-        results["global"][n] = r
-        rows.append(r)
+        mem = int(args.global_mem_gib * GIB)
+        results["global"][n] = stage("global", n, timeout=args.global_timeout, mem_limit_bytes=mem)
+        rows.append(results["global"][n])
 
     print_table(rows)
     tr, asg = results["train"], results["assign"]

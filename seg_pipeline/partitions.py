@@ -26,3 +26,8 @@ def week_window(week_start: date) -> tuple[date, date]:
 
 def week_start_of(day: date) -> date:
     return day - timedelta(days=day.weekday())
+
+
+def weekly_check(name: str, *, asset: dg.AssetKey, **kwargs: object) -> dg.AssetCheckSpec:
+    """A check spec evaluated per week, so the UI shows each week's result against its partition."""
+    return dg.AssetCheckSpec(name, asset=asset, partitions_def=WEEKLY, **kwargs)  # type: ignore[arg-type]

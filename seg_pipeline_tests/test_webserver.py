@@ -337,10 +337,6 @@ def test_asset_checks_were_evaluated_in_every_run(webserver: str, demo_home: dic
         assert r["evaluation"]["success"] == (r["status"] == "SUCCEEDED")
 
 
-@pytest.mark.xfail(
-    reason="check specs on weekly assets lack partitions_def: Dagster 1.13 records the planned check against the "
-    "week (then SKIPPED) and the evaluation without a partition, so the UI's per-week check view shows 'skipped'",
-)
 @pytest.mark.parametrize(("key", "check"), CHECKS)
 def test_check_executions_are_recorded_against_their_week(
     webserver: str, demo_home: dict, key: str, check: str

@@ -9,7 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from seg_pipeline.defs.resources import SegResource
-from seg_pipeline.partitions import WEEKLY, week_of
+from seg_pipeline.partitions import WEEKLY, week_of, weekly_check
 from seg_pipeline.segmentation.tracking import MlflowTracker
 from seg_pipeline.segmentation.train import TrainConfig, train_week
 from seg_pipeline.warehouse.duck import connect, ensure_schemas, replace_partition, table_exists
@@ -55,7 +55,7 @@ def _drop_history_features(features: pd.DataFrame, config: TrainConfig) -> tuple
         "passes, otherwise the week is assigned with the current champion."
     ),
     check_specs=[
-        dg.AssetCheckSpec(
+        weekly_check(
             "quality_gate",
             asset=KEY,
             blocking=True,

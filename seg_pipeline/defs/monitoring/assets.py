@@ -11,7 +11,7 @@ from seg_pipeline.defs.resources import SegResource
 from seg_pipeline.features import registry
 from seg_pipeline.monitoring.drift import weekly_drift
 from seg_pipeline.monitoring.migrations import detect_migrations
-from seg_pipeline.partitions import WEEKLY, week_of
+from seg_pipeline.partitions import WEEKLY, week_of, weekly_check
 from seg_pipeline.segmentation.tracking import TAG_WEEK, MlflowTracker
 from seg_pipeline.sinks import send_engineer_alert
 from seg_pipeline.warehouse.duck import connect, ensure_schemas, replace_partition, table_exists
@@ -45,7 +45,7 @@ def _frame(con, sql: str, params: list) -> pd.DataFrame:  # type: ignore[no-unty
         "blocks CRM write-back and AM alerts when implausibly many accounts move at once."
     ),
     check_specs=[
-        dg.AssetCheckSpec(
+        weekly_check(
             "mass_migration_gate",
             asset=MIGRATIONS,
             blocking=True,

@@ -6,7 +6,7 @@ from datetime import timedelta
 import dagster as dg
 
 from seg_pipeline.defs.resources import SegResource
-from seg_pipeline.partitions import WEEKLY, week_of
+from seg_pipeline.partitions import WEEKLY, week_of, weekly_check
 from seg_pipeline.sinks import send_engineer_alert
 from seg_pipeline.sources.contracts import CONTRACTS
 from seg_pipeline.sources.landing import load_week
@@ -55,14 +55,14 @@ def build_raw_asset(source: str) -> dg.AssetsDefinition:
     contract = CONTRACTS[source]
     key = dg.AssetKey(["raw", source])
     check_specs = [
-        dg.AssetCheckSpec("keys_unique_not_null", asset=key, description="Contract key columns are unique and set."),
-        dg.AssetCheckSpec(
+        weekly_check("keys_unique_not_null", asset=key, description="Contract key columns are unique and set."),
+        weekly_check(
             "reconciles", asset=key, description="rows read = loaded + quarantined + duplicates dropped."
         ),
     ]
     if source == "product_events":
         check_specs.append(
-            dg.AssetCheckSpec(
+            weekly_check(
                 "volume_vs_previous_week",
                 asset=key,
                 blocking=True,

@@ -7,7 +7,7 @@ import dagster as dg
 
 from seg_pipeline.defs.resources import SegResource
 from seg_pipeline.features import registry
-from seg_pipeline.partitions import WEEKLY, week_of
+from seg_pipeline.partitions import WEEKLY, week_of, weekly_check
 from seg_pipeline.settings import Settings
 from seg_pipeline.warehouse.duck import connect, ensure_schemas, table_columns
 from seg_pipeline.warehouse.sql_models import SqlModel, discover, run_model
@@ -98,10 +98,10 @@ def build_model_asset(model: SqlModel) -> dg.AssetsDefinition:
     is_features = model.table == ("features", "account_features")
     check_specs = (
         [
-            dg.AssetCheckSpec("keys_unique_not_null", asset=key, blocking=True,
+            weekly_check("keys_unique_not_null", asset=key, blocking=True,
                               description="One row per (account_id, week_start), never a NULL id."),
-            dg.AssetCheckSpec("feature_ranges", asset=key, description="Features stay inside their documented range."),
-            dg.AssetCheckSpec("feature_null_rates", asset=key, description="No feature is NULL."),
+            weekly_check("feature_ranges", asset=key, description="Features stay inside their documented range."),
+            weekly_check("feature_null_rates", asset=key, description="No feature is NULL."),
         ]
         if is_features
         else []
