@@ -115,8 +115,18 @@ def _preprocess(frame: Any, config: Any) -> tuple[Any, Any]:
     return X, transform_unclipped(pre, frame)
 
 
-def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _mem() -> dict:
+    """Current RSS and the peak so far, taken just before the measured call (the stage's peak comes later)."""
+    import psutil
+
+    return {"rss_start_mib": psutil.Process().memory_info().rss / MIB,
+            "peak_before_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _checkpoint(p: dict, partial: dict) -> None:
+    """Write figures known so far, so a stage killed by OOM or the timeout still reports them."""
+    if p.get("_out"):
+        Path(p["_out"]).write_text(json.dumps({"status": "running", **partial}))
 
 
 def _ari(truth: Any, labels: Any) -> float:
@@ -144,7 +154,7 @@ def child_train(p: dict) -> dict:
     from seg_pipeline.segmentation.train import train_week
 
     frame, persona, features = _load(Path(p["data"]))
-    loaded = _rss_mib()
+    mem = _mem()
     config = _config(features, p["seed"])
     t0 = time.perf_counter()
     res = train_week(frame, config, champion=None, champion_assignments=None, week_start=WEEK)
@@ -155,7 +165,7 @@ def child_train(p: dict) -> dict:
     combined = _combined_labels(a)
     return {
         "seconds": seconds,
-        "rss_after_load_mib": loaded,
+        **mem,
         "k": res.k_selection.k,
         "ari_segments": _ari(persona.to_numpy(), a["segment_id"].to_numpy()),
         "ari_full": _ari(persona.to_numpy(), combined),
@@ -183,13 +193,13 @@ def child_assign(p: dict) -> dict:
 
     frame, persona, _ = _load(Path(p["data"]))
     model = sio.load(p["model"], trusted=sio.get_untrusted_types(file=p["model"]))  # our own file, just written
-    loaded = _rss_mib()
+    mem = _mem()
     t0 = time.perf_counter()
     a = model.assign(frame)
     seconds = time.perf_counter() - t0
     return {
         "seconds": seconds,
-        "rss_after_load_mib": loaded,
+        **mem,
         "rows_per_s": len(a) / seconds,
         "ari_segments": _ari(persona.to_numpy(), a["segment_id"].to_numpy()),
     }
@@ -203,7 +213,7 @@ def child_hybrid(p: dict) -> dict:
     config = _config(features, p["seed"])
     X, X_far = _preprocess(frame, config)
     del frame
-    loaded = _rss_mib()
+    mem = _mem()
     t0 = time.perf_counter()
     hyb = HybridSegmenter(
         "auto",
@@ -216,7 +226,7 @@ def child_hybrid(p: dict) -> dict:
     seconds = time.perf_counter() - t0
     return {
         "seconds": seconds,
-        "rss_after_load_mib": loaded,
+        **mem,
         "k": int(hyb.cluster_centers_.shape[0]),
         "ari_segments": _ari(persona.to_numpy(), hyb.labels_),
         "n_micro": int(hyb.n_micro_),
@@ -233,7 +243,7 @@ def child_refuse(p: dict) -> dict:
     frame, _, features = _load(Path(p["data"]))
     X, _ = _preprocess(frame, _config(features, p["seed"]))
     del frame
-    loaded = _rss_mib()
+    mem = _mem()
     t0 = time.perf_counter()
     guard = DBSCANSegmenter(max_rows=None, memory_limit_bytes=p["guard_limit_bytes"], random_state=p["seed"])
     try:
@@ -250,7 +260,7 @@ def child_refuse(p: dict) -> dict:
     est = estimate_dbscan_bytes(X, eps, rs)
     return {
         "seconds": seconds,
-        "rss_after_load_mib": loaded,
+        **mem,
         "refused": refused,
         "message": message,
         "estimated_bytes": est,
@@ -270,13 +280,14 @@ def child_global(p: dict) -> dict:
     frame, persona, features = _load(Path(p["data"]))
     X, _ = _preprocess(frame, _config(features, p["seed"]))
     del frame
-    loaded = _rss_mib()
+    mem = _mem()
     rs = np.random.RandomState(p["seed"])
     min_samples = max(2 * X.shape[1], 2)
     t0 = time.perf_counter()
     eps = estimate_eps(X, min_samples, rs)
     t_eps = time.perf_counter() - t0
     est = estimate_dbscan_bytes(X, eps, rs)
+    _checkpoint(p, {**mem, "eps_seconds": t_eps, "eps": eps, "min_samples": min_samples, "estimated_bytes": est})
     t1 = time.perf_counter()
     db = DBSCAN(eps=eps, min_samples=min_samples).fit(X)
     t_fit = time.perf_counter() - t1
@@ -286,7 +297,7 @@ def child_global(p: dict) -> dict:
         "seconds": t_eps + t_fit,  # the hybrid's time also includes choosing its eps
         "eps_seconds": t_eps,
         "fit_seconds": t_fit,
-        "rss_after_load_mib": loaded,
+        **mem,
         "eps": eps,
         "min_samples": min_samples,
         "estimated_bytes": est,
@@ -302,14 +313,15 @@ CHILDREN = {"gen": child_gen, "train": child_train, "assign": child_assign, "hyb
 
 def child_main(stage: str, params_json: str, out: str) -> None:
     """Entry point of a child: optional address-space cap, run the stage, write its JSON result."""
-    params = json.loads(params_json)
+    params = {**json.loads(params_json), "_out": out}
     if params.get("mem_limit_bytes"):
         limit = int(params["mem_limit_bytes"])
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
         result = {"status": "ok", **CHILDREN[stage](params)}
     except MemoryError as exc:
-        result = {"status": "oom", "error": f"MemoryError: {exc}"}
+        text = Path(out).read_text() if Path(out).exists() else ""
+        result = {**(json.loads(text) if text.strip() else {}), "status": "oom", "error": f"MemoryError: {exc}"}
     Path(out).write_text(json.dumps(result))
     sys.exit(0 if result["status"] == "ok" else 3)
 
@@ -350,11 +362,11 @@ def run_child(stage: str, params: dict, *, timeout: float | None = None, workdir
     text = Path(out).read_text()
     result: dict = json.loads(text) if text.strip() else {}
     if timed_out.is_set():
-        result = {"status": "timeout", "error": f"killed after {timeout:.0f} s"}
+        result = {**result, "status": "timeout", "error": f"killed after {timeout:g} s"}
     elif os.WIFSIGNALED(status):
         sig = signal.Signals(os.WTERMSIG(status)).name
-        result = {"status": "crashed", "error": f"killed by {sig} (allocation failure under the memory cap?)"}
-    elif not result:
+        result = {**result, "status": "crashed", "error": f"killed by {sig} (allocation failure under the cap?)"}
+    elif not result or result.get("status") == "running":
         tail = err_path.read_text().strip().splitlines()[-3:]
         result = {"status": "failed", "error": f"exit {os.WEXITSTATUS(status)}: {' | '.join(tail)}"}
     result.update(stage=stage, n=params.get("n"), wall_s=wall, peak_rss_mib=usage.ru_maxrss / 1024, load1=load1)
@@ -391,9 +403,7 @@ def print_table(rows: list[dict]) -> None:
 
 
 def _details(r: dict) -> str:
-    if r["status"] != "ok":
-        return r.get("error", "")
-    parts = []
+    parts = [] if r["status"] == "ok" else [r.get("error", "")]
     if "all_seconds" in r:
         parts.append(f"runs {r['all_seconds']}")
     for key, fmt in (("k", "d"), ("n_clusters", "d"), ("ari_segments", ".3f"), ("ari_full", ".3f"),
@@ -403,8 +413,8 @@ def _details(r: dict) -> str:
             parts.append(f"{key} {format(r[key], fmt)}")
     if "estimated_bytes" in r:
         parts.append(f"guard estimate {r['estimated_bytes'] / GIB:.2f} GiB")
-    if "rss_after_load_mib" in r:
-        parts.append(f"RSS after load {r['rss_after_load_mib']:.0f} MiB")
+    if "rss_start_mib" in r:
+        parts.append(f"RSS at start {r['rss_start_mib']:.0f} MiB (peak before {r['peak_before_mib']:.0f})")
     return ", ".join(parts)
 
 
@@ -425,6 +435,10 @@ def print_ratios(results: dict[str, Any]) -> None:
               f"{hyb['peak_rss_mib']:.0f} MiB); guard estimate {glob['estimated_bytes'] / MIB:.0f} MiB; "
               f"ARI global {glob['ari_segments']:.3f} vs hybrid {hyb['ari_segments']:.3f}")
     ok = [(n, g) for n, g in sorted(results["global"].items()) if g["status"] == "ok"]
+    for n, g in ok:
+        grown = g["peak_rss_mib"] - g["rss_start_mib"]
+        print(f"  global DBSCAN n={n:,}: peak RSS grew {grown:.0f} MiB during eps + fit vs the guard's estimate "
+              f"{g['estimated_bytes'] / MIB:.0f} MiB -> measured/estimate {grown * MIB / g['estimated_bytes']:.2f}")
     if len(ok) >= 2:
         (n0, g0), (n1, g1) = ok[0], ok[-1]
         grow = math.log(n1 / n0)
@@ -508,16 +522,20 @@ def main(argv: list[str] | None = None) -> dict:
     rows += [r for r in (results["train"], results["assign"]) if r]
 
     for n in dict.fromkeys([*args.global_accounts, args.hybrid_accounts]):
-        results["hybrid"][n] = stage("hybrid", n)
+        reps = 1 if n == args.hybrid_accounts else args.repeat  # the 1M run is measured once
+        results["hybrid"][n] = _median([stage("hybrid", n) for _ in range(reps)])
         rows.append(results["hybrid"][n])
     if args.train_1m:
         results["train_large"] = stage("train", args.hybrid_accounts)
         rows.append(results["train_large"])
     results["refuse"] = stage("refuse", args.hybrid_accounts, guard_limit_bytes=int(args.guard_limit_gib * GIB))
     rows.append(results["refuse"])
+    mem = int(args.global_mem_gib * GIB)
     for n in args.global_accounts:
-        mem = int(args.global_mem_gib * GIB)
-        results["global"][n] = stage("global", n, timeout=args.global_timeout, mem_limit_bytes=mem)
+        runs: list[dict] = []
+        while len(runs) < args.repeat and (not runs or runs[-1]["status"] == "ok"):  # one OOM/timeout is enough
+            runs.append(stage("global", n, timeout=args.global_timeout, mem_limit_bytes=mem))
+        results["global"][n] = _median(runs)
         rows.append(results["global"][n])
 
     print_table(rows)

@@ -42,6 +42,7 @@ def test_make_features_widens_to_requested_columns(bench: ModuleType) -> None:
 
 def test_child_memory_error_is_reported_as_oom(bench: ModuleType, tmp_path: Path, monkeypatch) -> None:
     def explode(params: dict) -> dict:
+        bench._checkpoint(params, {"estimated_bytes": 123})
         raise MemoryError("cannot allocate")
 
     monkeypatch.setitem(bench.CHILDREN, "global", explode)
@@ -49,7 +50,10 @@ def test_child_memory_error_is_reported_as_oom(bench: ModuleType, tmp_path: Path
     with pytest.raises(SystemExit) as exc:
         bench.child_main("global", "{}", str(out))
     assert exc.value.code == 3
-    assert json.loads(out.read_text()) == {"status": "oom", "error": "MemoryError: cannot allocate"}
+    # figures known before the failure survive it
+    assert json.loads(out.read_text()) == {
+        "status": "oom", "error": "MemoryError: cannot allocate", "estimated_bytes": 123
+    }
 
 
 def test_run_child_reports_timeout_and_failure(bench: ModuleType, tmp_path: Path) -> None:
@@ -92,8 +96,8 @@ def test_end_to_end_tiny(
         "--accounts", str(n), "--repeat", "2", "--hybrid-accounts", str(n), "--global-accounts", str(n),
         "--guard-limit-gib", "0.000001", "--workdir", str(tmp_path / "work"), "--json", str(out),
     ])
-    # one data set per size, repeats of train and assign, one hybrid per distinct size
-    assert in_process == ["gen", "train", "train", "assign", "assign", "hybrid", "refuse", "global"]
+    # the large hybrid (here the same n) runs once, global DBSCAN is repeated while it succeeds
+    assert in_process == ["gen", "train", "train", "assign", "assign", "hybrid", "refuse", "global", "global"]
     train, assign, refuse = results["train"], results["assign"], results["refuse"]
     assert train["status"] == "ok" and 3 <= train["k"] <= 10 and train["ari_segments"] > 0.5
     assert train["runs"] == 2 and len(train["all_seconds"]) == 2
