@@ -8,7 +8,8 @@ import pandas as pd
 
 from seg_pipeline.defs.model.assets import load_week_features
 from seg_pipeline.defs.resources import SegResource
-from seg_pipeline.partitions import WEEKLY, week_of
+from seg_pipeline.defs.weekly import weekly_asset
+from seg_pipeline.partitions import week_of
 from seg_pipeline.segmentation.tracking import MlflowTracker
 from seg_pipeline.warehouse.duck import connect, ensure_schemas, replace_partition, table_exists
 
@@ -47,15 +48,11 @@ def update_catalog(con, model, week: date, version: str) -> pd.DataFrame:  # typ
     return con.execute("SELECT * FROM assignments.segment_catalog ORDER BY segment_id").fetchdf()
 
 
-@dg.asset(
-    key=KEY,
+@weekly_asset(
+    "assignments", "account_segments",
     deps=[dg.AssetKey(["model", "segmentation_model"])],
-    group_name="assignments",
-    partitions_def=WEEKLY,
-    pool="warehouse",
     kinds={"duckdb", "mlflow"},
     owners=["team:data-science"],
-    tags={"stage": "assignments"},
     description=(
         "One row per active account per week: stable segment id and persona name, DBSCAN micro-community, "
         "outlier flag (noise is never silently assigned to a segment), margin (distance gap to the second-nearest "

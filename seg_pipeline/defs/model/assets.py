@@ -1,6 +1,5 @@
 """Model stage: retrain the segmentation every week, log it to MLflow, promote it only through the gate."""
 
-import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -9,7 +8,8 @@ import dagster as dg
 import pandas as pd
 
 from seg_pipeline.defs.resources import SegResource
-from seg_pipeline.partitions import WEEKLY, week_of, weekly_check
+from seg_pipeline.defs.weekly import weekly_asset
+from seg_pipeline.partitions import week_of, weekly_check
 from seg_pipeline.segmentation.tracking import MlflowTracker
 from seg_pipeline.segmentation.train import TrainConfig, train_week
 from seg_pipeline.warehouse.duck import connect, ensure_schemas, replace_partition, table_exists
@@ -25,27 +25,11 @@ def load_week_features(con, week, columns: list[str]) -> pd.DataFrame:  # type: 
     ).fetchdf()
 
 
-# features that are constant by construction until an account has history (first simulated week)
-HISTORY_FEATURES = frozenset({"wau_trend", "events_trend"})
-
-
-def _drop_history_features(features: pd.DataFrame, config: TrainConfig) -> tuple[TrainConfig, list[str]]:
-    constant = [f for f in config.features if f in HISTORY_FEATURES and features[f].nunique(dropna=True) <= 1]
-    if not constant:
-        return config, []
-    kept = tuple(f for f in config.features if f not in constant)
-    return dataclasses.replace(config, features=kept), constant
-
-
-@dg.asset(
-    key=KEY,
+@weekly_asset(
+    "model", "segmentation_model",
     deps=[FEATURES],
-    group_name="model",
-    partitions_def=WEEKLY,
-    pool="warehouse",
     kinds={"sklearn", "mlflow"},
     owners=["team:data-science"],
-    tags={"stage": "model"},
     description=(
         "This week's segmentation model, retrained on the week's feature snapshot: a fitted preprocessing "
         "pipeline (log1p, capping, scaling), k chosen from inertia-knee + silhouette / Calinski-Harabasz / "
@@ -82,9 +66,6 @@ def segmentation_model(
                 "SELECT account_id, segment_id FROM assignments.account_segments WHERE week_start = ?",
                 [week - timedelta(days=7)],
             ).fetchdf()
-    config, dropped = _drop_history_features(features, config)
-    if dropped:
-        context.log.warning(f"no history yet: leaving out {dropped} (constant this week)")
     result = train_week(
         features, config, champion=champion_model,
         champion_assignments=previous if previous is not None and len(previous) else None, week_start=week,

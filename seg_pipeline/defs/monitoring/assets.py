@@ -8,10 +8,11 @@ import dagster as dg
 import pandas as pd
 
 from seg_pipeline.defs.resources import SegResource
+from seg_pipeline.defs.weekly import weekly_asset
 from seg_pipeline.features import registry
 from seg_pipeline.monitoring.drift import weekly_drift
 from seg_pipeline.monitoring.migrations import detect_migrations
-from seg_pipeline.partitions import WEEKLY, week_of, weekly_check
+from seg_pipeline.partitions import week_of, weekly_check
 from seg_pipeline.segmentation.tracking import TAG_WEEK, MlflowTracker
 from seg_pipeline.sinks import send_engineer_alert
 from seg_pipeline.warehouse.duck import connect, ensure_schemas, replace_partition, table_exists
@@ -28,15 +29,11 @@ def _frame(con, sql: str, params: list) -> pd.DataFrame:  # type: ignore[no-unty
     return con.execute(sql, params).fetchdf()
 
 
-@dg.asset(
-    key=MIGRATIONS,
+@weekly_asset(
+    "monitoring", "segment_migrations",
     deps=[ASSIGNMENTS, FEATURES],
-    group_name="monitoring",
-    partitions_def=WEEKLY,
-    pool="warehouse",
     kinds={"duckdb", "pandas"},
     owners=["team:data-science"],
-    tags={"stage": "monitoring"},
     description=(
         "The migration ledger: which accounts moved from last week's segment to another one, whether the move is "
         "confirmed (stayed N weeks, default 2, or a decisive margin - flapping accounts are confirmed at most "
@@ -125,15 +122,11 @@ def segment_migrations(
     )
 
 
-@dg.asset(
-    key=DRIFT,
+@weekly_asset(
+    "monitoring", "drift_report",
     deps=[ASSIGNMENTS, FEATURES, dg.AssetKey(["model", "segmentation_model"])],
-    group_name="monitoring",
-    partitions_def=WEEKLY,
-    pool="warehouse",
     kinds={"evidently", "duckdb"},
     owners=["team:data-science"],
-    tags={"stage": "monitoring"},
     description=(
         "Evidently data-drift reports for the week: features vs the previous week, vs the champion's training "
         "week, and per large segment; plus segment-share drift. HTML and JSON under SEG_HOME/reports/drift, "

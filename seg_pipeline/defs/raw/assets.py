@@ -6,7 +6,8 @@ from datetime import timedelta
 import dagster as dg
 
 from seg_pipeline.defs.resources import SegResource
-from seg_pipeline.partitions import WEEKLY, week_of, weekly_check
+from seg_pipeline.defs.weekly import weekly_asset
+from seg_pipeline.partitions import week_of, weekly_check
 from seg_pipeline.sinks import send_engineer_alert
 from seg_pipeline.sources.contracts import CONTRACTS
 from seg_pipeline.sources.landing import load_week
@@ -71,16 +72,13 @@ def build_raw_asset(source: str) -> dg.AssetsDefinition:
             )
         )
 
-    @dg.asset(
-        key=key,
-        group_name="raw",
-        partitions_def=WEEKLY,
-        pool="warehouse",
+    @weekly_asset(
+        "raw",
+        source,
         kinds={"duckdb", _KINDS[source]},
         owners=["team:data-engineering"],
         description=_DESCRIPTIONS[source],
         check_specs=check_specs,
-        tags={"stage": "raw"},
     )
     def _raw(context: dg.AssetExecutionContext, seg: SegResource) -> Iterator[RawEvent]:
         settings = seg.settings()

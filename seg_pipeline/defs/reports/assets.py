@@ -5,24 +5,20 @@ from typing import Any
 import dagster as dg
 
 from seg_pipeline.defs.resources import SegResource
-from seg_pipeline.partitions import WEEKLY
+from seg_pipeline.defs.weekly import weekly_asset
 from seg_pipeline.reports.dashboard import build_dashboard_from_file
 from seg_pipeline.warehouse.duck import connect, publish_snapshot
 
 
-@dg.asset(
-    key=["reports", "segment_dashboard"],
+@weekly_asset(
+    "reports", "segment_dashboard",
     deps=[
         dg.AssetKey(["sinks", "am_alerts"]),
         dg.AssetKey(["sinks", "crm_writeback"]),
         dg.AssetKey(["monitoring", "drift_report"]),
     ],
-    group_name="reports",
-    partitions_def=WEEKLY,
-    pool="warehouse",
     kinds={"plotly", "html"},
     owners=["team:data-science"],
-    tags={"stage": "reports"},
     description=(
         "Segment-health dashboard: one self-contained HTML file (opens offline) with segment sizes over time, "
         "the week's migrations as a Sankey, segment profiles and personas, silhouette / stability / drift / churn "

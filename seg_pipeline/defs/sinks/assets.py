@@ -7,7 +7,8 @@ import dagster as dg
 import pandas as pd
 
 from seg_pipeline.defs.resources import SegResource
-from seg_pipeline.partitions import WEEKLY, week_of
+from seg_pipeline.defs.weekly import weekly_asset
+from seg_pipeline.partitions import week_of
 from seg_pipeline.sinks import SinkStopError, deliver_writeback, plan_writeback, send_am_alerts
 from seg_pipeline.warehouse.duck import connect, ensure_schemas, replace_partition
 
@@ -24,15 +25,11 @@ def _crm_accounts(con, week: date) -> pd.DataFrame:  # type: ignore[no-untyped-d
     ).fetchdf()
 
 
-@dg.asset(
-    key=["sinks", "crm_writeback"],
+@weekly_asset(
+    "sinks", "crm_writeback",
     deps=[ASSIGNMENTS, MIGRATIONS, CRM],
-    group_name="sinks",
-    partitions_def=WEEKLY,
-    pool="warehouse",
     kinds={"duckdb", "crm"},
     owners=["team:revops"],
-    tags={"stage": "sinks"},
     description=(
         "Writes each account's current segment (with provenance: segment, name, week, model version, run id) "
         "back to the CRM. Diff-based through an outbox with deterministic idempotency keys, so a rerun or a "
@@ -69,15 +66,11 @@ def crm_writeback(context: dg.AssetExecutionContext, seg: SegResource) -> Iterat
     yield dg.MaterializeResult(metadata=meta)
 
 
-@dg.asset(
-    key=["sinks", "am_alerts"],
+@weekly_asset(
+    "sinks", "am_alerts",
     deps=[MIGRATIONS, CRM, dg.AssetKey(["sinks", "crm_writeback"])],
-    group_name="sinks",
-    partitions_def=WEEKLY,
-    pool="warehouse",
     kinds={"duckdb", "email", "slack"},
     owners=["team:customer-success"],
-    tags={"stage": "sinks"},
     description=(
         "One digest per account manager per week listing their accounts' confirmed segment moves (moves into "
         "at-risk segments first) with the reason for each. A ledger delivers each (manager, week) digest at most "

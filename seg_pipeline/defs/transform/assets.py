@@ -6,8 +6,9 @@ from collections.abc import Iterator
 import dagster as dg
 
 from seg_pipeline.defs.resources import SegResource
+from seg_pipeline.defs.weekly import weekly_asset
 from seg_pipeline.features import registry
-from seg_pipeline.partitions import WEEKLY, week_of, weekly_check
+from seg_pipeline.partitions import week_of, weekly_check
 from seg_pipeline.settings import Settings
 from seg_pipeline.warehouse.duck import connect, ensure_schemas, table_columns
 from seg_pipeline.warehouse.sql_models import SqlModel, discover, run_model
@@ -113,19 +114,16 @@ def build_model_asset(model: SqlModel) -> dg.AssetsDefinition:
     if is_features:
         static_meta["feature_registry"] = dg.MetadataValue.md(_registry_markdown())
 
-    @dg.asset(
-        key=key,
+    @weekly_asset(
+        model.layer,
+        model.name,
         deps=deps,
-        group_name=model.layer,
-        partitions_def=WEEKLY,
-        pool="warehouse",
         code_version=model.code_version,
         kinds={"duckdb", "sql"},
         owners=["team:data-engineering"] if not is_features else ["team:data-science"],
         description=model.description or f"SQL model {model.layer}.{model.name}",
         metadata=static_meta,
         check_specs=check_specs,
-        tags={"stage": model.layer},
     )
     def _model(context: dg.AssetExecutionContext, seg: SegResource) -> Iterator[ModelEvent]:
         settings: Settings = seg.settings()
