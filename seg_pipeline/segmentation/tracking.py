@@ -10,7 +10,9 @@ Why it looks like this:
 - The alias moves only through :meth:`MlflowTracker.promote`, which refuses versions whose gate failed.
 """
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -330,16 +332,18 @@ class MlflowTracker:
                 sha = dump_model(model, tmp / MODEL_FILE)
                 entry = tmp / "segmentation_pyfunc.py"
                 entry.write_text(_ENTRY_CODE)
-                info = mlflow.pyfunc.log_model(
-                    name=MODEL_NAME_IN_RUN,
-                    python_model=str(entry),
-                    artifacts={MODEL_ARTIFACT: str(tmp / MODEL_FILE)},
-                    model_config={"sha256": sha},
-                    signature=model_signature(model),
-                    pip_requirements=pip_requirements(),
-                    registered_model_name=self.model_name,
-                    metadata={"week_start": week_start.isoformat(), "sha256": sha},
-                )
+                # MLflow prints "Registered model ... Creating a new version" to stderr on every week
+                with contextlib.redirect_stderr(io.StringIO()):
+                    info = mlflow.pyfunc.log_model(
+                        name=MODEL_NAME_IN_RUN,
+                        python_model=str(entry),
+                        artifacts={MODEL_ARTIFACT: str(tmp / MODEL_FILE)},
+                        model_config={"sha256": sha},
+                        signature=model_signature(model),
+                        pip_requirements=pip_requirements(),
+                        registered_model_name=self.model_name,
+                        metadata={"week_start": week_start.isoformat(), "sha256": sha},
+                    )
                 version = str(info.registered_model_version)
                 for key, value in {
                     TAG_WEEK: week_start.isoformat(),
