@@ -36,14 +36,14 @@ def _child(stage: str, home: Path, accounts: int, weeks: int, week: str) -> dict
         rows = sum(res.counts.values())
     elif stage == "ingest":
         from seg_pipeline.sources.landing import load_week
-        from seg_pipeline.warehouse.duck import SliceWrite, connect, ensure_schemas, replace_slices
+        from seg_pipeline.warehouse.duck import connect
+        from seg_pipeline.warehouse.raw import write_raw_week
 
         with connect(settings.warehouse_path) as con:
-            ensure_schemas(con)
             for w in _weeks(week, weeks):
                 for source in ("product_events", "crm_accounts", "support_tickets"):
                     res = load_week(source, settings.landing_dir, w)
-                    replace_slices(con, [SliceWrite("raw", source, res.rows, {"week_start": w})])
+                    write_raw_week(con, res)
                     rows += res.rows_in
     elif stage == "features_duckdb":
         from seg_pipeline.warehouse.duck import connect
@@ -109,13 +109,16 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3, help="repetitions of the two feature builds (median)")
     p.add_argument("--home", default=None)
     p.add_argument("--child", choices=STAGES)
+    p.add_argument("--reuse", action="store_true", help="reuse landing files already in --home")
     args = p.parse_args()
     if args.child:
         print(json.dumps(_child(args.child, Path(args.home), args.accounts, args.weeks, args.week)))
         return
     home = Path(args.home or tempfile.mkdtemp(prefix="seg-bench-"))
-    print(f"seg_pipeline foundation benchmark: {args.accounts:,} accounts x {args.weeks} weeks, home {home}")
-    results = {s: _run_stage(s, home, args) for s in ("simulate", "ingest")}
+    print(f"seg_pipeline foundation benchmark: {args.accounts:,} accounts x {args.weeks} weeks, home {home}, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    skip = {"simulate"} if args.reuse and (home / "landing").exists() else set()
+    results = {s: _run_stage(s, home, args) for s in ("simulate", "ingest") if s not in skip}
     for stage in ("features_duckdb", "features_pandas"):
         runs = [_run_stage(stage, home, args) for _ in range(args.repeat)]
         results[stage] = {

@@ -21,6 +21,7 @@ is printed next to every figure.
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -116,11 +117,20 @@ def _preprocess(frame: Any, config: Any) -> tuple[Any, Any]:
 
 
 def _mem() -> dict:
-    """Current RSS and the peak so far, taken just before the measured call (the stage's peak comes later)."""
+    """Current RSS and the peak so far just before the measured call, then reset the peak (Linux VmHWM) so
+    :func:`_call_peak` is the call's own; ``run_child`` folds ``peak_before_mib`` back into the stage peak."""
     import psutil
 
-    return {"rss_start_mib": psutil.Process().memory_info().rss / MIB,
-            "peak_before_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    mem = {"rss_start_mib": psutil.Process().memory_info().rss / MIB,
+           "peak_before_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    # not Linux / not permitted: the call peak then includes everything before it
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    return mem
+
+
+def _call_peak() -> dict:
+    return {"call_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def _checkpoint(p: dict, partial: dict) -> None:
@@ -159,6 +169,7 @@ def child_train(p: dict) -> dict:
     t0 = time.perf_counter()
     res = train_week(frame, config, champion=None, champion_assignments=None, week_start=WEEK)
     seconds = time.perf_counter() - t0
+    call = _call_peak()
     if p.get("model"):
         sio.dump(res.model, p["model"])
     a = res.assignments
@@ -166,6 +177,7 @@ def child_train(p: dict) -> dict:
     return {
         "seconds": seconds,
         **mem,
+        **call,
         "k": res.k_selection.k,
         "ari_segments": _ari(persona.to_numpy(), a["segment_id"].to_numpy()),
         "ari_full": _ari(persona.to_numpy(), combined),
@@ -197,9 +209,11 @@ def child_assign(p: dict) -> dict:
     t0 = time.perf_counter()
     a = model.assign(frame)
     seconds = time.perf_counter() - t0
+    call = _call_peak()
     return {
         "seconds": seconds,
         **mem,
+        **call,
         "rows_per_s": len(a) / seconds,
         "ari_segments": _ari(persona.to_numpy(), a["segment_id"].to_numpy()),
     }
@@ -224,9 +238,11 @@ def child_hybrid(p: dict) -> dict:
         random_state=config.seed,
     ).fit(X, outlier_X=X_far)
     seconds = time.perf_counter() - t0
+    call = _call_peak()
     return {
         "seconds": seconds,
         **mem,
+        **call,
         "k": int(hyb.cluster_centers_.shape[0]),
         "ari_segments": _ari(persona.to_numpy(), hyb.labels_),
         "n_micro": int(hyb.n_micro_),
@@ -253,6 +269,7 @@ def child_refuse(p: dict) -> dict:
     else:
         message, refused = f"fitted: {guard.n_fit_rows_} rows, eps={guard.eps_:.4g}", False
     seconds = time.perf_counter() - t0
+    call = _call_peak()
     # the guard's message rounds to 0.1 GiB; replay its steps with the same seed for the exact estimate
     rs = np.random.RandomState(p["seed"])
     min_samples = max(2 * X.shape[1], 2)
@@ -261,6 +278,7 @@ def child_refuse(p: dict) -> dict:
     return {
         "seconds": seconds,
         **mem,
+        **call,
         "refused": refused,
         "message": message,
         "estimated_bytes": est,
@@ -291,6 +309,7 @@ def child_global(p: dict) -> dict:
     t1 = time.perf_counter()
     db = DBSCAN(eps=eps, min_samples=min_samples).fit(X)
     t_fit = time.perf_counter() - t1
+    call = _call_peak()
     labels = db.labels_
     found = labels[labels >= 0]
     return {
@@ -298,6 +317,7 @@ def child_global(p: dict) -> dict:
         "eps_seconds": t_eps,
         "fit_seconds": t_fit,
         **mem,
+        **call,
         "eps": eps,
         "min_samples": min_samples,
         "estimated_bytes": est,
@@ -369,7 +389,8 @@ def run_child(stage: str, params: dict, *, timeout: float | None = None, workdir
     elif not result or result.get("status") == "running":
         tail = err_path.read_text().strip().splitlines()[-3:]
         result = {"status": "failed", "error": f"exit {os.WEXITSTATUS(status)}: {' | '.join(tail)}"}
-    result.update(stage=stage, n=params.get("n"), wall_s=wall, peak_rss_mib=usage.ru_maxrss / 1024, load1=load1)
+    peak = max(usage.ru_maxrss / 1024, result.get("peak_before_mib", 0.0))
+    result.update(stage=stage, n=params.get("n"), wall_s=wall, peak_rss_mib=peak, load1=load1)
     return result
 
 
@@ -414,7 +435,8 @@ def _details(r: dict) -> str:
     if "estimated_bytes" in r:
         parts.append(f"guard estimate {r['estimated_bytes'] / GIB:.2f} GiB")
     if "rss_start_mib" in r:
-        parts.append(f"RSS at start {r['rss_start_mib']:.0f} MiB (peak before {r['peak_before_mib']:.0f})")
+        call = f"call peak {r['call_peak_mib']:.0f} MiB, " if "call_peak_mib" in r else ""
+        parts.append(f"{call}RSS at call start {r['rss_start_mib']:.0f} MiB, peak before {r['peak_before_mib']:.0f}")
     return ", ".join(parts)
 
 
@@ -429,15 +451,16 @@ def print_ratios(results: dict[str, Any]) -> None:
             print(f"  n={n:>9,}: global {glob['status']} ({glob.get('error', '')}); hybrid {hyb['seconds']:.1f} s, "
                   f"{hyb['peak_rss_mib']:.0f} MiB")
             continue
+        call = f"call peaks {glob['call_peak_mib']:.0f} vs {hyb['call_peak_mib']:.0f} MiB; "
         print(f"  n={n:>9,}: time global/hybrid {glob['seconds'] / hyb['seconds']:.2f}x "
               f"({glob['seconds']:.1f} s vs {hyb['seconds']:.1f} s); peak RSS global/hybrid "
               f"{glob['peak_rss_mib'] / hyb['peak_rss_mib']:.2f}x ({glob['peak_rss_mib']:.0f} vs "
-              f"{hyb['peak_rss_mib']:.0f} MiB); guard estimate {glob['estimated_bytes'] / MIB:.0f} MiB; "
+              f"{hyb['peak_rss_mib']:.0f} MiB); {call}guard estimate {glob['estimated_bytes'] / MIB:.0f} MiB; "
               f"ARI global {glob['ari_segments']:.3f} vs hybrid {hyb['ari_segments']:.3f}")
     ok = [(n, g) for n, g in sorted(results["global"].items()) if g["status"] == "ok"]
     for n, g in ok:
-        grown = g["peak_rss_mib"] - g["rss_start_mib"]
-        print(f"  global DBSCAN n={n:,}: peak RSS grew {grown:.0f} MiB during eps + fit vs the guard's estimate "
+        grown = g["call_peak_mib"] - g["rss_start_mib"]
+        print(f"  global DBSCAN n={n:,}: RSS grew {grown:.0f} MiB during eps + fit vs the guard's estimate "
               f"{g['estimated_bytes'] / MIB:.0f} MiB -> measured/estimate {grown * MIB / g['estimated_bytes']:.2f}")
     if len(ok) >= 2:
         (n0, g0), (n1, g1) = ok[0], ok[-1]
@@ -455,7 +478,8 @@ def print_ratios(results: dict[str, Any]) -> None:
               f"{ref['eps']:.3g}, min_samples {ref['min_samples']})")
         print(f"    message: {ref['message']}")
         if big and big["status"] == "ok":
-            print(f"    hybrid at the same n: {big['seconds']:.1f} s, peak RSS {big['peak_rss_mib']:.0f} MiB -> "
+            print(f"    hybrid at the same n: {big['seconds']:.1f} s, peak RSS {big['peak_rss_mib']:.0f} MiB (fit "
+                  f"alone {big['call_peak_mib']:.0f} MiB) -> "
                   f"global would need ~{ref['estimated_bytes'] / MIB / big['peak_rss_mib']:.1f}x the hybrid's "
                   "peak memory (estimate, not run)")
 

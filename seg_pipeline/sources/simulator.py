@@ -134,6 +134,9 @@ BLEND = {1: (1.0,), 2: (0.3, 1.0), 3: (0.2, 0.7, 1.0)}
 BLEND_LEN_P = np.array([0.3, 0.4, 0.3])
 RESOLUTION_MEDIAN_H = np.array([4.0, 12.0, 30.0, 60.0])
 CLOSE_AFTER_H = 72.0
+# A company has support history before the first exported week: tickets raised in these earlier weeks are still
+# being worked (and show up as updates) in week 0, so week-0 backlog and resolution times are not artificially empty.
+TICKET_WARMUP_WEEKS = 6
 SOURCES = ("product_events", "crm_accounts", "support_tickets")
 
 
@@ -514,6 +517,15 @@ class _Simulator:
             self.files["product_events"].append(path)
             self.counts["product_events"] += m
 
+    def _ticket_warmup(self) -> None:
+        """Tickets of the weeks before the start, from each account's starting persona (never written as files)."""
+        acc = self.acc
+        start = _days(self.config.start)
+        prof = PROFILE[acc.persona_from]
+        for k in range(TICKET_WARMUP_WEEKS, 0, -1):
+            day0 = start - 7 * k
+            self._new_tickets(-k, day0, acc.signup_day < day0 + 7, prof, rng=_rng(self.config.seed, 7, k))
+
     def _write_async(self, path: Path, table: pa.Table) -> None:
         """Write Parquet on a worker thread (pyarrow releases the GIL) while the next day is generated."""
         while len(self.pending) >= 2:
@@ -521,8 +533,9 @@ class _Simulator:
         self.pending.append(self.writer.submit(_atomic_write, path, partial(_write_parquet, table)))
 
     # ------------------------------------------------------------------ support tickets
-    def _new_tickets(self, w: int, day0: int, alive: np.ndarray, prof: np.ndarray) -> None:
-        rng = _rng(self.config.seed, 5, w)
+    def _new_tickets(self, w: int, day0: int, alive: np.ndarray, prof: np.ndarray,
+                     rng: np.random.Generator | None = None) -> None:
+        rng = rng or _rng(self.config.seed, 5, w)
         acc = self.acc
         n = acc.n
         ramp = np.clip(1.0 / acc.dyn, 1.0, 3.0) ** 0.7  # declining and onboarding accounts ask for more help
@@ -537,7 +550,7 @@ class _Simulator:
             return
         first_day = np.clip(acc.signup_day[ta] - day0, 0, 6)
         # churners raise tickets only before they leave mid-week
-        last_day = np.where(acc.churn_week[ta] == w, 3, 6)
+        last_day = np.where((acc.churn_week[ta] == w) & (w >= 0), 3, 6)
         first_day = np.minimum(first_day, last_day)
         day = first_day + np.floor(rng.random(m) * (last_day - first_day + 1)).astype(np.int64)
         created = (day0 + day) * US_PER_DAY + _working_time_us(rng, m, acc.region[ta], np.zeros(m, bool))
@@ -662,6 +675,7 @@ class _Simulator:
     def _run(self) -> SimulationResult:
         cfg = self.config
         weeks = [cfg.start + timedelta(weeks=w) for w in range(cfg.weeks)]
+        self._ticket_warmup()
         for w, week in enumerate(weeks):
             day0 = _days(week)
             self._signups(w, day0)

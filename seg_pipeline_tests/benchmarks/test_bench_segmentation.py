@@ -100,7 +100,7 @@ def test_end_to_end_tiny(
     assert in_process == ["gen", "train", "train", "assign", "assign", "hybrid", "refuse", "global", "global"]
     train, assign, refuse = results["train"], results["assign"], results["refuse"]
     assert train["status"] == "ok" and 3 <= train["k"] <= 10 and train["ari_segments"] > 0.5
-    assert train["runs"] == 2 and len(train["all_seconds"]) == 2
+    assert train["runs"] == 2 and len(train["all_seconds"]) == 2 and train["call_peak_mib"] > 0
     assert assign["status"] == "ok" and assign["ari_segments"] == pytest.approx(train["ari_segments"])
     assert results["hybrid"][n]["status"] == "ok" and results["hybrid"][n]["ari_segments"] > 0.5
     glob = results["global"][n]

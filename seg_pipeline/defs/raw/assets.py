@@ -11,7 +11,8 @@ from seg_pipeline.partitions import week_of, weekly_check
 from seg_pipeline.sinks import send_engineer_alert
 from seg_pipeline.sources.contracts import CONTRACTS
 from seg_pipeline.sources.landing import load_week
-from seg_pipeline.warehouse.duck import SliceWrite, connect, ensure_schemas, replace_slices, table_exists
+from seg_pipeline.warehouse.duck import connect, table_exists
+from seg_pipeline.warehouse.raw import write_raw_week
 
 _DESCRIPTIONS = {
     "product_events": (
@@ -87,16 +88,7 @@ def build_raw_asset(source: str) -> dg.AssetsDefinition:
         for warning in result.warnings:
             context.log.warning(warning)
         with connect(settings.warehouse_path) as con:
-            ensure_schemas(con)
-            columns = ", ".join(f'"{name}" {dtype}' for name, dtype in contract.raw_columns())
-            con.execute(f'CREATE TABLE IF NOT EXISTS raw."{source}" ({columns})')
-            replace_slices(
-                con,
-                [
-                    SliceWrite("raw", source, result.rows, {"week_start": week}),
-                    SliceWrite("raw", "quarantine", result.quarantine, {"source": source, "week_start": week}),
-                ],
-            )
+            write_raw_week(con, result)
             keys = ", ".join(f'"{k}"' for k in contract.key)
             not_null = " OR ".join(f'"{k}" IS NULL' for k in contract.key)
             dup_row = con.execute(
