@@ -24,7 +24,7 @@ def _child(stage: str, home: Path, accounts: int, weeks: int, week: str) -> dict
     """Run one stage in this (child) process and return its figures."""
     from seg_pipeline.settings import Settings
 
-    settings = Settings().with_home(home)
+    settings = Settings.from_env().with_home(home)
     settings.ensure_home()
     t0 = time.perf_counter()
     rows = 0
@@ -53,7 +53,7 @@ def _child(stage: str, home: Path, accounts: int, weeks: int, week: str) -> dict
             con.execute("SELECT 1").fetchall()
             t0 = time.perf_counter()
             for m in discover(settings.sql_dir):
-                n = run_model(con, m, date.fromisoformat(week))
+                n = run_model(con, m, date.fromisoformat(week), memory_limit=settings.sql_memory_limit or None)
                 if m.name == "stg_product_events":
                     rows = n
     elif stage == "features_pandas":

@@ -57,6 +57,8 @@ class Settings:
     # ingestion
     quarantine_reject_rate: float = 0.2
     volume_drop_threshold: float = 0.5
+    # DuckDB memory cap while SQL models run (spills to disk beyond it); "" = DuckDB's default (80 % of RAM)
+    sql_memory_limit: str = "128MB"
     # segmentation
     k_min: int = 3
     k_max: int = 10
@@ -165,6 +167,7 @@ class Settings:
             seed=_env_int(env, "SEG_SEED", 7),
             quarantine_reject_rate=_env_float(env, "SEG_QUARANTINE_REJECT_RATE", 0.2),
             volume_drop_threshold=_env_float(env, "SEG_VOLUME_DROP_THRESHOLD", 0.5),
+            sql_memory_limit=env.get("SEG_SQL_MEMORY_LIMIT", "128MB"),
             k_min=_env_int(env, "SEG_K_MIN", 3),
             k_max=_env_int(env, "SEG_K_MAX", 10),
             fixed_k=int(fixed_k) if fixed_k else None,

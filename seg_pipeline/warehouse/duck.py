@@ -11,9 +11,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is only needed by callers that pass frames; SQL-only runs stay lean
+    import pandas as pd
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 SCHEMAS = ("raw", "staging", "intermediate", "features", "model", "assignments", "monitoring", "sinks", "reports")
@@ -78,11 +81,11 @@ class SliceWrite:
 
     schema: str
     table: str
-    frame: pd.DataFrame
+    frame: "pd.DataFrame"
     where: dict[str, object]
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+def _typed(frame: "pd.DataFrame") -> "pd.DataFrame":
     """Give all-null object columns a string type so a first CREATE TABLE never infers DuckDB's NULL type."""
     empty = [c for c in frame.columns if frame[c].dtype == object and frame[c].isna().all()]
     return frame.astype({c: "string" for c in empty}) if empty else frame
@@ -123,7 +126,7 @@ def replace_partition(
     con: duckdb.DuckDBPyConnection,
     schema: str,
     table: str,
-    frame: pd.DataFrame,
+    frame: "pd.DataFrame",
     *,
     key_column: str = "week_start",
     key: date | str,

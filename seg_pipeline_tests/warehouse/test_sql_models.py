@@ -140,3 +140,9 @@ def test_features_are_point_in_time_and_inactive_accounts_get_zeros(tmp_path):
     assert a1.weekly_active_users == 9 and a1.wau_trend == pytest.approx(9 / 4 - 1)
     assert a1.open_backlog == 0 and a1.csat_avg == 1.0
     assert after.drop(columns=["plan", "industry", "employee_band", "region", "account_manager_id"]).notna().all().all()
+
+
+def test_memory_limit_is_validated_before_reaching_sql(tmp_path):
+    model = next(m for m in discover(SQL_DIR) if m.name == "stg_crm_accounts")
+    with connect(tmp_path / "w.duckdb") as con, pytest.raises(ValueError, match="memory limit"):
+        run_model(con, model, W0, memory_limit="1GB'; DROP TABLE x; --")

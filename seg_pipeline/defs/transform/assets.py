@@ -130,7 +130,7 @@ def build_model_asset(model: SqlModel) -> dg.AssetsDefinition:
         week = week_of(context.partition_key)
         with connect(settings.warehouse_path) as con:
             ensure_schemas(con)
-            rows = run_model(con, model, week)
+            rows = run_model(con, model, week, memory_limit=settings.sql_memory_limit or None)
             columns = table_columns(con, model.layer, model.name)
             checks = _feature_checks(con, week) if is_features else []
             if is_features:
