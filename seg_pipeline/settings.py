@@ -46,6 +46,10 @@ def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name}={raw!r} is not an integer") from exc
 
 
+def _env_flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime configuration. Paths are absolute; secrets are *names* of env vars, never values."""
@@ -84,6 +88,8 @@ class Settings:
     engineer_email: str = "data-eng@localhost"
     dashboard_url: str | None = None
     sinks_override: bool = False
+    sinks_dry_run: bool = False  # report what write-back and alerts would send, send nothing
+    crm_full_resync: bool = False  # write every account back, not only the changed ones
     mappings_path: Path | None = None  # YAML mapping your exports onto the source contracts (`seg import`)
     secret_env: dict[str, str] = field(
         default_factory=lambda: {
@@ -190,6 +196,8 @@ class Settings:
             smtp_from=env.get("SEG_SMTP_FROM", "seg-pipeline@localhost"),
             engineer_email=env.get("SEG_ENGINEER_EMAIL", "data-eng@localhost"),
             dashboard_url=env.get("SEG_DASHBOARD_URL") or None,
-            sinks_override=env.get("SEG_SINKS_OVERRIDE", "").lower() in ("1", "true", "yes"),
+            sinks_override=_env_flag(env, "SEG_SINKS_OVERRIDE"),
+            sinks_dry_run=_env_flag(env, "SEG_SINKS_DRY_RUN"),
+            crm_full_resync=_env_flag(env, "SEG_CRM_FULL_RESYNC"),
             mappings_path=Path(env["SEG_MAPPINGS"]).expanduser().resolve() if env.get("SEG_MAPPINGS") else None,
         )

@@ -48,10 +48,10 @@ def crm_writeback(context: dg.AssetExecutionContext, seg: SegResource) -> Iterat
         model_version = str(assignments["model_version"].iloc[0]) if len(assignments) else "none"
         enqueued = plan_writeback(
             con, assignments, _crm_accounts(con, week), week_start=week, model_version=model_version,
-            run_id=context.run.run_id,
+            run_id=context.run.run_id, full_resync=settings.crm_full_resync,
         )
         try:
-            result = deliver_writeback(con, settings, week_start=week)
+            result = deliver_writeback(con, settings, week_start=week, dry_run=settings.sinks_dry_run)
         except SinkStopError as exc:
             raise dg.Failure(description=f"CRM write-back stopped: {exc}") from exc
         stats = pd.DataFrame([{
@@ -87,7 +87,8 @@ def am_alerts(context: dg.AssetExecutionContext, seg: SegResource) -> Iterator[d
             "SELECT * FROM monitoring.segment_migrations WHERE week_start = ? ORDER BY account_id", [week]
         ).fetchdf()
         try:
-            result = send_am_alerts(con, settings, migrations, _crm_accounts(con, week), week_start=week)
+            result = send_am_alerts(con, settings, migrations, _crm_accounts(con, week), week_start=week,
+                                    dry_run=settings.sinks_dry_run)
         except SinkStopError as exc:
             raise dg.Failure(description=f"alert delivery stopped: {exc}") from exc
         confirmed = (
