@@ -7,7 +7,7 @@ from seg_pipeline.settings import Settings
 
 retrain_job = dg.define_asset_job(
     "early_retrain",
-    selection=dg.AssetSelection.keys(["model", "segmentation_model"]).downstream(),
+    selection=dg.AssetSelection.assets(["model", "segmentation_model"]).downstream(),
     executor_def=dg.in_process_executor,
     description="Retrain the segmentation for a week and re-run everything downstream of the model.",
 )

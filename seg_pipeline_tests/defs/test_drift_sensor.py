@@ -1,0 +1,39 @@
+"""The drift sensor asks for one early retrain when a week's drifted-feature share passes the threshold."""
+
+import dagster as dg
+
+from seg_pipeline.definitions import defs as lazy_defs
+from seg_pipeline.defs.monitoring.assets import DRIFT
+from seg_pipeline.defs.monitoring.sensors import drift_retrain_sensor
+
+
+def _evaluate(instance: dg.DagsterInstance, cursor: str | None = None):
+    ctx = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=lazy_defs())
+    return drift_retrain_sensor.evaluate_tick(ctx)
+
+
+def _report(instance: dg.DagsterInstance, week: str, share: float) -> None:
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset_key=DRIFT, partition=week, metadata={"share_drifted": share})
+    )
+
+
+def test_high_drift_requests_a_retrain_of_that_week(monkeypatch):
+    monkeypatch.setenv("SEG_DRIFT_RETRAIN_THRESHOLD", "0.5")
+    with dg.instance_for_test() as instance:
+        _report(instance, "2026-01-12", 0.8)
+        result = _evaluate(instance)
+        assert [r.partition_key for r in result.run_requests] == ["2026-01-12"]
+        assert result.run_requests[0].tags["seg/reason"].startswith("drift 80%")
+        # the same materialization is not acted on twice
+        again = _evaluate(instance, result.cursor)
+        assert not again.run_requests
+
+
+def test_low_drift_skips_with_a_reason(monkeypatch):
+    monkeypatch.setenv("SEG_DRIFT_RETRAIN_THRESHOLD", "0.5")
+    with dg.instance_for_test() as instance:
+        _report(instance, "2026-01-12", 0.2)
+        result = _evaluate(instance)
+        assert not result.run_requests
+        assert "20%" in (result.skip_message or "")
