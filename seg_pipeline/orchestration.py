@@ -38,17 +38,22 @@ class WeekRun:
     blocked: bool = False  # a blocking check stopped the week on purpose (e.g. mass migration): not a crash
 
 
+# what `seg demo` may delete: only what seg_pipeline and Dagster themselves create under SEG_HOME
+_RUNTIME_ENTRIES = (
+    "landing", "truth", "mlflow", "reports", "outbox", "storage", "history", "schedules", "logs",
+    ".logs_queue", ".nux", ".telemetry", "warehouse.duckdb", "warehouse.duckdb.wal", "warehouse.duckdb.tmp",
+    "warehouse_snapshot.duckdb", "warehouse_snapshot.duckdb.wal",
+)
+
+
 def reset_home(settings: Settings) -> None:
-    """Empty SEG_HOME except its dagster.yaml (the demo starts from scratch)."""
-    home = settings.home
-    if home.exists():
-        for child in home.iterdir():
-            if child.name == "dagster.yaml":
-                continue
-            if child.is_dir():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
+    """Remove the pipeline's runtime state from SEG_HOME (the demo starts from scratch); nothing else is touched."""
+    for name in _RUNTIME_ENTRIES:
+        path = settings.home / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
     settings.ensure_home()
 
 

@@ -91,3 +91,18 @@ def test_import_maps_a_saas_stack_into_the_landing_zone(tmp_path):
 def test_import_without_a_mapping_says_how_to_fix_it(tmp_path):
     out = CliRunner().invoke(main, ["--home", str(tmp_path / "h"), "import", str(tmp_path)])
     assert out.exit_code != 0 and "SEG_MAPPINGS" in out.output
+
+
+def test_demo_reset_only_removes_pipeline_state(tmp_path):
+    from seg_pipeline.orchestration import reset_home
+    from seg_pipeline.settings import Settings
+
+    settings = Settings().with_home(tmp_path)
+    settings.ensure_home()
+    (settings.landing_dir / "x.parquet").write_text("x")
+    (tmp_path / "warehouse.duckdb").write_text("x")
+    (tmp_path / "my_notes.txt").write_text("keep me")
+    reset_home(settings)
+    assert (tmp_path / "my_notes.txt").read_text() == "keep me"
+    assert not (tmp_path / "warehouse.duckdb").exists() and not list(settings.landing_dir.iterdir())
+    assert (tmp_path / "dagster.yaml").exists()
