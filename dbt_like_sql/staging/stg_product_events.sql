@@ -1,10 +1,10 @@
--- Product events of one week, cleaned: valid event types only, UTC date derived, feature names lower-cased.
+-- Product events, cleaned: valid event types only, UTC date derived, names lower-cased. A view (as dbt staging
+-- models usually are): the loader already keeps every event inside its week, and readers filter by week_start,
+-- which DuckDB pushes down to raw, so ten million events a week are not copied a second time.
+-- materialized: view
 with source as (
 
     select * from raw.product_events
-    where week_start = $week_start
-      and event_ts >= $week_start
-      and event_ts < $week_end
 
 ),
 
@@ -18,9 +18,11 @@ renamed as (
         lower(feature_name) as feature_name,
         event_ts,
         cast(timezone('UTC', event_ts) as date) as event_date,
-        cast($week_start as date) as week_start
+        week_start
     from source
     where lower(event_type) in ('login', 'feature_use', 'api_call', 'export', 'invite')
+      and event_ts >= week_start
+      and event_ts < week_start + interval 7 days
 
 )
 

@@ -146,3 +146,14 @@ def test_memory_limit_is_validated_before_reaching_sql(tmp_path):
     model = next(m for m in discover(SQL_DIR) if m.name == "stg_crm_accounts")
     with connect(tmp_path / "w.duckdb") as con, pytest.raises(ValueError, match="memory limit"):
         run_model(con, model, W0, memory_limit="1GB'; DROP TABLE x; --")
+
+
+def test_view_models_span_all_weeks_and_take_no_parameters(tmp_path):
+    events = next(m for m in discover(SQL_DIR) if m.name == "stg_product_events")
+    assert events.materialized == "view" and events.params == ()
+    _write(tmp_path, "staging", "stg_x", "-- materialized: view\nselect * from raw.x where week_start = $week_start")
+    with pytest.raises(SqlModelError, match="cannot use parameters"):
+        discover(tmp_path)
+    _write(tmp_path, "staging", "stg_x", "-- materialized: incremental\nselect * from raw.x")
+    with pytest.raises(SqlModelError, match="table or view"):
+        discover(tmp_path)
