@@ -48,7 +48,11 @@ FEATURES: tuple[Feature, ...] = (
     Feature("tickets_opened", "Support tickets created in the week", "INTEGER", "support_tickets",
             heavy_tailed=True),
     Feature("p1_tickets", "Priority-1 tickets created in the week", "INTEGER", "support_tickets",
-            heavy_tailed=True),
+            heavy_tailed=True, clustering=False),
+    Feature("tickets_4w", "Support tickets created in the 4 weeks up to the week's end (one busy week does not "
+            "flip a segment)", "INTEGER", "support_tickets", heavy_tailed=True, clustering=False),
+    Feature("p1_tickets_4w", "Priority-1 tickets created in the 4 weeks up to the week's end", "INTEGER",
+            "support_tickets", heavy_tailed=True),
     Feature("median_resolution_hours", "Median hours to resolve tickets resolved in the last 4 weeks "
             "(0 when none)", "DOUBLE", "support_tickets", heavy_tailed=True),
     Feature("csat_avg", "Mean CSAT (1-5) of tickets rated in the last 12 weeks; 4.0 when none", "DOUBLE",
