@@ -59,6 +59,9 @@ def make_accounts(n: int, seed: int = 0, *, id_offset: int = 0) -> tuple[pd.Data
     frame["support_load_score"] = (
         100 * (frame["tickets_opened"] + 3 * frame["p1_tickets"] + frame["open_backlog"]) / (frame["seats"] + 10)
     ).clip(upper=100)
+    # four weeks of P1s: this week's plus three more weeks drawn around the persona's rate
+    frame["p1_tickets_4w"] = frame["p1_tickets"] + rng.poisson(3 * means[np.array([codes[p] for p in persona]), 9])
+    frame["tickets_4w"] = frame["tickets_opened"] + rng.poisson(3 * means[np.array([codes[p] for p in persona]), 8])
     frame.insert(0, "account_id", [f"acc_{i + id_offset:06d}" for i in range(n)])
     cols = ["account_id", *registry.feature_names(clustering_only=True)]
     return frame[cols], pd.Series(persona, index=frame["account_id"], name="persona")
