@@ -45,7 +45,7 @@ MIB = 1024**2
 EXTRA_SOURCES = (
     ("weekly_active_users", "active_days"),
     ("feature_breadth", "key_feature_adoption"),
-    ("tickets_opened", "p1_tickets"),
+    ("tickets_opened", "p1_tickets_4w"),
     ("seats", "mrr"),
     ("wau_trend", "tenure_weeks"),
     ("csat_avg", "median_resolution_hours"),
