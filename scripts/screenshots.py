@@ -11,28 +11,20 @@ Both pages are rendered by headless system Chromium (Playwright, never `playwrig
 import argparse
 import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import httpx
 
 from seg_pipeline.reports.browser import chromium, screenshot
 from seg_pipeline.reports.serve import serve_dashboard
 from seg_pipeline.settings import PROJECT_ROOT, Settings
+from seg_pipeline.webserver import dagster_webserver
 
 OUT_DIR = PROJECT_ROOT / "docs" / "img"
 WORKSPACE = PROJECT_ROOT / "workspace.yaml"
 TINY = {"accounts": 250, "weeks": 3, "seed": 11}
 # an asset name drawn only inside the graph (the group sidebar lists groups): the layout has rendered
 GRAPH_READY_TEXT = "segment_dashboard"
-LOCATION_STATUS = "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"
 
 
 def build_demo_home(home: Path, *, accounts: int, weeks: int, seed: int) -> Settings:
@@ -58,56 +50,6 @@ def build_demo_home(home: Path, *, accounts: int, weeks: int, seed: int) -> Sett
     if failed:
         raise SystemExit(f"demo week {failed[0].week} failed: {failed[0].error}")
     return settings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def dagster_webserver(home: Path, *, timeout_s: float = 90.0) -> Iterator[str]:
-    """Run `dagster-webserver` over ``home`` on a free loopback port until the code location has loaded."""
-    exe = Path(sys.executable).parent / "dagster-webserver"
-    port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "SEG_HOME": str(home)}
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            [str(exe), "-h", "127.0.0.1", "-p", str(port), "-w", str(WORKSPACE), "--read-only"],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_loaded(proc, base, log, timeout_s)
-            yield base
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
-            # its code-server child shares the new session
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _wait_loaded(proc: subprocess.Popen[bytes], base: str, log: Any, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            log.seek(0)
-            state = f"exited with {proc.returncode}" if proc.poll() is not None else f"not ready after {timeout_s}s"
-            raise RuntimeError(f"dagster-webserver {state}:\n{log.read().decode(errors='replace')[-4000:]}")
-        with contextlib.suppress(httpx.TransportError, KeyError, TypeError):
-            if httpx.get(f"{base}/server_info", timeout=5).status_code == 200:
-                data = httpx.post(f"{base}/graphql", json={"query": LOCATION_STATUS}, timeout=10).json()
-                entries = data["data"]["workspaceOrError"]["locationEntries"]
-                if entries and all(e["loadStatus"] == "LOADED" for e in entries):
-                    return
-        time.sleep(0.5)
 
 
 def shoot_dashboard(settings: Settings, out: Path, *, width: int = 1280, height: int = 900) -> Path:

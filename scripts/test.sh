@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ruff check seg_pipeline seg_pipeline_tests benchmarks
+.venv/bin/ruff check seg_pipeline seg_pipeline_tests benchmarks scripts
 .venv/bin/python -m pytest "$@"

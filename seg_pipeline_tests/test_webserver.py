@@ -5,19 +5,15 @@ description, the schedule and the drift sensor, and the metadata and check resul
 follow the schema of the installed dagster-graphql 1.13.
 """
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from seg_pipeline.webserver import dagster_webserver
 
 pytestmark = pytest.mark.e2e
 
@@ -113,92 +109,22 @@ query Checks($assetKey: AssetKeyInput!, $checkName: String!) {
 }
 """
 
-LOCATION_STATUS_QUERY = """
-query Status {
-  workspaceOrError {
-    __typename
-    ... on Workspace {
-      locationEntries {
-        name
-        loadStatus
-        locationOrLoadError { __typename ... on PythonError { message } }
-      }
-    }
-  }
-}
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _key(path: list[str]) -> str:
     return "/".join(path)
 
 
-def _output(proc: subprocess.Popen[bytes], log: Path) -> str:
-    return f"exit code {proc.poll()}; output:\n{log.read_text(errors='replace')[-4000:]}"
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate the webserver (it stops its code server child), then kill its process group if it lingers."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    # the code-server child lives in the same new session; reap anything left behind
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 @pytest.fixture(scope="module")
-def webserver(demo_home: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a `dagster-webserver` serving workspace.yaml over the demo home; stopped after the module."""
+def webserver(demo_home: dict) -> Iterator[str]:
+    """Base URL of a real `dagster-webserver` serving workspace.yaml over the demo home; stopped after the module."""
     if not WEBSERVER.exists():
         pytest.fail(f"{WEBSERVER} missing: pip install dagster-webserver")
-    home = str(demo_home["home"])
-    port = _free_port()
-    log = tmp_path_factory.mktemp("webserver") / "webserver.log"
-    env = {**os.environ, "DAGSTER_HOME": home, "SEG_HOME": home}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(WEBSERVER), "-h", "127.0.0.1", "-p", str(port), "-w", str(REPO / "workspace.yaml"), "--read-only"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(proc, base, log)
-        yield base
-    finally:
-        _stop(proc)
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
-    """Poll `/server_info`, then the code location's load status, until both are ready (bounded)."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    with httpx.Client(timeout=5) as client:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"dagster-webserver died during start-up: {_output(proc, log)}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"dagster-webserver not ready after {START_TIMEOUT_S:.0f}s: {_output(proc, log)}")
-            try:
-                if client.get(f"{base}/server_info").status_code == 200:
-                    ws = client.post(f"{base}/graphql", json={"query": LOCATION_STATUS_QUERY}).json()
-                    entries = ws["data"]["workspaceOrError"]["locationEntries"]
-                    if entries and all(e["loadStatus"] == "LOADED" for e in entries):
-                        errors = [e for e in entries if e["locationOrLoadError"]["__typename"] == "PythonError"]
-                        assert not errors, f"code location failed to load: {errors}"
-                        return
-            except httpx.TransportError:
-                pass  # not listening yet
-            time.sleep(0.5)
+        with dagster_webserver(demo_home["home"], timeout_s=START_TIMEOUT_S) as base:
+            yield base
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 def gql(base: str, query: str, **variables: Any) -> dict[str, Any]:
