@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -47,8 +48,7 @@ def dagster_webserver(home: Path, *, timeout_s: float = 90.0, read_only: bool = 
             _stop(proc)
 
 
-def _wait_loaded(proc: subprocess.Popen[bytes], base: str, log: "tempfile._TemporaryFileWrapper[bytes]",
-                 timeout_s: float) -> None:
+def _wait_loaded(proc: subprocess.Popen[bytes], base: str, log: IO[bytes], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     with httpx.Client(timeout=10) as client:
         while True:

@@ -7,10 +7,17 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import dagster as dg
+import duckdb
 
 from seg_pipeline.partitions import WEEKLY
+from seg_pipeline.warehouse.duck import table_columns
 
 WAREHOUSE_POOL = "warehouse"
+
+
+def column_schema(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dg.TableSchema:
+    """The table's columns as Dagster metadata (the UI shows them on the asset page)."""
+    return dg.TableSchema(columns=[dg.TableColumn(name=c, type=t) for c, t in table_columns(con, schema, table)])
 
 
 def weekly_asset(

@@ -8,10 +8,10 @@ import pandas as pd
 
 from seg_pipeline.defs.model.assets import load_week_features
 from seg_pipeline.defs.resources import SegResource
-from seg_pipeline.defs.weekly import weekly_asset
+from seg_pipeline.defs.weekly import column_schema, weekly_asset
 from seg_pipeline.partitions import week_of
 from seg_pipeline.segmentation.tracking import MlflowTracker
-from seg_pipeline.warehouse.duck import connect, ensure_schemas, replace_partition, table_exists
+from seg_pipeline.warehouse.duck import connect, ensure_schemas, replace_partition
 
 KEY = dg.AssetKey(["assignments", "account_segments"])
 
@@ -78,7 +78,7 @@ def account_segments(context: dg.AssetExecutionContext, seg: SegResource) -> dg.
         assigned = assigned.sort_values("account_id").reset_index(drop=True)
         replace_partition(con, "assignments", "account_segments", assigned, key=week)
         catalog = update_catalog(con, model, week, str(version))
-        prev_exists = table_exists(con, "assignments", "account_segments")
+        schema = column_schema(con, "assignments", "account_segments")
     sizes = assigned.groupby("segment_id").size()
     names = model.segment_names
     return dg.MaterializeResult(
@@ -95,6 +95,6 @@ def account_segments(context: dg.AssetExecutionContext, seg: SegResource) -> dg.
             ),
             "catalog_segments": len(catalog),
             **{f"size_segment_{int(k)}": int(v) for k, v in sizes.items()},
-            "has_history": prev_exists,
+            "dagster/column_schema": schema,
         }
     )

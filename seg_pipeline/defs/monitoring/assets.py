@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from seg_pipeline.defs.resources import SegResource
-from seg_pipeline.defs.weekly import weekly_asset
+from seg_pipeline.defs.weekly import column_schema, weekly_asset
 from seg_pipeline.features import registry
 from seg_pipeline.monitoring.drift import weekly_drift
 from seg_pipeline.monitoring.migrations import detect_migrations
@@ -83,6 +83,7 @@ def segment_migrations(
             confirm_margin=settings.confirm_margin, prior_migrations=prior,
         )
         replace_partition(con, "monitoring", "segment_migrations", result.ledger, key=week)
+        schema = column_schema(con, "monitoring", "segment_migrations")
         blocked = result.rate > settings.mass_migration_threshold and not settings.sinks_override
         if blocked:
             body = (
@@ -100,6 +101,7 @@ def segment_migrations(
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(result.ledger),
+            "dagster/column_schema": schema,
             **{k: (float(v) if isinstance(v, float) else int(v)) for k, v in result.summary().items()},
             "transition_matrix": dg.MetadataValue.md(matrix.to_markdown() if len(matrix) else "(no moves)"),
             "sample_explanations": dg.MetadataValue.md(

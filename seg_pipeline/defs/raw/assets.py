@@ -6,7 +6,7 @@ from datetime import timedelta
 import dagster as dg
 
 from seg_pipeline.defs.resources import SegResource
-from seg_pipeline.defs.weekly import weekly_asset
+from seg_pipeline.defs.weekly import column_schema, weekly_asset
 from seg_pipeline.partitions import week_of, weekly_check
 from seg_pipeline.sinks import send_engineer_alert
 from seg_pipeline.sources.contracts import CONTRACTS
@@ -96,6 +96,7 @@ def build_raw_asset(source: str) -> dg.AssetsDefinition:
                 f'FROM raw."{source}" WHERE week_start = ?',
                 [week],
             ).fetchall()[0]
+            schema = column_schema(con, "raw", source)
             volume = _volume_check(con, source, week, len(result.rows), settings.volume_drop_threshold)
             if source == "product_events" and not volume.passed:
                 send_engineer_alert(
@@ -110,6 +111,7 @@ def build_raw_asset(source: str) -> dg.AssetsDefinition:
         yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": len(result.rows),
+                "dagster/column_schema": schema,
                 "rows_in": result.rows_in,
                 "loaded": len(result.rows),
                 "quarantined": len(result.quarantine),

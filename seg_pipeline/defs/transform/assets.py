@@ -6,11 +6,11 @@ from collections.abc import Iterator
 import dagster as dg
 
 from seg_pipeline.defs.resources import SegResource
-from seg_pipeline.defs.weekly import weekly_asset
+from seg_pipeline.defs.weekly import column_schema, weekly_asset
 from seg_pipeline.features import registry
 from seg_pipeline.partitions import week_of, weekly_check
 from seg_pipeline.settings import Settings
-from seg_pipeline.warehouse.duck import connect, ensure_schemas, table_columns
+from seg_pipeline.warehouse.duck import connect, ensure_schemas
 from seg_pipeline.warehouse.sql_models import SqlModel, discover, run_model
 
 ModelEvent = dg.AssetCheckResult | dg.MaterializeResult
@@ -131,16 +131,14 @@ def build_model_asset(model: SqlModel) -> dg.AssetsDefinition:
         with connect(settings.warehouse_path) as con:
             ensure_schemas(con)
             rows = run_model(con, model, week, memory_limit=settings.sql_memory_limit or None)
-            columns = table_columns(con, model.layer, model.name)
+            schema = column_schema(con, model.layer, model.name)
             checks = _feature_checks(con, week) if is_features else []
             if is_features:
                 _publish_registry(con)
         yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": rows,
-                "dagster/column_schema": dg.TableSchema(
-                    columns=[dg.TableColumn(name=c, type=t) for c, t in columns]
-                ),
+                "dagster/column_schema": schema,
                 "week_start": str(week),
             }
         )
