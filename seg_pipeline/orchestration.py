@@ -181,10 +181,18 @@ def demo_summary(settings: Settings, runs: list[WeekRun]) -> str:
     return "\n".join(lines)
 
 
+def reader_path(settings: Settings) -> Path:
+    """Where read-only tools read: the published snapshot (a reader would lock out the writer), else the live file.
+
+    The snapshot is published at the end of every week's run, so it can lag a week that a check blocked.
+    """
+    return settings.snapshot_path if settings.snapshot_path.exists() else settings.warehouse_path
+
+
 def status_summary(settings: Settings) -> dict[str, Any]:
     """The latest week in the warehouse: segment sizes, confirmed moves, drift and deliveries."""
     out: dict[str, Any] = {}
-    with connect(settings.warehouse_path, read_only=True) as con:
+    with connect(reader_path(settings), read_only=True) as con:
         if not table_exists(con, "features", "account_features"):
             return {"text": "no week has been built yet (run `seg demo`)"}
         latest = con.execute("SELECT max(week_start) FROM features.account_features").fetchall()[0][0]
@@ -237,7 +245,7 @@ def evaluate_home(settings: Settings) -> dict[str, Any]:
     from seg_pipeline.monitoring.evaluate import evaluate
 
     truth = {n: pd.read_parquet(settings.truth_dir / f"{n}.parquet") for n in ("personas", "migrations", "churn")}
-    with connect(settings.warehouse_path, read_only=True) as con:
+    with connect(reader_path(settings), read_only=True) as con:
         assignments = con.execute("SELECT * FROM assignments.account_segments").fetchdf()
         migrations = (
             con.execute("SELECT * FROM monitoring.segment_migrations").fetchdf()

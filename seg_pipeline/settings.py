@@ -168,7 +168,6 @@ class Settings:
         fixed_k = env.get("SEG_FIXED_K")
         return cls(
             home=home,
-            sql_dir=Path(env.get("SEG_SQL_DIR") or PROJECT_ROOT / "dbt_like_sql").expanduser().resolve(),
             mlflow_tracking_uri=env.get("SEG_MLFLOW_TRACKING_URI") or None,
             seed=_env_int(env, "SEG_SEED", 7),
             quarantine_reject_rate=_env_float(env, "SEG_QUARANTINE_REJECT_RATE", 0.2),

@@ -103,6 +103,24 @@ def test_rerunning_the_last_week_is_idempotent_and_sends_nothing_new(demo_home):
     json.dumps(after)
 
 
+def test_rerunning_an_older_week_keeps_the_champion_and_never_moves_the_crm_back(demo_home):
+    """A backfill of week 1 retrains that week but must not hand @champion to it or re-send its old segments."""
+    settings, first = demo_home["settings"], demo_home["weeks"][0]
+    tracker = MlflowTracker.from_settings(settings)
+    champion_before = tracker.champion_version()
+    with _con(demo_home["home"]) as con:
+        state_before = con.execute("SELECT * FROM sinks.crm_sync_state ORDER BY account_id").fetchall()
+    (run,) = run_weeks(settings, [first])
+    assert run.success, run.error
+    assert tracker.champion_version() == champion_before
+    with _con(demo_home["home"]) as con:
+        state_after = con.execute("SELECT * FROM sinks.crm_sync_state ORDER BY account_id").fetchall()
+        row = con.execute(
+            "SELECT promoted, gate_reasons FROM model.training_runs WHERE week_start = ?", [first]).fetchall()[0]
+    assert state_after == state_before
+    assert row[0] is False and "backfill" in row[1]
+
+
 def test_mass_migration_blocks_sinks_and_sends_one_engineer_alert(demo_home, monkeypatch):
     """Rerun the last week with a 0 % threshold: write-back and AM alerts must not run; one engineer alert."""
     home, last, settings = demo_home["home"], demo_home["weeks"][-1], demo_home["settings"]

@@ -100,6 +100,7 @@ def plan_writeback(
     """Enqueue the accounts whose segment, segment name or outlier flag differ from the last acknowledged
     sync (all of them when ``full_resync``); return how many rows were enqueued.
 
+    A week older than the newest planned week enqueues nothing, so a backfill never moves the CRM back in time.
     Accounts absent from the CRM snapshot are skipped (counted in ``sinks.crm_plans``); a duplicate account
     id in the snapshot is rejected because the write-back target would be ambiguous. Older pending rows for
     the same accounts are superseded so a stale value can never overwrite a newer one.
@@ -120,6 +121,10 @@ def plan_writeback(
     dup = crm_accounts["account_id"][crm_accounts["account_id"].duplicated()].unique()
     if len(dup):
         raise ValueError(f"CRM snapshot has duplicate account id {dup[0]!r}: write-back target is ambiguous")
+    ensure_schema(con)
+    later = con.execute("SELECT count(*) FROM sinks.crm_plans WHERE week_start > ?", [week]).fetchall()[0][0]
+    if later:
+        return 0  # a rerun of an older week (backfill): the CRM already holds newer weeks' segments
 
     crm = crm_accounts[["account_id"]].copy()
     crm["crm_id"] = crm_accounts["crm_id"] if "crm_id" in crm_accounts.columns else crm_accounts["account_id"]
@@ -147,7 +152,9 @@ def plan_writeback(
                        ($full OR s.account_id IS NULL
                         OR s.segment_id IS DISTINCT FROM cast(i.segment_id AS INTEGER)
                         OR s.segment_name IS DISTINCT FROM i.segment_name
-                        OR s.is_outlier IS DISTINCT FROM cast(i.is_outlier AS BOOLEAN)) AS changed
+                        OR s.is_outlier IS DISTINCT FROM cast(i.is_outlier AS BOOLEAN))
+                       -- a rerun of an older week never moves the CRM back in time
+                       AND (s.week_start IS NULL OR s.week_start <= $week) AS changed
                 FROM {view} i LEFT JOIN sinks.crm_sync_state s USING (account_id)""",
                         {"week": week, "model": model_version, "nonce": nonce, "full": full_resync})
             # Any pending row for these accounts that is not this week's value is stale.

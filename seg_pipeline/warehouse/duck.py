@@ -171,12 +171,15 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, warehouse: Path, snapshot: 
     """
     con.execute("CHECKPOINT")
     tmp = snapshot.with_suffix(".tmp")
+    tmp_wal = tmp.with_name(tmp.name + ".wal")
+    snap_wal = snapshot.with_name(snapshot.name + ".wal")
     shutil.copyfile(warehouse, tmp)
     wal = warehouse.with_name(warehouse.name + ".wal")
     if wal.exists() and wal.stat().st_size:
-        shutil.copyfile(wal, tmp.with_name(tmp.name + ".wal"))
+        shutil.copyfile(wal, tmp_wal)
     tmp.replace(snapshot)
-    tmp_wal = tmp.with_name(tmp.name + ".wal")
     if tmp_wal.exists():
-        tmp_wal.replace(snapshot.with_name(snapshot.name + ".wal"))
+        tmp_wal.replace(snap_wal)
+    elif snap_wal.exists():
+        snap_wal.unlink()  # a WAL left from an earlier publish must not be replayed onto the new copy
     return snapshot

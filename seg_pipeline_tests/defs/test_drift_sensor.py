@@ -28,6 +28,10 @@ def test_high_drift_requests_a_retrain_of_that_week(monkeypatch):
         # the same materialization is not acted on twice
         again = _evaluate(instance, result.cursor)
         assert not again.run_requests
+        # the retrain re-creates that week's drift report: same run key, so Dagster will not launch a second one
+        _report(instance, "2026-01-12", 0.8)
+        third = _evaluate(instance, result.cursor)
+        assert [r.run_key for r in third.run_requests] == [r.run_key for r in result.run_requests]
 
 
 def test_low_drift_skips_with_a_reason(monkeypatch):

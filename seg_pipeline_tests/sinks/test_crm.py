@@ -252,6 +252,19 @@ def test_second_week_sends_only_the_three_changed_accounts(con, settings, crm, c
     assert state.companies["acc_000001"]["seg_week_start"] == WEEK2.isoformat()
 
 
+def test_rerunning_an_older_week_never_moves_the_crm_back(con, settings, crm, clock):
+    url, state = crm
+    _plan(con, n=10)
+    _deliver(con, _rest(settings, url), clock)
+    _plan(con, n=10, week=WEEK2, changes={"acc_000001": {"segment_id": 3, "segment_name": SEGMENTS[3]}})
+    _deliver(con, _rest(settings, url), clock, week=WEEK2)
+    before = len(state.requests)
+    assert _plan(con, n=10, week=WEEK1) == 0  # week 1 again (a backfill): its older values are not re-sent
+    _deliver(con, _rest(settings, url), clock, week=WEEK1)
+    assert len(state.requests) == before
+    assert state.companies["acc_000001"]["seg_segment_name"] == SEGMENTS[3]
+
+
 def test_newer_plan_supersedes_undelivered_rows(con, settings, crm, clock):
     url, state = crm
     _plan(con, n=5)  # never delivered

@@ -6,7 +6,7 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
-from seg_pipeline.defs.model.assets import load_week_features
+from seg_pipeline.defs.model.assets import load_week_features, serving_model
 from seg_pipeline.defs.resources import SegResource
 from seg_pipeline.defs.weekly import column_schema, weekly_asset
 from seg_pipeline.partitions import week_of
@@ -64,10 +64,7 @@ def account_segments(context: dg.AssetExecutionContext, seg: SegResource) -> dg.
     settings = seg.settings()
     week = week_of(context.partition_key)
     tracker = MlflowTracker.from_settings(settings)
-    champion = tracker.load_champion()
-    if champion is None:
-        raise dg.Failure(description="no @champion model in MLflow yet: the first week's model failed its gate")
-    model, version = champion
+    model, version = serving_model(settings, tracker, week)
     with connect(settings.warehouse_path) as con:
         ensure_schemas(con)
         features = load_week_features(con, week, list(model.features) + list(model.categorical))

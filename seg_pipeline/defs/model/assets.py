@@ -18,6 +18,21 @@ FEATURES = dg.AssetKey(["features", "account_features"])
 KEY = dg.AssetKey(["model", "segmentation_model"])
 
 
+def serving_model(settings, tracker: MlflowTracker, week) -> tuple[Any, str]:  # type: ignore[no-untyped-def]
+    """The model that assigns ``week``: the version recorded for it by the model stage, else @champion."""
+    with connect(settings.warehouse_path) as con:
+        rows = con.execute(
+            "SELECT serving_version FROM model.training_runs WHERE week_start = ? AND serving_version IS NOT NULL",
+            [week],
+        ).fetchall()
+    if rows:
+        return tracker.load_version(str(rows[0][0])), str(rows[0][0])
+    champion = tracker.load_champion()
+    if champion is None:
+        raise dg.Failure(description="no @champion model in MLflow yet: the first week's model failed its gate")
+    return champion[0], str(champion[1])
+
+
 def load_week_features(con, week, columns: list[str]) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     cols = ", ".join(f'"{c}"' for c in ["account_id", *columns])
     return con.execute(
@@ -66,6 +81,11 @@ def segmentation_model(
                 "SELECT account_id, segment_id FROM assignments.account_segments WHERE week_start = ?",
                 [week - timedelta(days=7)],
             ).fetchdf()
+        latest_promoted = con.execute(
+            "SELECT max(week_start) FROM model.training_runs WHERE promoted AND week_start <> ?", [week]
+        ).fetchall()[0][0]
+    # re-running an older week (a backfill) must not hand @champion to a model trained on older data
+    backfill = latest_promoted is not None and week < latest_promoted
     result = train_week(
         features, config, champion=champion_model,
         champion_assignments=previous if previous is not None and len(previous) else None, week_start=week,
@@ -76,14 +96,18 @@ def segmentation_model(
         tags={"dagster.run_id": context.run.run_id, "dagster.partition": context.partition_key},
         features=features,
     )
-    promoted = result.gate.passed
+    promoted = result.gate.passed and not backfill
     if promoted:
         tracker.promote(version)
-    serving = version if promoted else champion_version
+    # the week is assigned by its own model when it passed the gate (even in a backfill), else by the champion
+    serving = version if result.gate.passed else champion_version
+    reasons = list(result.gate.reasons)
+    if backfill:
+        reasons.append(f"backfill of {week}: @champion stays on the model of {latest_promoted}")
     m = result.metrics
     row = pd.DataFrame([{
         "week_start": week, "model_version": str(version), "serving_version": serving, "promoted": promoted,
-        "gate_reasons": "; ".join(result.gate.reasons), "k": int(result.k_selection.k),
+        "gate_reasons": "; ".join(reasons), "k": int(result.k_selection.k),
         "n_segments": int(m.get("n_segments", 0)), "silhouette": m.get("silhouette"),
         "calinski_harabasz": m.get("calinski_harabasz"), "davies_bouldin": m.get("davies_bouldin"),
         "inertia": m.get("inertia"), "noise_share": m.get("noise_share"), "stability_ari": m.get("stability_ari"),
@@ -106,13 +130,14 @@ def segmentation_model(
     }
     yield dg.MaterializeResult(metadata=metadata)
     no_model = serving is None
+    passed = result.gate.passed
     yield dg.AssetCheckResult(
         check_name="quality_gate",
-        passed=promoted,
+        passed=passed,
         severity=dg.AssetCheckSeverity.ERROR if no_model else dg.AssetCheckSeverity.WARN,
         description=(
-            "promoted to @champion"
-            if promoted
+            ("promoted to @champion" if promoted else "passed; backfill week, @champion unchanged")
+            if passed
             else ("no champion to fall back to: " if no_model else f"kept champion v{champion_version}: ")
             + "; ".join(result.gate.reasons)
         ),

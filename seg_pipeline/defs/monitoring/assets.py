@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from seg_pipeline.defs.model.assets import serving_model
 from seg_pipeline.defs.resources import SegResource
 from seg_pipeline.defs.weekly import column_schema, weekly_asset
 from seg_pipeline.features import registry
@@ -22,6 +23,8 @@ FEATURES = dg.AssetKey(["features", "account_features"])
 MIGRATIONS = dg.AssetKey(["monitoring", "segment_migrations"])
 DRIFT = dg.AssetKey(["monitoring", "drift_report"])
 EXPLAIN_FEATURES = registry.feature_names()
+DRIFT_SUMMARY_COLUMNS = ["week_start", "reference", "n_features", "n_drifted", "share_drifted", "drifted_features",
+                         "html_path", "json_path"]
 DRIFT_COLUMNS = [f.name for f in registry.FEATURES if f.kind == "numeric"]
 
 
@@ -59,8 +62,7 @@ def segment_migrations(
     week = week_of(context.partition_key)
     prev_week = week - timedelta(days=7)
     tracker = MlflowTracker.from_settings(settings)
-    champion = tracker.load_champion()
-    centroids_z = champion[0].profiles_z_frame() if champion else None
+    centroids_z = serving_model(settings, tracker, week)[0].profiles_z_frame()
     with connect(settings.warehouse_path) as con:
         ensure_schemas(con)
         cur = _frame(con, "SELECT * FROM assignments.account_segments WHERE week_start = ?", [week])
@@ -159,9 +161,8 @@ def drift_report(context: dg.AssetExecutionContext, seg: SegResource) -> dg.Mate
             feats, feats_prev if len(feats_prev) else None, feats_train, asg, asg_prev if len(asg_prev) else None,
             columns=DRIFT_COLUMNS, out_dir=out_dir, week_start=week, seed=settings.seed,
         )
-        rows = pd.DataFrame(summary.get("rows", []))
-        if len(rows):
-            replace_partition(con, "monitoring", "drift_summary", rows, key=week)
+        rows = pd.DataFrame(summary.get("rows", []), columns=DRIFT_SUMMARY_COLUMNS)
+        replace_partition(con, "monitoring", "drift_summary", rows, key=week)  # also clears a rerun's old rows
     _log_to_mlflow(settings, week, rows)
     meta: dict[str, Any] = {"reports": len(rows)}
     for rec in rows.to_dict(orient="records"):

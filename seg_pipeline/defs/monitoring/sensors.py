@@ -19,7 +19,8 @@ retrain_job = dg.define_asset_job(
     minimum_interval_seconds=300,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Reads each new drift report's `share_drifted`; above SEG_DRIFT_RETRAIN_THRESHOLD (default 50 %) it "
-    "requests one early retrain of that week (run key = week, so never twice for the same report).",
+    "requests one early retrain of that week (run key = week: the retrain's own drift report, which it re-creates, "
+    "cannot trigger another one).",
 )
 def drift_retrain_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):  # type: ignore[no-untyped-def]
     threshold = Settings.from_env().drift_retrain_threshold
@@ -31,7 +32,7 @@ def drift_retrain_sensor(context: dg.SensorEvaluationContext, asset_event: dg.Ev
     if share <= threshold:
         return dg.SkipReason(f"week {mat.partition}: {share:.0%} of features drifted (threshold {threshold:.0%})")
     return dg.RunRequest(
-        run_key=f"drift-retrain-{mat.partition}-{asset_event.run_id}",
+        run_key=f"drift-retrain-{mat.partition}",
         partition_key=mat.partition,
         tags={"seg/reason": f"drift {share:.0%} > {threshold:.0%}"},
     )
