@@ -41,6 +41,8 @@ FEATURE_TEXT: dict[str, tuple[str, str, str]] = {
     "events_trend": ("event trend", "trend", ""),
     "tickets_opened": ("support tickets", "count", ""),
     "p1_tickets": ("P1 tickets", "count", ""),
+    "tickets_4w": ("support tickets over 4 weeks", "level", ""),
+    "p1_tickets_4w": ("P1 tickets over 4 weeks", "level", ""),
     "median_resolution_hours": ("median ticket resolution", "level", " h"),
     "csat_avg": ("CSAT", "level", "/5"),
     "open_backlog": ("open ticket backlog", "level", ""),
@@ -100,7 +102,8 @@ def describe_change(feature: str, current: float, hist_mean: float) -> str:
         return f"{label} {pct:+.0f} % vs its 4-week mean"
     if style == "count":
         n = round(current)
-        head = f"no {label} this week" if n == 0 else f"{n} {label} this week"
+        noun = label.removesuffix("s") if n == 1 else label
+        head = f"no {label} this week" if n == 0 else f"{n} {noun} this week"
         return f"{head} (4-week mean {_fmt(hist_mean)})"
     if style == "pct":
         return f"{label} {current * 100:.0f} % (was {hist_mean * 100:.0f} %)"
