@@ -13,7 +13,7 @@ import pandas as pd
 from seg_pipeline.features import registry
 
 # Segment names that mean "this account needs attention"; matched case-insensitively as substrings.
-AT_RISK_KEYWORDS: tuple[str, ...] = ("at_risk", "at risk", "at-risk", "declining", "dormant", "struggling", "churn")
+AT_RISK_KEYWORDS: tuple[str, ...] = ("at_risk", "at risk", "at-risk", "declining", "dormant", "struggl", "churn")
 
 
 class Unavailable(Exception):

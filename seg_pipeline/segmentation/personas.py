@@ -69,9 +69,9 @@ def _base(name: str) -> str:
     return head if head and tail.isdigit() else name
 
 
-def is_at_risk(name: str) -> bool:
-    """True for at-risk personas, including suffixed duplicates such as "Dormant 2"."""
-    return _base(name) in AT_RISK_NAMES
+def is_at_risk(name: object) -> bool:
+    """True for at-risk personas, including suffixed duplicates such as "Dormant 2" (False for missing names)."""
+    return isinstance(name, str) and _base(name) in AT_RISK_NAMES
 
 
 def name_segments(

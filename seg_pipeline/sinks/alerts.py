@@ -18,12 +18,13 @@ import duckdb
 import httpx
 import pandas as pd
 
+from seg_pipeline.segmentation.personas import AT_RISK_NAMES, is_at_risk
 from seg_pipeline.settings import Settings
 from seg_pipeline.sinks.channels import Channel, EmailChannel, FileChannel, Message, SmtpFactory, WebhookChannel
 from seg_pipeline.sinks.http import RetryPolicy, SinkStopError
 from seg_pipeline.sinks.outbox import as_week, dead_letter, ensure_schema, stable_key, transaction
 
-AT_RISK = frozenset({"Declining / At-Risk", "Support-Heavy Strugglers", "Dormant"})
+AT_RISK = AT_RISK_NAMES  # one definition of "at-risk", shared with persona naming
 MIGRATION_COLUMNS = ("account_id", "week_start", "from_segment", "to_segment", "from_name", "to_name", "kind",
                      "confirmed", "explanation")
 CRM_COLUMNS = ("account_id", "account_name", "account_manager_id", "account_manager_name",
@@ -75,18 +76,18 @@ def _clip(text: object, limit: int = MAX_EXPLANATION) -> str:
 def build_digest(am_id: str, am_name: str | None, am_email: str | None, moves: pd.DataFrame, *, week: date,
                  link: str, max_lines: int = 20) -> Message:
     """One digest: at-risk moves first, then by account name; beyond ``max_lines`` a ``+N more`` line."""
-    moves = moves.assign(_risk=~moves["to_name"].isin(AT_RISK)).sort_values(
+    moves = moves.assign(_risk=~moves["to_name"].map(is_at_risk)).sort_values(
         ["_risk", "account_name", "account_id"], kind="stable")
     lines = []
     for r in moves.itertuples():
-        flag = " ⚠" if r.to_name in AT_RISK else ""
+        flag = " ⚠" if is_at_risk(r.to_name) else ""
         why = _clip(r.explanation)
         lines.append(f"• {_clip(r.account_name, 80)} ({r.account_id}): {r.from_name} → {r.to_name}{flag}"
                      + (f" — {why}" if why else ""))
     shown, hidden = lines[:max_lines], len(lines) - min(len(lines), max_lines)
     if hidden:
         shown.append(f"+{hidden} more")
-    n_risk = int(moves["to_name"].isin(AT_RISK).sum())
+    n_risk = int(moves["to_name"].map(is_at_risk).sum())
     subject = (f"Segment changes for your accounts, week of {week.isoformat()}: {len(moves)} account(s)"
                + (f", {n_risk} into at-risk segments" if n_risk else ""))
     greeting = f"Hi {am_name}," if am_name else "Hi,"
