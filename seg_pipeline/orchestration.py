@@ -72,12 +72,13 @@ def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None
     import dagster as dg
 
     from seg_pipeline.definitions import defs as lazy_defs
-    from seg_pipeline.defs.jobs import WEEKLY_JOB_NAME
+    from seg_pipeline.defs.jobs import DASHBOARD_JOB_NAME, WEEKLY_JOB_NAME
 
     for key in weeks:
         week_of(key)
     definitions = lazy_defs()
     job = definitions.resolve_job_def(WEEKLY_JOB_NAME)
+    dashboard_job = definitions.resolve_job_def(DASHBOARD_JOB_NAME)
     results: list[WeekRun] = []
     with _home_env(settings), dg.DagsterInstance.from_config(str(settings.home)) as instance:
         for i, key in enumerate(weeks, 1):
@@ -103,6 +104,10 @@ def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None
                 )
             run = WeekRun(key, res.success or blocked, res.run_id, time.perf_counter() - t0, error, failed_checks,
                           blocked)
+            if blocked:  # the blocked week is the one stakeholders must see: refresh the dashboard on its own
+                dashboard_job.execute_in_process(
+                    partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE
+                )
             results.append(run)
             if progress:
                 state = "ok" if res.success else ("BLOCKED by a check" if blocked else f"FAILED: {error}")

@@ -60,6 +60,7 @@ def test_weekly_schedule_and_drift_sensor():
     assert schedule.execution_timezone in (None, "UTC")
     sensor = d.resolve_sensor_def("drift_retrain_sensor")
     assert sensor.job_name == "early_retrain"
+    assert d.resolve_schedule_def("refresh_dashboard_schedule").cron_schedule == "0 7 * * 1"
     job = d.resolve_job_def("weekly_segmentation")
     assert job.partitions_def.get_partition_keys()[0] == "2026-01-05"
 

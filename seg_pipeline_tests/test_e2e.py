@@ -143,3 +143,8 @@ def test_mass_migration_blocks_sinks_and_sends_one_engineer_alert(demo_home, mon
         log_after = con.execute("SELECT count(*) FROM sinks.crm_sync_log").fetchall()[0][0]
     assert blocked == [(True,)]
     assert log_after == log_before, "write-back ran although the gate failed"
+    # the dashboard was still refreshed for the blocked week, from a fresh snapshot
+    snapshot = settings.snapshot_path
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        assert con.execute("SELECT blocked FROM sinks.alert_stats WHERE week_start = ?", [last]).fetchall() == [
+            (True,)]
