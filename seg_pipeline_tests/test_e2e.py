@@ -73,7 +73,7 @@ def test_sinks_and_reports_exist_after_the_first_week(demo_home):
             "SELECT DISTINCT week_start FROM monitoring.segment_migrations").fetchall()}
         stats = con.execute("SELECT week_start, sent FROM sinks.writeback_stats ORDER BY 1").fetchall()
         drift = con.execute("SELECT DISTINCT week_start FROM monitoring.drift_summary").fetchall()
-    assert set(demo_home["weeks"][1:]) <= mig_weeks | set()  # moves exist once there is a previous week
+    assert set(demo_home["weeks"][1:]) <= mig_weeks  # moves exist once there is a previous week
     assert len(stats) == len(demo_home["weeks"]) and stats[0][1] > 0  # first week writes every account back
     assert {str(r[0]) for r in drift} >= set(demo_home["weeks"][1:])
     assert list((settings.outbox_dir / "crm").glob("*")), "no CRM export written"
@@ -88,7 +88,6 @@ def test_rerunning_the_last_week_is_idempotent_and_sends_nothing_new(demo_home):
     tables = ("raw.product_events", "raw.crm_accounts", "staging.stg_support_tickets", "features.account_features")
     with _con(home) as con:
         before = {t: _table_digest(con, t, last) for t in tables}
-        sent_before = con.execute("SELECT count(*) FROM sinks.crm_sync_log").fetchall()[0][0]
     alerts = demo_home["settings"].outbox_dir / "alerts.jsonl"
     alert_lines = alerts.read_text().count("\n") if alerts.exists() else 0
     (run,) = run_weeks(demo_home["settings"], [last])
@@ -99,8 +98,6 @@ def test_rerunning_the_last_week_is_idempotent_and_sends_nothing_new(demo_home):
     assert before == after
     assert wb == 0, "a rerun must not write anything back again"
     assert (alerts.read_text().count("\n") if alerts.exists() else 0) == alert_lines
-    assert sent_before >= 0
-    json.dumps(after)
 
 
 def test_rerunning_an_older_week_keeps_the_champion_and_never_moves_the_crm_back(demo_home):
