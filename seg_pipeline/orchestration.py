@@ -258,7 +258,3 @@ def evaluate_home(settings: Settings) -> dict[str, Any]:
             else pd.DataFrame()
         )
     return evaluate(truth["personas"], truth["migrations"], truth["churn"], assignments, migrations)
-
-
-def home_path(settings: Settings, *parts: str) -> Path:
-    return settings.home.joinpath(*parts)

@@ -22,7 +22,8 @@ from seg_pipeline.segmentation.personas import AT_RISK_NAMES, is_at_risk
 from seg_pipeline.settings import Settings
 from seg_pipeline.sinks.channels import Channel, EmailChannel, FileChannel, Message, SmtpFactory, WebhookChannel
 from seg_pipeline.sinks.http import RetryPolicy, SinkStopError
-from seg_pipeline.sinks.outbox import as_week, dead_letter, ensure_schema, stable_key, transaction
+from seg_pipeline.sinks.outbox import as_week, dead_letter, ensure_schema, stable_key
+from seg_pipeline.warehouse.duck import transaction
 
 AT_RISK = AT_RISK_NAMES  # one definition of "at-risk", shared with persona naming
 MIGRATION_COLUMNS = ("account_id", "week_start", "from_segment", "to_segment", "from_name", "to_name", "kind",
@@ -125,13 +126,19 @@ def plan_alerts(
 
     Only confirmed ``segment`` moves of the week count. A move is skipped when the last alert for the
     account (an earlier week) already announced the same target segment. Moves whose account has no AM in
-    the CRM snapshot are dead-lettered (never silently dropped). A digest already sent is never rebuilt.
+    the CRM snapshot are dead-lettered (never silently dropped). A digest already sent is never rebuilt, and a
+    week older than a week that already has digests plans none (stale news after a backfill).
     """
     week = as_week(week_start)
     _check(migrations, MIGRATION_COLUMNS, "migrations")
     _check(crm_accounts, CRM_COLUMNS, "crm_accounts")
     ensure_schema(con)
     result = AlertResult(week_start=week, channel=settings.alert_channel, dry_run=False)
+    later = con.execute(
+        "SELECT count(*) FROM sinks.alert_ledger WHERE kind = 'am_digest' AND week_start > ?", [week]
+    ).fetchall()[0][0]
+    if later:
+        return result  # a rerun of an older week (backfill): managers already heard about newer weeks
     m = migrations[(pd.to_datetime(migrations["week_start"]).dt.date == week)
                    & (migrations["kind"] == "segment") & migrations["confirmed"].eq(True)]
     m = m.sort_values(["account_id", "to_segment"], kind="stable").drop_duplicates("account_id", keep="last")

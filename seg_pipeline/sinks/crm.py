@@ -34,7 +34,8 @@ from seg_pipeline.sinks.http import (
     http_attempt,
     run_with_retry,
 )
-from seg_pipeline.sinks.outbox import as_week, dead_letter, ensure_schema, stable_key, transaction
+from seg_pipeline.sinks.outbox import as_week, dead_letter, ensure_schema, stable_key
+from seg_pipeline.warehouse.duck import transaction
 
 BATCH_UPDATE_PATH = "/crm/v3/objects/companies/batch/update"
 ASSIGNMENT_COLUMNS = ("account_id", "segment_id", "segment_name", "is_outlier")

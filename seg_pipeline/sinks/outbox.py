@@ -7,8 +7,6 @@ change happens in one explicit transaction (DuckDB 2.0 autocommits each statemen
 
 import hashlib
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
 
 import duckdb
@@ -128,18 +126,6 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the ``sinks`` tables when missing (idempotent; DDL needs no data transaction)."""
     for ddl in _DDL:
         con.execute(ddl)
-
-
-@contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One explicit transaction: commit on success, roll back on any exception."""
-    con.begin()
-    try:
-        yield con
-    except BaseException:
-        con.rollback()
-        raise
-    con.commit()
 
 
 def as_week(value: date | datetime | str) -> date:

@@ -47,6 +47,18 @@ def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
         con.close()
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One explicit transaction: commit on success, roll back on any exception (DuckDB 2.0 autocommits otherwise)."""
+    con.begin()
+    try:
+        yield con
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+
+
 def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
     """Create every stage's schema and the Python-written tables (see ``schema.py``)."""
     from seg_pipeline.warehouse.schema import ensure_tables
@@ -105,18 +117,13 @@ def replace_slices(con: duckdb.DuckDBPyConnection, writes: list[SliceWrite]) -> 
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(w.schema)}")
             if not table_exists(con, w.schema, w.table):
                 con.execute(f"CREATE TABLE {qualified(w.schema, w.table)} AS SELECT * FROM {name} LIMIT 0")
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             for name, w in zip(names, writes, strict=True):
                 target = qualified(w.schema, w.table)
                 cond = " AND ".join(f"{ident(c)} = ?" for c in w.where)
                 con.execute(f"DELETE FROM {target} WHERE {cond}", list(w.where.values()))
                 if len(w.frame):
                     con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {name}")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     finally:
         for name in names:
             con.unregister(name)
@@ -151,16 +158,11 @@ def replace_partition_sql(
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
     if not table_exists(con, schema, table):
         con.execute(f"CREATE TABLE {target} AS SELECT * FROM ({select_sql}) AS _model LIMIT 0", params)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(f"DELETE FROM {target} WHERE {ident(key_column)} = ?", [key])
         con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM ({select_sql}) AS _model", params)
         row = con.execute(f"SELECT count(*) FROM {target} WHERE {ident(key_column)} = ?", [key]).fetchall()[0]
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return int(row[0]) if row else 0
+    return int(row[0])
 
 
 def publish_snapshot(con: duckdb.DuckDBPyConnection, warehouse: Path, snapshot: Path) -> Path:

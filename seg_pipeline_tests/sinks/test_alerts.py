@@ -97,6 +97,13 @@ def test_account_already_alerted_into_same_segment_is_not_realerted(con, setting
     assert "acc_000000" in records[0]["text"] and "acc_000006" not in records[0]["text"]
 
 
+def test_backfill_of_an_older_week_sends_no_stale_digests(con, settings, clock):
+    _send(con, settings, clock, migrations=pd.DataFrame([_move("acc_000000", 0, 1, week=WEEK2)]), week=WEEK2)
+    result = _send(con, settings, clock)  # week 1 run again after week 2 was alerted
+    assert result.planned == 0 and result.sent == 0
+    assert {r["week_start"] for r in _lines(settings.outbox_dir / "alerts.jsonl")} == {WEEK2.isoformat()}
+
+
 def test_long_digest_is_truncated():
     moves = pd.DataFrame([{**_move(f"acc_{i:06d}", 0, 1), "account_name": f"Co {i:02d}"} for i in range(25)])
     msg = build_digest("am_00", "Ann", "ann@example.test", moves, week=WEEK1, link="http://dash", max_lines=20)

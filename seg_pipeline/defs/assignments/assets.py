@@ -11,16 +11,14 @@ from seg_pipeline.defs.resources import SegResource
 from seg_pipeline.defs.weekly import column_schema, weekly_asset
 from seg_pipeline.partitions import week_of
 from seg_pipeline.segmentation.tracking import MlflowTracker
-from seg_pipeline.warehouse.duck import connect, ensure_schemas, replace_partition
+from seg_pipeline.warehouse.duck import connect, ensure_schemas, replace_partition, transaction
 
 KEY = dg.AssetKey(["assignments", "account_segments"])
 
 
-def update_catalog(con, model, week: date, version: str) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    """Upsert the serving model's segments; ids the model no longer has are marked retired."""
-    live = set(model.segment_ids)
-    con.execute("BEGIN TRANSACTION")
-    try:
+def update_catalog(con, model, week: date, version: str) -> int:  # type: ignore[no-untyped-def]
+    """Upsert the serving model's segments, mark ids it no longer has retired; returns the catalog size."""
+    with transaction(con):
         for sid in model.segment_ids:
             profile = json.dumps({k: round(float(v), 4) for k, v in model.profiles_z.get(sid, {}).items()})
             con.execute(
@@ -34,18 +32,12 @@ def update_catalog(con, model, week: date, version: str) -> pd.DataFrame:  # typ
                 """,
                 [int(sid), model.segment_names.get(sid, f"Segment {sid}"), week, week, profile, version],
             )
-        retired = [r[0] for r in con.execute("SELECT segment_id FROM assignments.segment_catalog").fetchall()
-                   if r[0] not in live]
-        for sid in retired:
-            con.execute(
-                "UPDATE assignments.segment_catalog SET status = 'retired' WHERE segment_id = ? AND last_week <= ?",
-                [sid, week],
-            )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return con.execute("SELECT * FROM assignments.segment_catalog ORDER BY segment_id").fetchdf()
+        con.execute(
+            "UPDATE assignments.segment_catalog SET status = 'retired' "
+            "WHERE segment_id NOT IN (SELECT unnest(?::INTEGER[])) AND last_week <= ?",
+            [[int(sid) for sid in model.segment_ids], week],
+        )
+    return int(con.execute("SELECT count(*) FROM assignments.segment_catalog").fetchall()[0][0])
 
 
 @weekly_asset(
@@ -74,7 +66,7 @@ def account_segments(context: dg.AssetExecutionContext, seg: SegResource) -> dg.
         assigned["run_id"] = context.run.run_id
         assigned = assigned.sort_values("account_id").reset_index(drop=True)
         replace_partition(con, "assignments", "account_segments", assigned, key=week)
-        catalog = update_catalog(con, model, week, str(version))
+        catalog_size = update_catalog(con, model, week, str(version))
         schema = column_schema(con, "assignments", "account_segments")
     sizes = assigned.groupby("segment_id").size()
     names = model.segment_names
@@ -90,7 +82,7 @@ def account_segments(context: dg.AssetExecutionContext, seg: SegResource) -> dg.
                 pd.DataFrame({"segment_id": sizes.index, "name": [names.get(i, "") for i in sizes.index],
                               "accounts": sizes.values}).to_markdown(index=False)
             ),
-            "catalog_segments": len(catalog),
+            "catalog_segments": catalog_size,
             **{f"size_segment_{int(k)}": int(v) for k, v in sizes.items()},
             "dagster/column_schema": schema,
         }

@@ -106,8 +106,6 @@ def build_raw_asset(source: str) -> dg.AssetsDefinition:
                     "fix the feed and re-run the week.",
                 )
         dups, nulls = (int(dup_row[0]), int(dup_row[1])) if dup_row else (0, 0)
-        reasons = result.quarantine["reason"].value_counts().to_dict() if len(result.quarantine) else {}
-        reconciled = result.rows_in == len(result.rows) + len(result.quarantine) + result.duplicates_dropped
         yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": len(result.rows),
@@ -116,7 +114,7 @@ def build_raw_asset(source: str) -> dg.AssetsDefinition:
                 "loaded": len(result.rows),
                 "quarantined": len(result.quarantine),
                 "duplicates_dropped": result.duplicates_dropped,
-                "quarantine_reasons": dg.MetadataValue.json({str(k): int(v) for k, v in reasons.items()}),
+                "quarantine_reasons": dg.MetadataValue.json(result.reason_counts()),
                 "files": dg.MetadataValue.json(result.files),
                 "table": "raw." + source,
             },
@@ -128,7 +126,7 @@ def build_raw_asset(source: str) -> dg.AssetsDefinition:
         )
         yield dg.AssetCheckResult(
             check_name="reconciles",
-            passed=reconciled,
+            passed=result.reconciled,
             metadata={
                 "rows_in": result.rows_in,
                 "loaded": len(result.rows),

@@ -86,11 +86,6 @@ def am_alerts(context: dg.AssetExecutionContext, seg: SegResource) -> Iterator[d
         migrations = con.execute(
             "SELECT * FROM monitoring.segment_migrations WHERE week_start = ? ORDER BY account_id", [week]
         ).fetchdf()
-        newer = con.execute("SELECT max(week_start) FROM sinks.alert_stats WHERE week_start > ?", [week]).fetchall()
-        if newer[0][0] is not None:
-            # a backfill of an older week: account managers already heard about newer weeks; stale news is noise
-            migrations = migrations.iloc[0:0]
-            context.log.info(f"{week} is older than the last alerted week {newer[0][0]}: no digests for it")
         try:
             result = send_am_alerts(con, settings, migrations, _crm_accounts(con, week), week_start=week,
                                     dry_run=settings.sinks_dry_run)

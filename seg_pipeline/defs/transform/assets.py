@@ -48,17 +48,14 @@ def _feature_checks(con, week) -> list[dg.AssetCheckResult]:
         [week],
     ).fetchall()[0]
     rows, distinct, null_ids = (int(v) for v in key_row) if key_row else (0, 0, 0)
-    violations: dict[str, int] = {}
+    # one scan counts every feature's out-of-range rows (bounds are constants of this module, not input)
+    counts = []
     for name, (lo, hi) in FEATURE_RANGES.items():
-        conds = [f'"{name}" IS NULL']
-        if lo is not None:
-            conds.append(f'"{name}" < {lo}')
-        if hi is not None:
-            conds.append(f'"{name}" > {hi}')
-        bad = con.execute(f"SELECT count(*) FROM {t} WHERE week_start = ? AND ({' OR '.join(conds)})", [week])
-        n = int(bad.fetchall()[0][0])
-        if n:
-            violations[name] = n
+        conds = [f'"{name}" IS NULL'] + ([f'"{name}" < {lo}'] if lo is not None else []) + (
+            [f'"{name}" > {hi}'] if hi is not None else [])
+        counts.append(f'count(*) FILTER (WHERE {" OR ".join(conds)}) AS "{name}"')
+    bad = con.execute(f"SELECT {', '.join(counts)} FROM {t} WHERE week_start = ?", [week]).fetchdf().iloc[0]
+    violations = {c: int(v) for c, v in bad.items() if v}
     null_cols = [f.name for f in registry.FEATURES if f.kind != "categorical"]
     null_sql = ", ".join(f'avg(("{c}" IS NULL)::int) AS "{c}"' for c in null_cols)
     null_rates = con.execute(f"SELECT {null_sql} FROM {t} WHERE week_start = ?", [week]).fetchdf().iloc[0]
