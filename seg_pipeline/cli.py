@@ -149,14 +149,14 @@ def import_cmd(ctx: click.Context, import_dir: Path, mapping: Path | None, week:
     Rows that cannot be mapped are kept for the loader to quarantine, or written to landing/import_rejects/ with
     a reason: nothing is dropped silently. See docs/byo_data.md.
     """
-    from seg_pipeline.sources.contracts import validate_week_key
     from seg_pipeline.sources.mappings import MappingError, import_exports, load_mapping
+    from seg_pipeline.weeks import parse_week
 
     settings = _settings(ctx)
     path = mapping or settings.mappings_path
     if path is None:
         raise SegError("no mapping file given", "pass --mapping FILE or set SEG_MAPPINGS (see docs/byo_data.md)")
-    week_start = validate_week_key(week) if week else None
+    week_start = parse_week(week) if week else None
     try:
         report = import_exports(load_mapping(path), import_dir, settings.landing_dir, week_start=week_start)
     except MappingError as exc:

@@ -4,12 +4,10 @@ Runs go through ``execute_in_process`` on a persistent instance, so they appear 
 with their lineage, metadata and check results (~0.1 s per asset instead of ~6 s per CLI launch).
 """
 
-import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -17,9 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from seg_pipeline.partitions import week_of, week_start_of
 from seg_pipeline.settings import Settings
 from seg_pipeline.warehouse.duck import connect, table_exists
+from seg_pipeline.weeks import parse_week, week_start_of
 
 Progress = Callable[[str], None]
 # the full event log goes to the instance (see `seg ui`); the terminal only shows warnings and the progress lines
@@ -54,7 +52,10 @@ def reset_home(settings: Settings) -> None:
             shutil.rmtree(path)
         elif path.exists() or path.is_symlink():
             path.unlink()
+    from seg_pipeline.segmentation.tracking import tracker_for
+
     settings.ensure_home()
+    tracker_for.cache_clear()  # the MLflow store was just deleted: no client may keep pointing at it
 
 
 def landing_weeks(settings: Settings) -> list[date]:
@@ -71,16 +72,16 @@ def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None
     """Materialize every stage of each week, in order, recording the runs in SEG_HOME's Dagster instance."""
     import dagster as dg
 
-    from seg_pipeline.definitions import defs as lazy_defs
+    from seg_pipeline.definitions import build_definitions
     from seg_pipeline.defs.jobs import DASHBOARD_JOB_NAME, WEEKLY_JOB_NAME
 
     for key in weeks:
-        week_of(key)
-    definitions = lazy_defs()
+        parse_week(key)
+    definitions = build_definitions(settings)
     job = definitions.resolve_job_def(WEEKLY_JOB_NAME)
     dashboard_job = definitions.resolve_job_def(DASHBOARD_JOB_NAME)
     results: list[WeekRun] = []
-    with _home_env(settings), dg.DagsterInstance.from_config(str(settings.home)) as instance:
+    with dg.DagsterInstance.from_config(str(settings.home)) as instance:
         for i, key in enumerate(weeks, 1):
             t0 = time.perf_counter()
             if progress:
@@ -116,21 +117,6 @@ def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None
             if not run.success:
                 break
     return results
-
-
-@contextmanager
-def _home_env(settings: Settings) -> Iterator[None]:
-    """Point SEG_HOME / DAGSTER_HOME at ``settings.home`` while runs execute, then restore the environment."""
-    saved = {k: os.environ.get(k) for k in ("SEG_HOME", "DAGSTER_HOME")}
-    os.environ["SEG_HOME"] = os.environ["DAGSTER_HOME"] = str(settings.home)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _error_class(err) -> str:  # type: ignore[no-untyped-def]

@@ -142,6 +142,11 @@ class Settings:
         """File sinks: CRM exports and the JSONL alert outbox."""
         return self.home / "outbox"
 
+    @property
+    def dashboard_link(self) -> str:
+        """The dashboard link placed in alerts: ``SEG_DASHBOARD_URL`` or the file's URI."""
+        return self.dashboard_url or (self.reports_dir / "dashboard.html").resolve().as_uri()
+
     def secret(self, name: str, env: Mapping[str, str] | None = None) -> str | None:
         """Read a secret from the environment at the moment it is needed (never stored)."""
         env = os.environ if env is None else env

@@ -1,20 +1,191 @@
-"""The one resource every asset uses: where SEG_HOME is and how the pipeline is configured."""
+"""Typed Dagster resources, one per outside system, bound once in ``definitions.py``.
+
+Each resource only turns its configuration into the narrow object the stage code takes (a ``Warehouse``, an
+``MlflowTracker``, a ``CrmConfig`` ...); no stage reads the environment or a whole ``Settings``. Secrets are
+bound as ``dg.EnvVar`` so Dagster resolves them at run time and never shows their values.
+"""
+
+from pathlib import Path
 
 import dagster as dg
 
+from seg_pipeline.monitoring.config import DriftConfig, MigrationConfig
+from seg_pipeline.raw.config import IngestConfig
+from seg_pipeline.segmentation.tracking import MlflowTracker, tracker_for
+from seg_pipeline.segmentation.train import TrainConfig
 from seg_pipeline.settings import Settings
+from seg_pipeline.sinks.config import AlertConfig, CrmConfig
+from seg_pipeline.warehouse.engine import Warehouse
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The warehouse engine (DuckDB file + read-only snapshot); the seam a Spark engine plugs into."""
+
+    path: str
+    snapshot_path: str
+    sql_memory_limit: str = "128MB"
+
+    def engine(self) -> Warehouse:
+        return Warehouse(Path(self.path), Path(self.snapshot_path), self.sql_memory_limit or None)
+
+
+class ModelRegistryResource(dg.ConfigurableResource):
+    """MLflow tracking server + model registry (SQLite file by default)."""
+
+    tracking_uri: str
+    artifact_root: str
+
+    def tracker(self) -> MlflowTracker:
+        """One client per process and store, shared by every stage that needs the registry."""
+        return tracker_for(self.tracking_uri, self.artifact_root)
+
+
+class LandingZoneResource(dg.ConfigurableResource):
+    """Where exports land, and the ingest policy that judges them."""
+
+    path: str
+    quarantine_reject_rate: float = 0.2
+    volume_drop_threshold: float = 0.5
+
+    def config(self) -> IngestConfig:
+        return IngestConfig(Path(self.path), self.quarantine_reject_rate, self.volume_drop_threshold)
+
+
+class CrmSinkResource(dg.ConfigurableResource):
+    """The CRM that receives segment write-backs: a file export or a REST API."""
+
+    mode: str = "file"
+    export_dir: str
+    base_url: str | None = None
+    token: str | None = None
+    batch_size: int = 100
+    rps: float = 10.0
+    full_resync: bool = False
+    dry_run: bool = False
+    jitter_seed: int = 7
+
+    def config(self) -> CrmConfig:
+        return CrmConfig(
+            mode=self.mode, export_dir=Path(self.export_dir), base_url=self.base_url, token=self.token,
+            batch_size=self.batch_size, rps=self.rps, full_resync=self.full_resync, dry_run=self.dry_run,
+            jitter_seed=self.jitter_seed,
+        )
+
+
+class AlertChannelResource(dg.ConfigurableResource):
+    """Where digests and engineer alerts go: a JSONL file, a signed webhook or SMTP."""
+
+    channel: str = "file"
+    outbox_path: str
+    dashboard_url: str
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "seg-pipeline@localhost"
+    engineer_email: str = "data-eng@localhost"
+    dry_run: bool = False
+    jitter_seed: int = 7
+
+    def config(self) -> AlertConfig:
+        return AlertConfig(
+            channel=self.channel, outbox_path=Path(self.outbox_path), dashboard_url=self.dashboard_url,
+            webhook_url=self.webhook_url, webhook_secret=self.webhook_secret, smtp_host=self.smtp_host,
+            smtp_port=self.smtp_port, smtp_user=self.smtp_user, smtp_password=self.smtp_password,
+            smtp_from=self.smtp_from, engineer_email=self.engineer_email, dry_run=self.dry_run,
+            jitter_seed=self.jitter_seed,
+        )
+
+
+class ReportStoreResource(dg.ConfigurableResource):
+    """The folder that holds drift reports and the dashboard."""
+
+    path: str
+
+    def directory(self) -> Path:
+        return Path(self.path)
+
+
+class PolicyResource(dg.ConfigurableResource):
+    """The pipeline's decisions: seed, k range, quality gate, hysteresis, mass-migration and drift thresholds."""
+
+    seed: int = 7
+    k_min: int = 3
+    k_max: int = 10
+    fixed_k: int | None = None
+    scaler: str = "standard"
+    gate_min_segment_share: float = 0.01
+    gate_silhouette_floor: float = 0.05
+    gate_stability_floor: float = 0.5
+    hysteresis_weeks: int = 2
+    confirm_margin: float = 1.0
+    mass_migration_threshold: float = 0.15
+    sinks_override: bool = False
+    drift_retrain_threshold: float = 0.5
+
+    def training(self) -> TrainConfig:
+        return TrainConfig(
+            k_range=(self.k_min, self.k_max), fixed_k=self.fixed_k, scaler=self.scaler, seed=self.seed,
+            min_segment_share=self.gate_min_segment_share, silhouette_floor=self.gate_silhouette_floor,
+            stability_floor=self.gate_stability_floor,
+        )
+
+    def migrations(self) -> MigrationConfig:
+        return MigrationConfig(self.hysteresis_weeks, self.confirm_margin, self.mass_migration_threshold,
+                               self.sinks_override)
+
+    def drift(self, reports_dir: Path) -> DriftConfig:
+        return DriftConfig(reports_dir, self.seed, self.drift_retrain_threshold)
+
+
+def _secret(settings: Settings, name: str) -> str | dg.EnvVar | None:
+    """Bind a secret as ``EnvVar`` when it is configured (Dagster resolves it at run time), else leave it unset."""
+    var = settings.secret_env[name]
+    return dg.EnvVar(var) if settings.secret(name) else None
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """Every resource of the project, configured from ``settings`` (see README, "Configuration")."""
+    s = settings
+    return {
+        "warehouse": WarehouseResource(path=str(s.warehouse_path), snapshot_path=str(s.snapshot_path),
+                                       sql_memory_limit=s.sql_memory_limit),
+        "model_registry": ModelRegistryResource(tracking_uri=s.tracking_uri,
+                                                artifact_root=str(s.mlflow_artifact_root)),
+        "landing": LandingZoneResource(path=str(s.landing_dir), quarantine_reject_rate=s.quarantine_reject_rate,
+                                       volume_drop_threshold=s.volume_drop_threshold),
+        "crm": CrmSinkResource(
+            mode=s.crm_mode, export_dir=str(s.outbox_dir / "crm"), base_url=s.crm_base_url,
+            token=_secret(s, "crm_token"), batch_size=s.crm_batch_size, rps=s.crm_rps,
+            full_resync=s.crm_full_resync, dry_run=s.sinks_dry_run, jitter_seed=s.seed,
+        ),
+        "alerts": AlertChannelResource(
+            channel=s.alert_channel, outbox_path=str(s.outbox_dir / "alerts.jsonl"), dashboard_url=s.dashboard_link,
+            webhook_url=s.webhook_url, webhook_secret=_secret(s, "webhook_secret"), smtp_host=s.smtp_host,
+            smtp_port=s.smtp_port, smtp_user=_secret(s, "smtp_user"), smtp_password=_secret(s, "smtp_password"),
+            smtp_from=s.smtp_from, engineer_email=s.engineer_email, dry_run=s.sinks_dry_run, jitter_seed=s.seed,
+        ),
+        "reports": ReportStoreResource(path=str(s.reports_dir)),
+        "seg": SegResource(home=str(s.home)),  # TEMPORARY
+        "policy": PolicyResource(
+            seed=s.seed, k_min=s.k_min, k_max=s.k_max, fixed_k=s.fixed_k, scaler=s.scaler,
+            gate_min_segment_share=s.gate_min_segment_share, gate_silhouette_floor=s.gate_silhouette_floor,
+            gate_stability_floor=s.gate_stability_floor, hysteresis_weeks=s.hysteresis_weeks,
+            confirm_margin=s.confirm_margin, mass_migration_threshold=s.mass_migration_threshold,
+            sinks_override=s.sinks_override, drift_retrain_threshold=s.drift_retrain_threshold,
+        ),
+    }
 
 
 class SegResource(dg.ConfigurableResource):
-    """Settings from ``SEG_*`` variables at run time; ``home`` overrides SEG_HOME (tests use a tmp dir)."""
+    """TEMPORARY: the old catch-all resource, kept until every stage takes the typed resources above."""
 
     home: str | None = None
 
     def settings(self) -> Settings:
         settings = Settings.from_env()
         if self.home:
-            from pathlib import Path
-
             settings = settings.with_home(Path(self.home))
-        settings.ensure_home()
         return settings

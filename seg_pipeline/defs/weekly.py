@@ -1,23 +1,23 @@
-"""The one way a stage declares a weekly asset, so every asset follows the project's conventions.
+"""Shared wiring: the one way a stage declares a weekly asset or check, and turns its result into Dagster events.
 
 Key prefix = Dagster group = DuckDB schema = stage; weekly partitions (Monday, UTC); the single-writer pool.
 """
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
 
-from seg_pipeline.partitions import WEEKLY
-from seg_pipeline.warehouse.duck import table_columns
+from seg_pipeline.outcomes import CheckOutcome, Columns, EngineerAlert, Json, Markdown, StageResult
+from seg_pipeline.weeks import parse_week
 
 WAREHOUSE_POOL = "warehouse"
+PARTITION_START = "2026-01-05"  # a Monday; the simulator's default first week
+WEEKLY = dg.WeeklyPartitionsDefinition(start_date=PARTITION_START, day_offset=1, timezone="UTC")
 
-
-def column_schema(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dg.TableSchema:
-    """The table's columns as Dagster metadata (the UI shows them on the asset page)."""
-    return dg.TableSchema(columns=[dg.TableColumn(name=c, type=t) for c, t in table_columns(con, schema, table)])
+Event = dg.MaterializeResult | dg.AssetCheckResult
 
 
 def weekly_asset(
@@ -32,6 +32,7 @@ def weekly_asset(
     metadata: Mapping[str, Any] | None = None,
     code_version: str | None = None,
 ) -> Callable[..., dg.AssetsDefinition]:
+    """``@dg.asset`` with the project's conventions filled in."""
     return dg.asset(
         key=[stage, name],
         group_name=stage,
@@ -46,3 +47,51 @@ def weekly_asset(
         code_version=code_version,
         tags={"stage": stage},
     )
+
+
+def weekly_check(name: str, *, asset: dg.AssetKey, **kwargs: Any) -> dg.AssetCheckSpec:
+    """A check spec evaluated per week, so the UI shows each week's result against its partition."""
+    return dg.AssetCheckSpec(name, asset=asset, partitions_def=WEEKLY, **kwargs)
+
+
+def partition_week(context: dg.AssetExecutionContext) -> date:
+    """The run's week, validated before it reaches any SQL or path."""
+    return parse_week(context.partition_key)
+
+
+def metadata_value(value: Any) -> Any:
+    """A stage's plain metadata value as the Dagster metadata the UI renders best."""
+    if isinstance(value, Markdown):
+        return dg.MetadataValue.md(str(value))
+    if isinstance(value, Json):
+        return dg.MetadataValue.json(value.value)
+    if isinstance(value, Columns):
+        return dg.TableSchema(columns=[dg.TableColumn(name=n, type=t) for n, t in value.columns])
+    if isinstance(value, Path):
+        return dg.MetadataValue.path(str(value))
+    return value
+
+
+def _metadata(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: metadata_value(v) for k, v in values.items()}
+
+
+def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
+    """One check outcome as a Dagster check result."""
+    return dg.AssetCheckResult(
+        check_name=outcome.name,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.ERROR if outcome.error else dg.AssetCheckSeverity.WARN,
+        metadata=_metadata(outcome.metadata),
+        description=outcome.description,
+    )
+
+
+def emit(result: StageResult, *, notify: Callable[[EngineerAlert], None] | None = None) -> Iterator[Event]:
+    """Yield the materialization, then each check; a failed check's engineer alert goes to ``notify`` first."""
+    for outcome in result.checks:
+        if not outcome.passed and outcome.alert is not None and notify is not None:
+            notify(outcome.alert)
+    yield dg.MaterializeResult(metadata=_metadata(result.metadata))
+    for outcome in result.checks:
+        yield check_result(outcome)

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from seg_pipeline.features import registry
-from seg_pipeline.partitions import week_start_of
-from seg_pipeline.warehouse.duck import connect
+from seg_pipeline.warehouse.duck import connect, ident
+from seg_pipeline.weeks import week_start_of
 
 
 def features_as_of(
@@ -42,3 +43,14 @@ def features_as_of(
         params.append(list(account_ids))
     with connect(database, read_only=True) as con:
         return con.execute(sql + " ORDER BY account_id", params).fetchdf()
+
+
+def load_week_features(con: duckdb.DuckDBPyConnection, week: date, columns: Sequence[str]) -> pd.DataFrame:
+    """``account_id`` plus ``columns`` of one week of ``features.account_features``, ordered by account.
+
+    Column names come from the feature registry or a fitted model (never from user input) and are quoted.
+    """
+    select = ", ".join(ident(c) for c in ["account_id", *columns])
+    return con.execute(
+        f"SELECT {select} FROM features.account_features WHERE week_start = ? ORDER BY account_id", [week]
+    ).fetchdf()

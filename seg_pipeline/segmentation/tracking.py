@@ -11,6 +11,7 @@ Why it looks like this:
 """
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -236,7 +237,7 @@ class MlflowTracker:
     @classmethod
     def from_settings(cls, settings: Any) -> "MlflowTracker":
         """Tracker on ``settings.tracking_uri`` with artifacts under ``settings.mlflow_artifact_root``."""
-        return cls(settings.tracking_uri, settings.mlflow_artifact_root)
+        return tracker_for(settings.tracking_uri, str(settings.mlflow_artifact_root))
 
     def _ensure_experiment(self) -> str:
         exp = self.client.get_experiment_by_name(self.experiment)
@@ -461,3 +462,9 @@ class MlflowTracker:
         if version is None:
             return None
         return self.load_version(version), version
+
+
+@functools.cache
+def tracker_for(tracking_uri: str, artifact_root: str) -> MlflowTracker:
+    """One tracker (and MLflow client) per process and store, shared by every stage and command."""
+    return MlflowTracker(tracking_uri, Path(artifact_root))

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from seg_pipeline.defs.raw.assets import raw_crm_accounts, raw_product_events, raw_support_tickets
-from seg_pipeline.defs.resources import SegResource
+from seg_pipeline.defs.resources import build_resources
 from seg_pipeline.settings import Settings
 from seg_pipeline.sources.simulator import SimulationConfig, simulate
 
@@ -31,7 +31,7 @@ def home(tmp_path):
 def _materialize(settings: Settings, *, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
     with dg.instance_for_test() as instance:
         return dg.materialize(RAW, partition_key=WEEK, instance=instance, raise_on_error=raise_on_error,
-                              resources={"seg": SegResource(home=str(settings.home))})
+                              resources=build_resources(settings))
 
 
 def _corrupt_crm(settings: Settings) -> int:
@@ -117,7 +117,7 @@ def test_event_volume_drop_blocks_the_week_and_alerts_engineers(home):
         f.unlink()
     with dg.instance_for_test() as instance:
         res = dg.materialize(RAW, partition_key="2026-01-12", instance=instance, raise_on_error=False,
-                             resources={"seg": SegResource(home=str(settings.home))})
+                             resources=build_resources(settings))
     checks = {e.check_name: e for e in res.get_asset_check_evaluations()}
     assert not checks["volume_vs_previous_week"].passed
     alerts = (settings.outbox_dir / "alerts.jsonl").read_text()

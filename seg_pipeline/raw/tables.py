@@ -1,0 +1,52 @@
+"""``raw.<source>`` table I/O: the week's rows and its quarantine rows replace the old ones in one transaction."""
+
+from datetime import date
+
+import duckdb
+
+from seg_pipeline.sources.contracts import CONTRACTS
+from seg_pipeline.sources.landing import LoadResult
+from seg_pipeline.warehouse.duck import SliceWrite, ident, qualified, replace_slices, table_exists
+from seg_pipeline.weeks import previous_week
+
+
+def write_raw_week(con: duckdb.DuckDBPyConnection, result: LoadResult) -> None:
+    """Replace the week's rows and its quarantine rows in ONE transaction.
+
+    The raw table is declared from the contract (not inferred from pandas), so timestamps are microsecond
+    TIMESTAMPTZ and integer columns BIGINT whatever the landing files used.
+    """
+    contract = CONTRACTS[result.source]
+    columns = ", ".join(f"{ident(name)} {dtype}" for name, dtype in contract.raw_columns())
+    con.execute(f"CREATE TABLE IF NOT EXISTS {qualified('raw', result.source)} ({columns})")
+    replace_slices(
+        con,
+        [
+            SliceWrite("raw", result.source, result.rows, {"week_start": result.week_start}),
+            SliceWrite("raw", "quarantine", result.quarantine,
+                       {"source": result.source, "week_start": result.week_start}),
+        ],
+    )
+
+
+def key_violations(con: duckdb.DuckDBPyConnection, source: str, week: date) -> tuple[int, int]:
+    """(duplicate keys, NULL keys) among the week's loaded rows of ``raw.<source>``."""
+    key = CONTRACTS[source].key
+    keys = ", ".join(ident(k) for k in key)
+    not_null = " OR ".join(f"{ident(k)} IS NULL" for k in key)
+    row = con.execute(
+        f"SELECT count(*) - count(DISTINCT ({keys})), count(*) FILTER (WHERE {not_null}) "
+        f"FROM {qualified('raw', source)} WHERE week_start = ?",
+        [week],
+    ).fetchall()[0]
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def previous_week_rows(con: duckdb.DuckDBPyConnection, source: str, week: date) -> int:
+    """Rows loaded into ``raw.<source>`` for the week before ``week`` (0 when there is none)."""
+    if not table_exists(con, "raw", source):
+        return 0
+    row = con.execute(
+        f"SELECT count(*) FROM {qualified('raw', source)} WHERE week_start = ?", [previous_week(week)]
+    ).fetchall()[0]
+    return int(row[0]) if row else 0
