@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -69,7 +68,10 @@ def landing_weeks(settings: Settings) -> list[date]:
 
 
 def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None = None) -> list[WeekRun]:
-    """Materialize every stage of each week, in order, recording the runs in SEG_HOME's Dagster instance."""
+    """Materialize every stage of each week, in order, recording the runs in SEG_HOME's Dagster instance.
+
+    Stops at the first week that failed (a blocked week is not a failure: its sinks were held back on purpose).
+    """
     import dagster as dg
 
     from seg_pipeline.definitions import build_definitions
@@ -83,40 +85,49 @@ def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None
     results: list[WeekRun] = []
     with dg.DagsterInstance.from_config(str(settings.home)) as instance:
         for i, key in enumerate(weeks, 1):
-            t0 = time.perf_counter()
             if progress:
                 progress(f"week {key} ({i}/{len(weeks)}): running every stage")
+            t0 = time.perf_counter()
             res = job.execute_in_process(
                 partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE
             )
-            failed_checks = [
-                f"{ev.asset_check_evaluation_data.asset_check_key.asset_key.to_user_string()}:"
-                f"{ev.asset_check_evaluation_data.check_name}"
-                for ev in res.all_events
-                if ev.event_type_value == "ASSET_CHECK_EVALUATION" and not ev.asset_check_evaluation_data.passed
-            ]
-            error = None
-            blocked = False
-            if not res.success:
-                failures = [ev for ev in res.all_events if ev.is_step_failure]
-                error = _root_cause(failures[0].step_failure_data.error) if failures else "run failed"
-                blocked = bool(failures) and all(
-                    "DagsterAssetCheckFailedError" in _error_class(f.step_failure_data.error) for f in failures
-                )
-            run = WeekRun(key, res.success or blocked, res.run_id, time.perf_counter() - t0, error, failed_checks,
-                          blocked)
-            if blocked:  # the blocked week is the one stakeholders must see: refresh the dashboard on its own
+            run = _week_run(key, res, time.perf_counter() - t0)
+            if run.blocked:  # the blocked week is the one stakeholders must see: refresh the dashboard on its own
                 dashboard_job.execute_in_process(
                     partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE
                 )
             results.append(run)
             if progress:
-                state = "ok" if res.success else ("BLOCKED by a check" if blocked else f"FAILED: {error}")
-                checks = f"; failed checks: {', '.join(failed_checks)}" if failed_checks else ""
-                progress(f"week {key}: {state} in {run.seconds:.1f}s{checks}")
+                progress(_describe(run))
             if not run.success:
                 break
     return results
+
+
+def _week_run(key: str, res: Any, seconds: float) -> WeekRun:
+    """Summarise one ``execute_in_process`` result: failed checks, and whether a blocking check stopped it."""
+    failed_checks = [
+        f"{ev.asset_check_evaluation_data.asset_check_key.asset_key.to_user_string()}:"
+        f"{ev.asset_check_evaluation_data.check_name}"
+        for ev in res.all_events
+        if ev.event_type_value == "ASSET_CHECK_EVALUATION" and not ev.asset_check_evaluation_data.passed
+    ]
+    error = None
+    blocked = False
+    if not res.success:
+        failures = [ev for ev in res.all_events if ev.is_step_failure]
+        error = _root_cause(failures[0].step_failure_data.error) if failures else "run failed"
+        blocked = bool(failures) and all(
+            "DagsterAssetCheckFailedError" in _error_class(f.step_failure_data.error) for f in failures
+        )
+    return WeekRun(key, res.success or blocked, res.run_id, seconds, error, failed_checks, blocked)
+
+
+def _describe(run: WeekRun) -> str:
+    """One progress line: ok, blocked or failed (with the root cause), time, and any failed checks."""
+    state = "BLOCKED by a check" if run.blocked else ("ok" if run.success else f"FAILED: {run.error}")
+    checks = f"; failed checks: {', '.join(run.failed_checks)}" if run.failed_checks else ""
+    return f"week {run.week}: {state} in {run.seconds:.1f}s{checks}"
 
 
 def _error_class(err) -> str:  # type: ignore[no-untyped-def]
@@ -172,18 +183,10 @@ def demo_summary(settings: Settings, runs: list[WeekRun]) -> str:
     return "\n".join(lines)
 
 
-def reader_path(settings: Settings) -> Path:
-    """Where read-only tools read: the published snapshot (a reader would lock out the writer), else the live file.
-
-    The snapshot is published at the end of every week's run, so it can lag a week that a check blocked.
-    """
-    return settings.snapshot_path if settings.snapshot_path.exists() else settings.warehouse_path
-
-
 def status_summary(settings: Settings) -> dict[str, Any]:
     """The latest week in the warehouse: segment sizes, confirmed moves, drift and deliveries."""
     out: dict[str, Any] = {}
-    with connect(reader_path(settings), read_only=True) as con:
+    with settings.warehouse().reader() as con:
         if not table_exists(con, "features", "account_features"):
             return {"text": "no week has been built yet (run `seg demo`)"}
         latest = con.execute("SELECT max(week_start) FROM features.account_features").fetchall()[0][0]
@@ -236,7 +239,7 @@ def evaluate_home(settings: Settings) -> dict[str, Any]:
     from seg_pipeline.monitoring.evaluate import evaluate
 
     truth = {n: pd.read_parquet(settings.truth_dir / f"{n}.parquet") for n in ("personas", "migrations", "churn")}
-    with connect(reader_path(settings), read_only=True) as con:
+    with settings.warehouse().reader() as con:
         assignments = con.execute("SELECT * FROM assignments.account_segments").fetchdf()
         migrations = (
             con.execute("SELECT * FROM monitoring.segment_migrations").fetchdf()

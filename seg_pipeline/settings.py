@@ -8,6 +8,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the CLI imports settings first: keep `seg --help` free of DuckDB
+    from seg_pipeline.warehouse.engine import Warehouse
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_HOME = PROJECT_ROOT / "dagster_home"
@@ -141,6 +145,12 @@ class Settings:
     def outbox_dir(self) -> Path:
         """File sinks: CRM exports and the JSONL alert outbox."""
         return self.home / "outbox"
+
+    def warehouse(self) -> "Warehouse":
+        """The warehouse these settings point at (the engine seam; DuckDB today)."""
+        from seg_pipeline.warehouse.engine import Warehouse
+
+        return Warehouse(self.warehouse_path, self.snapshot_path, self.sql_memory_limit or None)
 
     @property
     def dashboard_link(self) -> str:

@@ -63,6 +63,7 @@ def test_segment_reports_a_missing_column_clearly(tmp_path):
     assert out.exit_code != 0 and "zzz" in out.output and "Traceback" not in out.output
 
 
+@pytest.mark.e2e
 def test_demo_status_and_evaluate_on_the_tiny_home(demo_home):
     home = str(demo_home["home"])
     out = CliRunner().invoke(main, ["--home", home, "status"])

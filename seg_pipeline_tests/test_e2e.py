@@ -2,13 +2,14 @@
 
 import hashlib
 import json
+from dataclasses import replace
 
 import dagster as dg
 import duckdb
 import pytest
 
 from seg_pipeline.orchestration import run_weeks
-from seg_pipeline.segmentation.tracking import MlflowTracker
+from seg_pipeline.segmentation.tracking import tracker_for
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +58,7 @@ def test_runs_are_recorded_in_the_dagster_instance(demo_home):
 
 
 def test_mlflow_has_a_run_per_week_and_a_champion(demo_home):
-    tracker = MlflowTracker.from_settings(demo_home["settings"])
+    tracker = tracker_for(demo_home["settings"].tracking_uri, str(demo_home["settings"].mlflow_artifact_root))
     runs = tracker.client.search_runs([tracker.experiment_id], max_results=50)
     weeks = {r.data.tags.get("seg.week_start") for r in runs}
     assert set(demo_home["weeks"]) <= weeks
@@ -103,7 +104,7 @@ def test_rerunning_the_last_week_is_idempotent_and_sends_nothing_new(demo_home):
 def test_rerunning_an_older_week_keeps_the_champion_and_never_moves_the_crm_back(demo_home):
     """A backfill of week 1 retrains that week but must not hand @champion to it or re-send its old segments."""
     settings, first = demo_home["settings"], demo_home["weeks"][0]
-    tracker = MlflowTracker.from_settings(settings)
+    tracker = tracker_for(settings.tracking_uri, str(settings.mlflow_artifact_root))
     champion_before = tracker.champion_version()
     with _con(demo_home["home"]) as con:
         state_before = con.execute("SELECT * FROM sinks.crm_sync_state ORDER BY account_id").fetchall()
@@ -118,7 +119,7 @@ def test_rerunning_an_older_week_keeps_the_champion_and_never_moves_the_crm_back
     assert row[0] is False and "backfill" in row[1]
 
 
-def test_mass_migration_blocks_sinks_and_sends_one_engineer_alert(demo_home, monkeypatch):
+def test_mass_migration_blocks_sinks_and_sends_one_engineer_alert(demo_home):
     """Rerun the last week with a 0 % threshold: write-back and AM alerts must not run; one engineer alert."""
     home, last, settings = demo_home["home"], demo_home["weeks"][-1], demo_home["settings"]
     with _con(home) as con:
@@ -127,11 +128,11 @@ def test_mass_migration_blocks_sinks_and_sends_one_engineer_alert(demo_home, mon
         ).fetchall()[0][0]
         log_before = con.execute("SELECT count(*) FROM sinks.crm_sync_log").fetchall()[0][0]
     assert confirmed > 0, "the tiny demo needs at least one confirmed move in its last week"
-    monkeypatch.setenv("SEG_MASS_MIGRATION_THRESHOLD", "0.0")
+    strict = replace(settings, mass_migration_threshold=0.0)
     alerts = settings.outbox_dir / "alerts.jsonl"
     lines_before = alerts.read_text().splitlines() if alerts.exists() else []
     for _ in range(2):  # a second rerun must not alert the engineers again
-        (run,) = run_weeks(settings, [last])
+        (run,) = run_weeks(strict, [last])
         assert run.blocked and "monitoring/segment_migrations:mass_migration_gate" in run.failed_checks
     new = [json.loads(x) for x in alerts.read_text().splitlines()[len(lines_before):]]
     assert len(new) == 1 and "mass migration" in json.dumps(new[0]).lower()
