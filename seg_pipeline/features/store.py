@@ -12,7 +12,7 @@ import pandas as pd
 
 from seg_pipeline.features import registry
 from seg_pipeline.warehouse.duck import connect, ident
-from seg_pipeline.weeks import week_start_of
+from seg_pipeline.weeks import previous_week, week_start_of
 
 
 def features_as_of(
@@ -31,7 +31,7 @@ def features_as_of(
     if unknown:
         raise KeyError(f"unknown feature(s) {unknown}; see `seg features`")
     # the week containing as_of is still open unless as_of is the Monday after it
-    last_closed = week_start_of(as_of) - pd.Timedelta(days=7)
+    last_closed = previous_week(week_start_of(as_of))
     select = ", ".join(f'"{c}"' for c in ["account_id", "week_start", *columns])
     sql = (
         f"SELECT {select} FROM features.account_features "

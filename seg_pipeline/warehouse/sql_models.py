@@ -3,12 +3,14 @@
 Each ``dbt_like_sql/<layer>/<table>.sql`` file is one plain SELECT that builds ``<layer>.<table>`` for one week.
 Dependencies are the tables the query reads, found with sqlglot (a real parser, not a regex); the runner owns the
 DDL, so every file also runs unchanged in the DuckDB CLI once ``$week_start`` / ``$week_end`` are set.
+:func:`run_sql_model` is the staging and intermediate stages' week; the features stage adds its checks.
 """
 
 import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
@@ -17,8 +19,12 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from seg_pipeline.warehouse.duck import ident, replace_partition_sql
+from seg_pipeline.outcomes import Columns, StageResult
+from seg_pipeline.settings import PROJECT_ROOT
+from seg_pipeline.warehouse.duck import ident, replace_partition_sql, table_columns
+from seg_pipeline.warehouse.engine import Warehouse
 
+SQL_DIR = PROJECT_ROOT / "dbt_like_sql"  # the project's models; discovered once per process by project_models()
 LAYERS = ("staging", "intermediate", "features")
 SOURCE_SCHEMAS = ("raw",)
 ALLOWED_PARAMS = frozenset({"week_start", "week_end"})
@@ -31,6 +37,8 @@ class SqlModelError(ValueError):
 
 @dataclass(frozen=True)
 class SqlModel:
+    """One parsed model file: what it builds (``layer.name``), what it reads and how it is materialized."""
+
     layer: str
     name: str
     path: Path
@@ -46,6 +54,7 @@ class SqlModel:
 
     @property
     def code_version(self) -> str:
+        """Changes exactly when the SQL text changes (Dagster flags the asset as stale)."""
         return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
 
 
@@ -67,6 +76,39 @@ def _header(sql: str) -> tuple[str, str]:
     return " ".join(lines), materialized
 
 
+def _statement(path: Path, sql: str) -> exp.Query:
+    """The file's single SELECT, parsed with the DuckDB dialect."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    except ParseError as exc:
+        raise SqlModelError(f"{path}: {exc}") from exc
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise SqlModelError(f"{path}: a model must be exactly one SELECT statement")
+    return statements[0]
+
+
+def _tables_read(path: Path, tree: exp.Query) -> tuple[tuple[str, str], ...]:
+    """``(schema, table)`` of every table the query reads; CTEs and inline VALUES are not tables."""
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    deps: set[tuple[str, str]] = set()
+    for table in tree.find_all(exp.Table):
+        if not table.db:
+            if table.name in ctes or isinstance(table.this, exp.Values) or not table.name:
+                continue
+            raise SqlModelError(f"{path}: table {table.name!r} must be schema-qualified (e.g. raw.{table.name})")
+        deps.add((table.db, table.name))
+    return tuple(sorted(deps))
+
+
+def _params(path: Path, tree: exp.Query) -> tuple[str, ...]:
+    """The ``$name`` parameters the query binds; only the week window is allowed."""
+    params = sorted({p.name for p in tree.find_all(exp.Placeholder) if p.name})
+    unknown = set(params) - ALLOWED_PARAMS
+    if unknown:
+        raise SqlModelError(f"{path}: unknown parameter(s) {sorted(unknown)}; allowed: {sorted(ALLOWED_PARAMS)}")
+    return tuple(params)
+
+
 def parse_model(path: Path, layer: str) -> SqlModel:
     """Parse one model file: check it is a single SELECT, find the tables it reads and its parameters."""
     sql = path.read_text(encoding="utf-8")
@@ -77,31 +119,14 @@ def parse_model(path: Path, layer: str) -> SqlModel:
         raise SqlModelError(f"{path}: file name must be a lower-case table name ({exc})") from exc
     if not name.startswith(_PREFIX[layer]):
         raise SqlModelError(f"{path}: models in {layer}/ are named {_PREFIX[layer]}<name>")
-    try:
-        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
-    except ParseError as exc:
-        raise SqlModelError(f"{path}: {exc}") from exc
-    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-        raise SqlModelError(f"{path}: a model must be exactly one SELECT statement")
-    tree = statements[0]
-    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
-    deps: set[tuple[str, str]] = set()
-    for table in tree.find_all(exp.Table):
-        if not table.db:
-            if table.name in ctes or isinstance(table.this, exp.Values) or not table.name:
-                continue
-            raise SqlModelError(f"{path}: table {table.name!r} must be schema-qualified (e.g. raw.{table.name})")
-        deps.add((table.db, table.name))
-    params = sorted({p.name for p in tree.find_all(exp.Placeholder) if p.name})
-    unknown = set(params) - ALLOWED_PARAMS
-    if unknown:
-        raise SqlModelError(f"{path}: unknown parameter(s) {sorted(unknown)}; allowed: {sorted(ALLOWED_PARAMS)}")
+    tree = _statement(path, sql)
+    deps, params = _tables_read(path, tree), _params(path, tree)
     description, materialized = _header(sql)
     if materialized not in ("table", "view"):
         raise SqlModelError(f"{path}: materialized must be table or view, not {materialized!r}")
     if materialized == "view" and params:
-        raise SqlModelError(f"{path}: a view spans all weeks and cannot use parameters {params}")
-    return SqlModel(layer, name, path, sql, tuple(sorted(deps)), tuple(params), description, materialized)
+        raise SqlModelError(f"{path}: a view spans all weeks and cannot use parameters {list(params)}")
+    return SqlModel(layer, name, path, sql, deps, params, description, materialized)
 
 
 def discover(sql_dir: Path) -> list[SqlModel]:
@@ -124,6 +149,19 @@ def discover(sql_dir: Path) -> list[SqlModel]:
     except CycleError as exc:
         raise SqlModelError(f"{sql_dir}: dependency cycle between models {exc.args[1]}") from exc
     return [models[k] for k in order]
+
+
+@cache
+def project_models() -> tuple[SqlModel, ...]:
+    """The models under :data:`SQL_DIR` in dependency order, parsed once per process (asset wiring imports them)."""
+    return tuple(discover(SQL_DIR))
+
+
+def layer_models(layer: str) -> list[SqlModel]:
+    """The project's models of one layer (= Dagster group = DuckDB schema), in dependency order."""
+    if layer not in LAYERS:
+        raise ValueError(f"unknown SQL model layer {layer!r}; known: {', '.join(LAYERS)}")
+    return [m for m in project_models() if m.layer == layer]
 
 
 def week_params(model: SqlModel, week_start: date) -> dict[str, object]:
@@ -169,3 +207,22 @@ def run_model(
     finally:
         if memory_limit:
             con.execute("RESET memory_limit")
+
+
+def materialize_week(
+    con: duckdb.DuckDBPyConnection, model: SqlModel, week_start: date, *, memory_limit: str | None = None
+) -> dict[str, object]:
+    """Run ``model`` for the week on an open writer connection; returns the materialization's metadata."""
+    rows = run_model(con, model, week_start, memory_limit=memory_limit)
+    return {
+        "dagster/row_count": rows,
+        "dagster/column_schema": Columns(tuple(table_columns(con, model.layer, model.name))),
+        "week_start": str(week_start),
+    }
+
+
+def run_sql_model(model: SqlModel, week: date, warehouse: Warehouse) -> StageResult:
+    """One week of a staging or intermediate model: build it and describe it (these layers carry no checks)."""
+    with warehouse.connect() as con:
+        metadata = materialize_week(con, model, week, memory_limit=warehouse.sql_memory_limit)
+    return StageResult(metadata)

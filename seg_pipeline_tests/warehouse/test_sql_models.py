@@ -5,11 +5,19 @@ import pandas as pd
 import pytest
 
 from seg_pipeline.features import registry
-from seg_pipeline.settings import Settings
 from seg_pipeline.warehouse.duck import connect, ensure_schemas, replace_partition
-from seg_pipeline.warehouse.sql_models import SqlModelError, discover, run_model
+from seg_pipeline.warehouse.engine import Warehouse
+from seg_pipeline.warehouse.sql_models import (
+    LAYERS,
+    SQL_DIR,
+    SqlModelError,
+    discover,
+    layer_models,
+    project_models,
+    run_model,
+    run_sql_model,
+)
 
-SQL_DIR = Settings().sql_dir
 W0, W1 = date(2026, 1, 5), date(2026, 1, 12)
 
 
@@ -157,3 +165,23 @@ def test_view_models_span_all_weeks_and_take_no_parameters(tmp_path):
     _write(tmp_path, "staging", "stg_x", "-- materialized: incremental\nselect * from raw.x")
     with pytest.raises(SqlModelError, match="table or view"):
         discover(tmp_path)
+
+
+def test_layer_models_split_the_project_models_by_layer_in_dependency_order():
+    assert list(project_models()) == discover(SQL_DIR)
+    by_layer = [m for layer in LAYERS for m in layer_models(layer)]
+    assert sorted(m.table for m in by_layer) == sorted(m.table for m in project_models())
+    assert all(m.layer == "staging" for m in layer_models("staging"))
+    with pytest.raises(ValueError, match="unknown SQL model layer"):
+        layer_models("raw")
+
+
+def test_run_sql_model_reports_rows_columns_and_week(tmp_path):
+    engine = Warehouse(tmp_path / "w.duckdb", tmp_path / "s.duckdb")
+    with engine.connect() as con:
+        replace_partition(con, "raw", "crm_accounts", _crm(W0, ["a", "b", "c"]), key=W0)
+    model = next(m for m in layer_models("staging") if m.name == "stg_crm_accounts")
+    result = run_sql_model(model, W0, engine)
+    assert result.metadata["dagster/row_count"] == 3 and result.metadata["week_start"] == "2026-01-05"
+    assert ("account_id", "VARCHAR") in result.metadata["dagster/column_schema"].columns
+    assert result.checks == []
