@@ -35,11 +35,10 @@ def _child(stage: str, home: Path, accounts: int, weeks: int, week: str) -> dict
                        settings.truth_dir)
         rows = sum(res.counts.values())
     elif stage == "ingest":
+        from seg_pipeline.raw.tables import write_raw_week
         from seg_pipeline.sources.landing import load_week
-        from seg_pipeline.warehouse.duck import connect
-        from seg_pipeline.warehouse.raw import write_raw_week
 
-        with connect(settings.warehouse_path) as con:
+        with settings.warehouse().connect() as con:
             for w in _weeks(week, weeks):
                 for source in ("product_events", "crm_accounts", "support_tickets"):
                     res = load_week(source, settings.landing_dir, w)
@@ -47,12 +46,12 @@ def _child(stage: str, home: Path, accounts: int, weeks: int, week: str) -> dict
                     rows += res.rows_in
     elif stage == "features_duckdb":
         from seg_pipeline.warehouse.duck import connect
-        from seg_pipeline.warehouse.sql_models import discover, run_model
+        from seg_pipeline.warehouse.sql_models import SQL_DIR, discover, run_model
 
         with connect(settings.warehouse_path) as con:
             con.execute("SELECT 1").fetchall()
             t0 = time.perf_counter()
-            for m in discover(settings.sql_dir):
+            for m in discover(SQL_DIR):
                 n = run_model(con, m, date.fromisoformat(week), memory_limit=settings.sql_memory_limit or None)
                 if m.name == "stg_product_events":
                     rows = n

@@ -262,9 +262,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def features(ctx: click.Context) -> None:
     """List the documented features of features.account_features (the feature registry)."""
-    from seg_pipeline.features.registry import registry_frame
+    from seg_pipeline.features.registry import SUMMARY_COLUMNS, registry_frame
 
-    frame = registry_frame()[["name", "dtype", "source", "kind", "clustering", "description"]]
+    frame = registry_frame()[list(SUMMARY_COLUMNS)]
     with_width = frame.to_string(index=False, max_colwidth=70)
     click.echo(with_width)
 

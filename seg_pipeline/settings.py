@@ -59,7 +59,6 @@ class Settings:
     """Runtime configuration. Paths are absolute; secrets are *names* of env vars, never values."""
 
     home: Path = DEFAULT_HOME
-    sql_dir: Path = PROJECT_ROOT / "dbt_like_sql"
     mlflow_tracking_uri: str | None = None
     seed: int = 7
     # ingestion
