@@ -11,6 +11,7 @@ import duckdb
 import pandas as pd
 
 from seg_pipeline.features import registry
+from seg_pipeline.warehouse.duck import table_columns, table_exists
 
 # Segment names that mean "this account needs attention"; matched case-insensitively as substrings.
 AT_RISK_KEYWORDS: tuple[str, ...] = ("at_risk", "at risk", "at-risk", "declining", "dormant", "struggl", "churn")
@@ -20,27 +21,19 @@ class Unavailable(Exception):
     """A section's data is missing or unreadable; the message is shown on the page as a note."""
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+def _exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    """``table_exists`` for a ``schema.table`` name (the form the notes on the page use)."""
     schema, table = qualified.split(".", 1)
-    row = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(row and row[0])
+    return table_exists(con, schema, table)
 
 
-def table_columns(con: duckdb.DuckDBPyConnection, qualified: str) -> list[str]:
+def _column_names(con: duckdb.DuckDBPyConnection, qualified: str) -> set[str]:
     schema, table = qualified.split(".", 1)
-    rows = con.execute(
-        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-        "order by ordinal_position",
-        [schema, table],
-    ).fetchall()
-    return [r[0] for r in rows]
+    return {name for name, _type in table_columns(con, schema, table)}
 
 
 def _require(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
-    missing = [t for t in tables if not table_exists(con, t)]
+    missing = [t for t in tables if not _exists(con, t)]
     if missing:
         raise Unavailable(f"{', '.join(missing)} not built yet — this section fills in once that stage has run.")
 
@@ -103,7 +96,7 @@ def migration_flows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def profile_features(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Numeric clustering features from the registry that the features table actually has (the allow-list)."""
-    present = set(table_columns(con, "features.account_features"))
+    present = _column_names(con, "features.account_features")
     numeric = {"INTEGER", "BIGINT", "DOUBLE", "FLOAT"}
     return [
         f.name for f in registry.FEATURES
@@ -263,7 +256,7 @@ def top_movers(
     patterns = [f"%{k.lower()}%" for k in keywords]
     if not patterns:
         raise Unavailable("no at-risk segment keywords configured.")
-    has_crm = table_exists(con, "staging.stg_crm_accounts") and "account_name" in table_columns(
+    has_crm = _exists(con, "staging.stg_crm_accounts") and "account_name" in _column_names(
         con, "staging.stg_crm_accounts"
     )
     name_join = (

@@ -10,7 +10,8 @@ import duckdb
 import httpx
 import pytest
 
-from seg_pipeline.reports import dashboard, queries
+from seg_pipeline import atomic
+from seg_pipeline.reports import dashboard, queries, sections
 from seg_pipeline.reports.dashboard import build_dashboard, build_dashboard_from_file, describe_persona
 from seg_pipeline.reports.serve import serve_dashboard
 from seg_pipeline_tests.reports.conftest import build_warehouse
@@ -81,7 +82,7 @@ def test_build_is_deterministic_and_atomic(warehouse: Path, tmp_path: Path, monk
     def boom(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(dashboard.os, "replace", boom)
+    monkeypatch.setattr(atomic.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         build_dashboard_from_file(warehouse, tmp_path / "a.html", title="New title")
     assert a.path.read_bytes() == b.path.read_bytes()  # old page intact
@@ -93,7 +94,7 @@ def test_describe_persona_plain_language() -> None:
     assert describe_persona(z) == "high weekly active users, many exports; few tickets"
     assert describe_persona({"mrr": 0.1, "seats": -0.3}) == "close to the average account on every feature"
     assert describe_persona({"some_new_feature": -2.0}) == "low some new feature"
-    assert describe_persona({f: 1.0 + i for i, f in enumerate(dashboard.PHRASES)}, max_terms=2).count(",") == 1
+    assert describe_persona({f: 1.0 + i for i, f in enumerate(sections.PHRASES)}, max_terms=2).count(",") == 1
 
 
 def test_profiles_and_personas_reflect_the_data(ro_con: duckdb.DuckDBPyConnection, built) -> None:

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from seg_pipeline.reports.browser import chromium, find_chromium, screenshot, wait_for_charts
-from seg_pipeline.reports.dashboard import SANKEY_DIV, WEEK_SELECT, DashboardResult, build_dashboard_from_file
+from seg_pipeline.reports.dashboard import DashboardResult, build_dashboard_from_file
+from seg_pipeline.reports.sections import SANKEY_DIV, WEEK_SELECT
 from seg_pipeline.reports.serve import serve_dashboard
+from seg_pipeline_tests.helpers.browser import chromium, find_chromium, screenshot, wait_for_charts
 
 pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install 'seg_pipeline[dev]')")
 pytestmark = [
