@@ -79,7 +79,7 @@ def test_dashboard_renders_in_chromium(served: tuple[DashboardResult, str], tmp_
         assert first["visible"] == [True, False, False]
         assert first["links"] == 2
         assert first["nodes"] != latest["nodes"]
-        assert "power_users" not in first["nodes"]  # nobody left power_users that week
+        assert "Power Users" not in first["nodes"]  # nobody left Power Users that week
 
         shot = tmp_path / "dashboard.png"
         page.screenshot(path=str(shot), full_page=True)
