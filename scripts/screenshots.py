@@ -11,14 +11,19 @@ Both pages are rendered by headless system Chromium (Playwright, never `playwrig
 import argparse
 import contextlib
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from seg_pipeline.reports.browser import chromium, screenshot
+# the browser and webserver helpers are test tooling (seg_pipeline_tests.helpers), not part of the package:
+# run from a checkout, this repo's root must be importable whatever the current directory is
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from seg_pipeline.reports.serve import serve_dashboard
 from seg_pipeline.settings import PROJECT_ROOT, Settings
-from seg_pipeline.webserver import dagster_webserver
+from seg_pipeline_tests.helpers.browser import chromium, screenshot
+from seg_pipeline_tests.helpers.webserver import dagster_webserver
 
 OUT_DIR = PROJECT_ROOT / "docs" / "img"
 WORKSPACE = PROJECT_ROOT / "workspace.yaml"

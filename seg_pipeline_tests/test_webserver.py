@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from seg_pipeline.webserver import dagster_webserver
+from seg_pipeline_tests.helpers.webserver import dagster_webserver
 
 pytestmark = pytest.mark.e2e
 

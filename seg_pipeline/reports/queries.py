@@ -5,42 +5,33 @@ missing or unreadable, and returns a small aggregated frame (heavy work stays in
 renames a column, only the matching function here changes.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import duckdb
 import pandas as pd
 
 from seg_pipeline.features import registry
-
-# Segment names that mean "this account needs attention"; matched case-insensitively as substrings.
-AT_RISK_KEYWORDS: tuple[str, ...] = ("at_risk", "at risk", "at-risk", "declining", "dormant", "struggl", "churn")
+from seg_pipeline.segmentation.personas import is_at_risk
+from seg_pipeline.warehouse.duck import table_columns, table_exists
 
 
 class Unavailable(Exception):
     """A section's data is missing or unreadable; the message is shown on the page as a note."""
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+def _exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    """``table_exists`` for a ``schema.table`` name (the form the notes on the page use)."""
     schema, table = qualified.split(".", 1)
-    row = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(row and row[0])
+    return table_exists(con, schema, table)
 
 
-def table_columns(con: duckdb.DuckDBPyConnection, qualified: str) -> list[str]:
+def _column_names(con: duckdb.DuckDBPyConnection, qualified: str) -> set[str]:
     schema, table = qualified.split(".", 1)
-    rows = con.execute(
-        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-        "order by ordinal_position",
-        [schema, table],
-    ).fetchall()
-    return [r[0] for r in rows]
+    return {name for name, _type in table_columns(con, schema, table)}
 
 
 def _require(con: duckdb.DuckDBPyConnection, *tables: str) -> None:
-    missing = [t for t in tables if not table_exists(con, t)]
+    missing = [t for t in tables if not _exists(con, t)]
     if missing:
         raise Unavailable(f"{', '.join(missing)} not built yet — this section fills in once that stage has run.")
 
@@ -103,7 +94,7 @@ def migration_flows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def profile_features(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Numeric clustering features from the registry that the features table actually has (the allow-list)."""
-    present = set(table_columns(con, "features.account_features"))
+    present = _column_names(con, "features.account_features")
     numeric = {"INTEGER", "BIGINT", "DOUBLE", "FLOAT"}
     return [
         f.name for f in registry.FEATURES
@@ -255,50 +246,59 @@ def churn_by_segment(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return _iso_weeks(df, "week_start")
 
 
-def top_movers(
-    con: duckdb.DuckDBPyConnection, *, keywords: Sequence[str] = AT_RISK_KEYWORDS, limit: int = 25
-) -> tuple[str, pd.DataFrame]:
-    """Latest week's moves into at-risk segments, confirmed and widest-margin first, with their explanations."""
-    _require(con, "monitoring.segment_migrations")
-    patterns = [f"%{k.lower()}%" for k in keywords]
-    if not patterns:
-        raise Unavailable("no at-risk segment keywords configured.")
-    has_crm = table_exists(con, "staging.stg_crm_accounts") and "account_name" in table_columns(
-        con, "staging.stg_crm_accounts"
-    )
-    name_join = (
+def _crm_names(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
+    """``(column, join)`` SQL fragments adding the CRM account name when the CRM snapshot has one."""
+    if not (_exists(con, "staging.stg_crm_accounts")
+            and "account_name" in _column_names(con, "staging.stg_crm_accounts")):
+        return "null::varchar", ""
+    return "a.account_name", (
         "left join (select account_id, week_start, any_value(account_name) as account_name "
         "from staging.stg_crm_accounts group by all) a using (account_id, week_start)"
-        if has_crm else ""
     )
-    name_col = "a.account_name" if has_crm else "null::varchar"
-    # only the fixed fragments above are interpolated; keywords and the limit are bound parameters
-    sql = f"""
-        with latest as (select max(week_start) as w from monitoring.segment_migrations)
-        select m.week_start, m.account_id, {name_col} as account_name,
-               coalesce(m.from_name, '(new)') as from_name, m.to_name, m.kind, m.margin, m.confirmed,
-               m.explanation
-        from monitoring.segment_migrations m
-        {name_join}
-        where m.week_start = (select w from latest)
-          and exists (
-              select 1 from unnest(?::varchar[]) k(p) where lower(coalesce(m.to_name, '')) like k.p
-          )
-        order by m.confirmed desc nulls last, m.margin desc nulls last, m.account_id
-        limit ?
-    """
+
+
+def _at_risk_targets(con: duckdb.DuckDBPyConnection, at_risk: Callable[[object], bool]) -> tuple[str, list[str]]:
+    """The latest migration week and the segment names moved into that week which ``at_risk`` accepts."""
     latest = _read(con, "select max(week_start) as w from monitoring.segment_migrations", what="migrations")
     week = latest["w"].iloc[0]
     if pd.isna(week):
         raise Unavailable("monitoring.segment_migrations has no rows yet.")
     week_s = pd.Timestamp(week).strftime("%Y-%m-%d")
-    try:
-        df = _read(con, sql, [patterns, int(limit)], what="moves into at-risk segments")
-    except Unavailable as exc:
-        if "no rows" in str(exc):
-            raise Unavailable(f"no account moved into an at-risk segment in the week of {week_s}.") from exc
-        raise
-    return week_s, _iso_weeks(df, "week_start")
+    names = _read(
+        con,
+        "select distinct to_name from monitoring.segment_migrations where week_start = ?::date order by to_name",
+        [week_s],
+        what="moves into at-risk segments",
+    )
+    return week_s, [n for n in names["to_name"].tolist() if at_risk(n)]
+
+
+def top_movers(
+    con: duckdb.DuckDBPyConnection, *, at_risk: Callable[[object], bool] = is_at_risk, limit: int = 25
+) -> tuple[str, pd.DataFrame]:
+    """Latest week's moves into at-risk segments, confirmed and widest-margin first, with their explanations.
+
+    "At-risk" is :func:`seg_pipeline.segmentation.personas.is_at_risk`, the definition the account-manager
+    alerts use, so the page and the alerts flag the same moves.
+    """
+    _require(con, "monitoring.segment_migrations")
+    week, targets = _at_risk_targets(con, at_risk)
+    if not targets:
+        raise Unavailable(f"no account moved into an at-risk segment in the week of {week}.")
+    name_col, name_join = _crm_names(con)
+    # only the fixed fragments above are interpolated; the week, segment names and limit are bound parameters
+    sql = f"""
+        select m.week_start, m.account_id, {name_col} as account_name,
+               coalesce(m.from_name, '(new)') as from_name, m.to_name, m.kind, m.margin, m.confirmed,
+               m.explanation
+        from monitoring.segment_migrations m
+        {name_join}
+        where m.week_start = ?::date and list_contains(?::varchar[], m.to_name)
+        order by m.confirmed desc nulls last, m.margin desc nulls last, m.account_id
+        limit ?
+    """
+    df = _read(con, sql, [week, targets, int(limit)], what="moves into at-risk segments")
+    return week, _iso_weeks(df, "week_start")
 
 
 def writeback_stats(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -11,7 +11,8 @@ import pytest
 from seg_pipeline.features import registry
 
 WEEKS = [dt.date(2026, 1, 5) + dt.timedelta(weeks=i) for i in range(4)]
-SEGMENTS = {0: "power_users", 1: "steady_core", 2: "declining_at_risk", 3: "dormant"}
+# persona names (segmentation.personas): "Declining / At-Risk" and "Dormant" are the at-risk ones
+SEGMENTS = {0: "Power Users", 1: "Steady Core", 2: "Declining / At-Risk", 3: "Dormant"}
 N_ACCOUNTS = 40
 # (account index, week index) -> new segment; the number of moves differs per week so the Sankey changes
 MOVES = {(1, 1): 2, (3, 1): 2, (5, 2): 2, (6, 2): 3, (10, 2): 1, (12, 3): 2, (13, 3): 2, (14, 3): 3}

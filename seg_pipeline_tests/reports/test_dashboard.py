@@ -10,9 +10,11 @@ import duckdb
 import httpx
 import pytest
 
-from seg_pipeline.reports import dashboard, queries
+from seg_pipeline import atomic
+from seg_pipeline.reports import dashboard, queries, sections
 from seg_pipeline.reports.dashboard import build_dashboard, build_dashboard_from_file, describe_persona
 from seg_pipeline.reports.serve import serve_dashboard
+from seg_pipeline.segmentation.personas import is_at_risk
 from seg_pipeline_tests.reports.conftest import build_warehouse
 
 ALL_TABLES = (
@@ -81,7 +83,7 @@ def test_build_is_deterministic_and_atomic(warehouse: Path, tmp_path: Path, monk
     def boom(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(dashboard.os, "replace", boom)
+    monkeypatch.setattr(atomic.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         build_dashboard_from_file(warehouse, tmp_path / "a.html", title="New title")
     assert a.path.read_bytes() == b.path.read_bytes()  # old page intact
@@ -93,19 +95,19 @@ def test_describe_persona_plain_language() -> None:
     assert describe_persona(z) == "high weekly active users, many exports; few tickets"
     assert describe_persona({"mrr": 0.1, "seats": -0.3}) == "close to the average account on every feature"
     assert describe_persona({"some_new_feature": -2.0}) == "low some new feature"
-    assert describe_persona({f: 1.0 + i for i, f in enumerate(dashboard.PHRASES)}, max_terms=2).count(",") == 1
+    assert describe_persona({f: 1.0 + i for i, f in enumerate(sections.PHRASES)}, max_terms=2).count(",") == 1
 
 
 def test_profiles_and_personas_reflect_the_data(ro_con: duckdb.DuckDBPyConnection, built) -> None:
     week, prof = queries.segment_profiles(ro_con)
     assert week == "2026-01-26"
     by_name = prof.set_index("segment_name")
-    assert by_name.loc["power_users", "weekly_active_users"] > 1
-    assert by_name.loc["dormant", "weekly_active_users"] < -0.5
-    assert by_name.loc["declining_at_risk", "tickets_opened"] > 1
+    assert by_name.loc["Power Users", "weekly_active_users"] > 1
+    assert by_name.loc["Dormant", "weekly_active_users"] < -0.5
+    assert by_name.loc["Declining / At-Risk", "tickets_opened"] > 1
     assert set(prof.columns) >= {"seats", "activation_score"} and "logins" not in prof.columns  # clustering set
     text = built.path.read_text()
-    assert "many tickets" in text and "high weekly active users" not in text.split("power_users")[0]
+    assert "many tickets" in text and "high weekly active users" not in text.split("Power Users")[0]
 
 
 def test_drift_lines_per_population_reference_only(ro_con: duckdb.DuckDBPyConnection) -> None:
@@ -116,10 +118,10 @@ def test_drift_lines_per_population_reference_only(ro_con: duckdb.DuckDBPyConnec
 
 def test_churn_is_attributed_to_the_segment_of_the_week_before(ro_con: duckdb.DuckDBPyConnection) -> None:
     churn = queries.churn_by_segment(ro_con).set_index(["week_start", "segment_name"])
-    # acc 20 (power_users) churned in week 3, acc 21 (steady_core) in week 4
-    assert churn.loc[("2026-01-19", "power_users"), "churned"] == 1
-    assert churn.loc[("2026-01-19", "power_users"), "churn_rate"] == pytest.approx(0.1)
-    assert churn.loc[("2026-01-26", "steady_core"), "churn_rate"] == pytest.approx(1 / 9)
+    # acc 20 (Power Users) churned in week 3, acc 21 (Steady Core) in week 4
+    assert churn.loc[("2026-01-19", "Power Users"), "churned"] == 1
+    assert churn.loc[("2026-01-19", "Power Users"), "churn_rate"] == pytest.approx(0.1)
+    assert churn.loc[("2026-01-26", "Steady Core"), "churn_rate"] == pytest.approx(1 / 9)
     assert churn["churned"].sum() == 2
     assert "2026-01-05" not in churn.index.get_level_values(0)  # no previous week to attribute to
 
@@ -127,13 +129,31 @@ def test_churn_is_attributed_to_the_segment_of_the_week_before(ro_con: duckdb.Du
 def test_top_movers_only_into_at_risk_segments_confirmed_first(ro_con: duckdb.DuckDBPyConnection, built) -> None:
     week, movers = queries.top_movers(ro_con)
     assert week == "2026-01-26"
-    assert set(movers["to_name"]) == {"declining_at_risk", "dormant"}
+    assert set(movers["to_name"]) == {"Declining / At-Risk", "Dormant"}
     assert len(movers) == 3
     assert movers["confirmed"].tolist() == [True, False, False]
     assert movers["account_name"].iloc[0] == "Company 13"
     assert "logins -39 %, 3 P1 tickets" in built.path.read_text()
     with pytest.raises(queries.Unavailable, match="no account moved into an at-risk segment"):
-        queries.top_movers(ro_con, keywords=("no_such_segment",))
+        queries.top_movers(ro_con, at_risk=lambda name: False)
+
+
+def test_top_movers_use_the_one_at_risk_definition(tmp_path: Path) -> None:
+    """The page flags the moves the account-manager alerts flag: ``personas.is_at_risk``, suffixed duplicates too."""
+    path = build_warehouse(tmp_path / "wh.duckdb")
+    con = duckdb.connect(str(path))
+    con.execute("update monitoring.segment_migrations set to_name = 'Dormant 2' where to_name = 'Dormant'")
+    con.execute("update monitoring.segment_migrations set to_name = 'churn watch' "
+                "where to_name = 'Declining / At-Risk'")  # a keyword match once, not an at-risk persona
+    con.close()
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        week, movers = queries.top_movers(con)
+    finally:
+        con.close()
+    assert week == "2026-01-26"
+    assert movers["to_name"].tolist() == ["Dormant 2"] and movers["account_id"].tolist() == ["acc_000014"]
+    assert is_at_risk("Dormant 2") and not is_at_risk("churn watch")
 
 
 def test_empty_warehouse_still_builds_with_notes(tmp_path: Path) -> None:

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from seg_pipeline.reports.browser import chromium, find_chromium, screenshot, wait_for_charts
-from seg_pipeline.reports.dashboard import SANKEY_DIV, WEEK_SELECT, DashboardResult, build_dashboard_from_file
+from seg_pipeline.reports.dashboard import DashboardResult, build_dashboard_from_file
+from seg_pipeline.reports.sections import SANKEY_DIV, WEEK_SELECT
 from seg_pipeline.reports.serve import serve_dashboard
+from seg_pipeline_tests.helpers.browser import chromium, find_chromium, screenshot, wait_for_charts
 
 pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install 'seg_pipeline[dev]')")
 pytestmark = [
@@ -78,7 +79,7 @@ def test_dashboard_renders_in_chromium(served: tuple[DashboardResult, str], tmp_
         assert first["visible"] == [True, False, False]
         assert first["links"] == 2
         assert first["nodes"] != latest["nodes"]
-        assert "power_users" not in first["nodes"]  # nobody left power_users that week
+        assert "Power Users" not in first["nodes"]  # nobody left Power Users that week
 
         shot = tmp_path / "dashboard.png"
         page.screenshot(path=str(shot), full_page=True)

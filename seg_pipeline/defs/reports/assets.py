@@ -1,13 +1,12 @@
-"""Reports: the segment-health dashboard, rebuilt every week from a read-only warehouse snapshot."""
+"""Reports wiring: the segment-health dashboard asset (logic in ``seg_pipeline.reports``)."""
 
-from typing import Any
+from collections.abc import Iterator
 
 import dagster as dg
 
-from seg_pipeline.defs.resources import SegResource
-from seg_pipeline.defs.weekly import weekly_asset
-from seg_pipeline.reports.dashboard import build_dashboard_from_file
-from seg_pipeline.warehouse.duck import connect, publish_snapshot
+from seg_pipeline.defs.resources import ReportStoreResource, WarehouseResource
+from seg_pipeline.defs.weekly import Event, emit, weekly_asset
+from seg_pipeline.reports.stage import run_week
 
 
 @weekly_asset(
@@ -26,12 +25,5 @@ from seg_pipeline.warehouse.duck import connect, publish_snapshot
         "of the warehouse (published here), never the live file. `seg dashboard --open` serves it."
     ),
 )
-def segment_dashboard(context: dg.AssetExecutionContext, seg: SegResource) -> dg.MaterializeResult:
-    settings = seg.settings()
-    with connect(settings.warehouse_path) as con:
-        publish_snapshot(con, settings.warehouse_path, settings.snapshot_path)
-    result = build_dashboard_from_file(settings.snapshot_path, settings.reports_dir / "dashboard.html")
-    meta: dict[str, Any] = dict(result.metadata())
-    meta["path"] = dg.MetadataValue.path(str(result.path))
-    meta["snapshot"] = dg.MetadataValue.path(str(settings.snapshot_path))
-    return dg.MaterializeResult(metadata=meta)
+def segment_dashboard(warehouse: WarehouseResource, reports: ReportStoreResource) -> Iterator[Event]:
+    yield from emit(run_week(warehouse.engine(), reports.directory()))
