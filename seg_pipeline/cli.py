@@ -309,7 +309,7 @@ def dashboard(ctx: click.Context, open_browser: bool, port: int) -> None:
     from seg_pipeline.reports.serve import serve_dashboard
 
     settings = _settings(ctx)
-    path = settings.reports_dir / "dashboard.html"
+    path = settings.dashboard_path
     if not path.exists():
         raise SegError(f"no dashboard at {path}", "run `seg demo` first; every week rebuilds it")
     server, url = serve_dashboard(path, port=port, open_browser=open_browser)

@@ -176,7 +176,7 @@ def demo_summary(settings: Settings, runs: list[WeekRun]) -> str:
         f"(Dagster runs recorded in {settings.home}).",
         f"warehouse:  {settings.warehouse_path}",
         f"MLflow:     {settings.tracking_uri}",
-        f"dashboard:  {settings.reports_dir / 'dashboard.html'}   (seg dashboard --open)",
+        f"dashboard:  {settings.dashboard_path}   (seg dashboard --open)",
         f"CRM export and alert outbox: {settings.outbox_dir}",
         "Open the Dagster UI:  seg ui   → http://127.0.0.1:3000",
     ]

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # the CLI imports settings first: keep `seg --help` free of D
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_HOME = PROJECT_ROOT / "dagster_home"
+DASHBOARD_FILE = "dashboard.html"  # under the reports folder; `seg dashboard` serves it
 
 DAGSTER_YAML = """\
 # Dagster instance for seg_pipeline (created by `seg` when missing; safe to edit).
@@ -154,7 +155,11 @@ class Settings:
     @property
     def dashboard_link(self) -> str:
         """The dashboard link placed in alerts: ``SEG_DASHBOARD_URL`` or the file's URI."""
-        return self.dashboard_url or (self.reports_dir / "dashboard.html").resolve().as_uri()
+        return self.dashboard_url or self.dashboard_path.resolve().as_uri()
+
+    @property
+    def dashboard_path(self) -> Path:
+        return self.reports_dir / DASHBOARD_FILE
 
     def secret(self, name: str, env: Mapping[str, str] | None = None) -> str | None:
         """Read a secret from the environment at the moment it is needed (never stored)."""

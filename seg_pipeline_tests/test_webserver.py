@@ -15,7 +15,7 @@ import pytest
 
 from seg_pipeline_tests.helpers.webserver import dagster_webserver
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.webserver]
 
 REPO = Path(__file__).resolve().parents[1]
 WEBSERVER = Path(sys.executable).parent / "dagster-webserver"

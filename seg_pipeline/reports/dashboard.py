@@ -23,8 +23,7 @@ from seg_pipeline.reports.sections import (
     section_profiles,
     section_sizes,
 )
-
-DASHBOARD_FILE = "dashboard.html"  # under the reports folder; `seg dashboard` serves it
+from seg_pipeline.settings import DASHBOARD_FILE
 
 
 @dataclass(frozen=True)
