@@ -18,12 +18,13 @@ import duckdb
 import httpx
 import pandas as pd
 
+from seg_pipeline.outcomes import EngineerAlert
 from seg_pipeline.segmentation.personas import AT_RISK_NAMES, is_at_risk
-from seg_pipeline.settings import Settings
 from seg_pipeline.sinks.channels import Channel, EmailChannel, FileChannel, Message, SmtpFactory, WebhookChannel
+from seg_pipeline.sinks.config import AlertConfig
 from seg_pipeline.sinks.http import RetryPolicy, SinkStopError
 from seg_pipeline.sinks.outbox import as_week, dead_letter, ensure_schema, stable_key
-from seg_pipeline.warehouse.duck import transaction
+from seg_pipeline.warehouse.duck import replace_partition, transaction
 
 AT_RISK = AT_RISK_NAMES  # one definition of "at-risk", shared with persona naming
 MIGRATION_COLUMNS = ("account_id", "week_start", "from_segment", "to_segment", "from_name", "to_name", "kind",
@@ -54,11 +55,6 @@ class AlertResult:
             "unrouted_moves")}
         meta["week_start"] = self.week_start.isoformat()
         return meta
-
-
-def dashboard_link(settings: Settings) -> str:
-    """The dashboard URL when served, else the ``file://`` URI of the static HTML."""
-    return settings.dashboard_url or (settings.reports_dir / "dashboard.html").resolve().as_uri()
 
 
 def digest_message_id(am_id: str, week: date) -> str:
@@ -115,7 +111,7 @@ def _str_or_none(v: object) -> str | None:
 
 def plan_alerts(
     con: duckdb.DuckDBPyConnection,
-    settings: Settings,
+    config: AlertConfig,
     migrations: pd.DataFrame,
     crm_accounts: pd.DataFrame,
     *,
@@ -133,7 +129,7 @@ def plan_alerts(
     _check(migrations, MIGRATION_COLUMNS, "migrations")
     _check(crm_accounts, CRM_COLUMNS, "crm_accounts")
     ensure_schema(con)
-    result = AlertResult(week_start=week, channel=settings.alert_channel, dry_run=False)
+    result = AlertResult(week_start=week, channel=config.channel, dry_run=False)
     later = con.execute(
         "SELECT count(*) FROM sinks.alert_ledger WHERE kind = 'am_digest' AND week_start > ?", [week]
     ).fetchall()[0][0]
@@ -155,7 +151,7 @@ def plan_alerts(
     moves = m.merge(crm, on="account_id", how="left")
     unrouted = moves[moves["account_manager_id"].isna()]
     routed = moves[moves["account_manager_id"].notna()]
-    link = dashboard_link(settings)
+    link = config.dashboard_url
     digests = [
         build_digest(str(am_id), _str_or_none(g["account_manager_name"].iloc[0]),
                      _str_or_none(g["account_manager_email"].iloc[0]), g, week=week, link=link, max_lines=max_lines)
@@ -204,19 +200,19 @@ def _enqueue(con: duckdb.DuckDBPyConnection, msg: Message, *, reason_key: str | 
     return True
 
 
-def make_channel(settings: Settings, *, client: httpx.Client | None = None, smtp_factory: SmtpFactory | None = None,
+def make_channel(config: AlertConfig, *, client: httpx.Client | None = None, smtp_factory: SmtpFactory | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], float] = time.time, policy: RetryPolicy | None = None) -> Channel:
-    """The channel named by ``settings.alert_channel`` (file | webhook | email)."""
+    """The channel named by ``config.channel`` (file | webhook | email)."""
     policy = policy or RetryPolicy()
-    rng = random.Random(settings.seed)
-    if settings.alert_channel == "file":
-        return FileChannel(settings.outbox_dir / "alerts.jsonl")
-    if settings.alert_channel == "webhook":
-        return WebhookChannel(settings, client=client, policy=policy, sleep=sleep, clock=clock, now=now, rng=rng)
-    if settings.alert_channel == "email":
-        return EmailChannel(settings, smtp_factory=smtp_factory, policy=policy, sleep=sleep, clock=clock, rng=rng)
-    raise ValueError(f"unknown alert_channel {settings.alert_channel!r}; expected file, webhook or email")
+    rng = random.Random(config.jitter_seed)
+    if config.channel == "file":
+        return FileChannel(config.outbox_path)
+    if config.channel == "webhook":
+        return WebhookChannel(config, client=client, policy=policy, sleep=sleep, clock=clock, now=now, rng=rng)
+    if config.channel == "email":
+        return EmailChannel(config, smtp_factory=smtp_factory, policy=policy, sleep=sleep, clock=clock, rng=rng)
+    raise ValueError(f"unknown alert_channel {config.channel!r}; expected file, webhook or email")
 
 
 def _log(con: duckdb.DuckDBPyConnection, msg_id: str, week: date, channel: str, outcome: str,
@@ -227,7 +223,7 @@ def _log(con: duckdb.DuckDBPyConnection, msg_id: str, week: date, channel: str, 
 
 def deliver_alerts(
     con: duckdb.DuckDBPyConnection,
-    settings: Settings,
+    config: AlertConfig,
     *,
     week_start: date | str,
     dry_run: bool = False,
@@ -239,14 +235,14 @@ def deliver_alerts(
     policy: RetryPolicy | None = None,
     message_ids: list[str] | None = None,
 ) -> AlertResult:
-    """Send pending ledger messages up to ``week_start`` through ``settings.alert_channel``.
+    """Send pending ledger messages up to ``week_start`` through ``config.channel``.
 
     Marked sent only after the channel acknowledged; 4xx/5xx-SMTP → dead letter; transient failures stay
     pending (and stop this run); 401/403 raise :class:`~seg_pipeline.sinks.http.SinkAuthError`.
     """
     week = as_week(week_start)
     ensure_schema(con)
-    result = AlertResult(week_start=week, channel=settings.alert_channel, dry_run=dry_run)
+    result = AlertResult(week_start=week, channel=config.channel, dry_run=dry_run)
     sql = ("SELECT message_id, kind, recipient_id, recipient_name, recipient_address, week_start, subject, "
            "payload_json FROM sinks.alert_ledger WHERE status = 'pending' AND week_start <= ?")
     params: list[Any] = [week]
@@ -258,7 +254,7 @@ def deliver_alerts(
     if dry_run or not rows:
         result.would_send = len(rows) if dry_run else 0
         return result
-    channel = make_channel(settings, client=client, smtp_factory=smtp_factory, sleep=sleep, clock=clock, now=now,
+    channel = make_channel(config, client=client, smtp_factory=smtp_factory, sleep=sleep, clock=clock, now=now,
                            policy=policy)
     try:
         for i, (mid, kind, rid, rname, raddr, wk, subject, payload_json) in enumerate(rows):
@@ -304,7 +300,7 @@ def deliver_alerts(
 
 def send_am_alerts(
     con: duckdb.DuckDBPyConnection,
-    settings: Settings,
+    config: AlertConfig,
     migrations: pd.DataFrame,
     crm_accounts: pd.DataFrame,
     *,
@@ -314,37 +310,37 @@ def send_am_alerts(
     **delivery: Any,
 ) -> AlertResult:
     """Plan this week's AM digests and deliver what is pending (the ``sinks/am_alerts`` asset body)."""
-    planned = plan_alerts(con, settings, migrations, crm_accounts, week_start=week_start, max_lines=max_lines)
-    result = deliver_alerts(con, settings, week_start=week_start, dry_run=dry_run, **delivery)
+    planned = plan_alerts(con, config, migrations, crm_accounts, week_start=week_start, max_lines=max_lines)
+    result = deliver_alerts(con, config, week_start=week_start, dry_run=dry_run, **delivery)
     result.planned, result.unrouted_moves = planned.planned, planned.unrouted_moves
     return result
 
 
 def send_engineer_alert(
-    con: duckdb.DuckDBPyConnection,
-    settings: Settings,
-    *,
-    week_start: date | str,
-    subject: str,
-    body: str,
-    reason: str | None = None,
-    **delivery: Any,
+    con: duckdb.DuckDBPyConnection, config: AlertConfig, alert: EngineerAlert, **delivery: Any
 ) -> AlertResult:
     """One message per (week, reason) to the engineers, e.g. when the mass-migration gate blocks the week.
 
-    ``reason`` (default: ``subject``) is the dedup key: calling again for the same week and reason sends
-    nothing new. ``delivery`` takes the same injectables as :func:`deliver_alerts`.
+    ``alert.reason`` is the dedup key: calling again for the same week and reason sends nothing new.
+    ``delivery`` takes the same injectables as :func:`deliver_alerts`.
     """
-    week = as_week(week_start)
+    week = as_week(alert.week_start)
     ensure_schema(con)
-    reason_key = reason or subject
-    msg = Message(message_id=engineer_message_id(week, reason_key), kind="engineer", recipient_id="engineer",
-                  recipient_name="data engineering", recipient_address=settings.engineer_email, week_start=week,
-                  subject=subject, text=f"{subject}\n\n{body}\n\nDashboard: {dashboard_link(settings)}",
+    subject, body = alert.subject, alert.body
+    msg = Message(message_id=engineer_message_id(week, alert.reason), kind="engineer", recipient_id="engineer",
+                  recipient_name="data engineering", recipient_address=config.engineer_email, week_start=week,
+                  subject=subject, text=f"{subject}\n\n{body}\n\nDashboard: {config.dashboard_url}",
                   blocks=[{"type": "header", "text": {"type": "plain_text", "text": subject[:150]}},
                           {"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}}])
     with transaction(con):
-        planned = _enqueue(con, msg, reason_key=reason_key, n_items=0)
-    result = deliver_alerts(con, settings, week_start=week, message_ids=[msg.message_id], **delivery)
+        planned = _enqueue(con, msg, reason_key=alert.reason, n_items=0)
+    result = deliver_alerts(con, config, week_start=week, message_ids=[msg.message_id], **delivery)
     result.planned = int(planned)
     return result
+
+
+def record_blocked_week(con: duckdb.DuckDBPyConnection, config: AlertConfig, week: date) -> None:
+    """Record in ``sinks.alert_stats`` that the week's digests were held back (the dashboard shows it)."""
+    stats = pd.DataFrame([{"week_start": week, "channel": config.channel, "digests_planned": 0,
+                           "digests_sent": 0, "moves_alerted": 0, "dead_lettered": 0, "blocked": True}])
+    replace_partition(con, "sinks", "alert_stats", stats, key=week)

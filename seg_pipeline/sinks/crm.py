@@ -7,9 +7,7 @@ after a 2xx, so a rerun resends exactly the unacknowledged rows with the same ke
 """
 
 import json
-import os
 import random
-import tempfile
 import time
 import uuid
 from collections import deque
@@ -23,7 +21,8 @@ import duckdb
 import httpx
 import pandas as pd
 
-from seg_pipeline.settings import Settings
+from seg_pipeline.atomic import atomic_write, atomic_write_bytes
+from seg_pipeline.sinks.config import CRM_TOKEN_ENV, CrmConfig
 from seg_pipeline.sinks.http import (
     Outcome,
     RateLimiter,
@@ -326,32 +325,22 @@ def _named_rows(response: httpx.Response | None, crm_ids: set[str]) -> dict[str,
     return named
 
 
-def _write_atomic(df: pd.DataFrame, path: Path, fmt: str) -> None:
-    """Temp file in the same directory + fsync + rename: readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if fmt == "csv":
-                fh.write(df.to_csv(index=False, lineterminator="\n").encode("utf-8"))
-            else:
-                df.to_parquet(fh, index=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write_export(df: pd.DataFrame, path: Path, fmt: str) -> None:
+    """Write the export atomically (readers see the old file or the new one)."""
+    if fmt == "csv":
+        atomic_write_bytes(path, df.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    else:
+        atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
-def export_path(settings: Settings, week: date, fmt: str = "csv") -> Path:
-    """Where the file sink writes week ``week``: ``outbox/crm/crm_writeback_<week>.<fmt>``."""
-    return settings.outbox_dir / "crm" / f"crm_writeback_{week.isoformat()}.{fmt}"
+def export_path(export_dir: Path, week: date, fmt: str = "csv") -> Path:
+    """Where the file sink writes week ``week``: ``<export_dir>/crm_writeback_<week>.<fmt>``."""
+    return export_dir / f"crm_writeback_{week.isoformat()}.{fmt}"
 
 
-def _deliver_file(con: duckdb.DuckDBPyConnection, settings: Settings, week: date, pending: pd.DataFrame,
+def _deliver_file(con: duckdb.DuckDBPyConnection, config: CrmConfig, week: date, pending: pd.DataFrame,
                   result: WritebackResult, fmt: str) -> None:
-    path = export_path(settings, week, fmt)
+    path = export_path(config.export_dir, week, fmt)
     result.file_path = path
     if pending.empty and path.exists():
         return
@@ -361,24 +350,24 @@ def _deliver_file(con: duckdb.DuckDBPyConnection, settings: Settings, week: date
         "WHERE (status = 'pending' AND week_start <= $week) "
         "   OR (status = 'sent' AND delivered_week = $week AND delivered_via = 'file') "
         "ORDER BY account_id, week_start, idempotency_key", {"week": week}).df()
-    _write_atomic(rows, path, fmt)
+    _write_export(rows, path, fmt)
     keys = pending["idempotency_key"].tolist()
     _mark_sent(con, keys, week=week, via="file", status=None, attempts=1, batch_key=None)
     result.sent += len(keys)
 
 
-def _deliver_rest(con: duckdb.DuckDBPyConnection, settings: Settings, week: date, pending: pd.DataFrame,
+def _deliver_rest(con: duckdb.DuckDBPyConnection, config: CrmConfig, week: date, pending: pd.DataFrame,
                   result: WritebackResult, *, client: httpx.Client | None, sleep: Callable[[float], None],
                   clock: Callable[[], float], policy: RetryPolicy) -> None:
-    if not settings.crm_base_url:
+    if not config.base_url:
         raise ValueError("crm_mode is 'rest' but no CRM base URL is configured (SEG_CRM_BASE_URL)")
     if pending.empty:
         return
-    url = settings.crm_base_url.rstrip("/") + BATCH_UPDATE_PATH
+    url = config.base_url.rstrip("/") + BATCH_UPDATE_PATH
     rows = pending.set_index("idempotency_key", drop=False)
-    queue = deque(_assign_batches(con, pending, settings.crm_batch_size))
-    limiter = RateLimiter(settings.crm_rps, clock=clock, sleep=sleep)
-    rng = random.Random(settings.seed)
+    queue = deque(_assign_batches(con, pending, config.batch_size))
+    limiter = RateLimiter(config.rps, clock=clock, sleep=sleep)
+    rng = random.Random(config.jitter_seed)
     own_client = client is None
     http = default_client(policy.timeout) if client is None else client
     try:
@@ -391,10 +380,9 @@ def _deliver_rest(con: duckdb.DuckDBPyConnection, settings: Settings, week: date
             ).encode("utf-8")
 
             def headers(bk: str = batch_key) -> dict[str, str]:
-                token = settings.secret("crm_token")
+                token = config.token
                 if not token:
-                    raise SinkAuthError(
-                        f"CRM token missing: set {settings.secret_env['crm_token']}; rows stay pending")
+                    raise SinkAuthError(f"CRM token missing: set {CRM_TOKEN_ENV}; rows stay pending")
                 return {"Authorization": f"Bearer {token}", "Idempotency-Key": bk,
                         "Content-Type": "application/json"}
 
@@ -470,7 +458,7 @@ def _settle_batch(con: duckdb.DuckDBPyConnection, week: date, batch: pd.DataFram
 
 def deliver_writeback(
     con: duckdb.DuckDBPyConnection,
-    settings: Settings,
+    config: CrmConfig,
     *,
     week_start: date | str,
     dry_run: bool = False,
@@ -480,18 +468,18 @@ def deliver_writeback(
     policy: RetryPolicy | None = None,
     file_format: str = "csv",
 ) -> WritebackResult:
-    """Deliver every pending outbox row up to ``week_start`` via ``settings.crm_mode`` (``rest`` | ``file``).
+    """Deliver every pending outbox row up to ``week_start`` via ``config.mode`` (``rest`` | ``file``).
 
     ``dry_run`` only reports the pending changes (``result.changes``). Raises :class:`SinkAuthError` on
     401/403 or a missing token, leaving rows pending. ``client`` is used as given (its timeout applies).
     """
     week = as_week(week_start)
-    if settings.crm_mode not in ("rest", "file"):
-        raise ValueError(f"unknown crm_mode {settings.crm_mode!r}; expected 'rest' or 'file'")
+    if config.mode not in ("rest", "file"):
+        raise ValueError(f"unknown crm_mode {config.mode!r}; expected 'rest' or 'file'")
     if file_format not in ("csv", "parquet"):
         raise ValueError(f"unknown file_format {file_format!r}; expected 'csv' or 'parquet'")
     ensure_schema(con)
-    result = WritebackResult(week_start=week, mode=settings.crm_mode, dry_run=dry_run)
+    result = WritebackResult(week_start=week, mode=config.mode, dry_run=dry_run)
     plan = con.execute("SELECT n_unchanged, n_not_in_crm FROM sinks.crm_plans WHERE week_start = ?",
                        [week]).fetchone()
     if plan is not None:
@@ -506,9 +494,9 @@ def deliver_writeback(
             FROM sinks.crm_outbox o LEFT JOIN sinks.crm_sync_state s USING (account_id)
             WHERE o.status = 'pending' AND o.week_start <= ? ORDER BY o.account_id""", [week]).df()
         return result
-    if settings.crm_mode == "file":
-        _deliver_file(con, settings, week, pending, result, file_format)
+    if config.mode == "file":
+        _deliver_file(con, config, week, pending, result, file_format)
     else:
-        _deliver_rest(con, settings, week, pending, result, client=client, sleep=sleep, clock=clock,
+        _deliver_rest(con, config, week, pending, result, client=client, sleep=sleep, clock=clock,
                       policy=policy or RetryPolicy())
     return result

@@ -6,11 +6,10 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
-from seg_pipeline.defs.resources import SegResource
-from seg_pipeline.defs.weekly import weekly_asset
-from seg_pipeline.partitions import week_of
+from seg_pipeline.defs.resources import AlertChannelResource, CrmSinkResource, WarehouseResource
+from seg_pipeline.defs.weekly import partition_week, weekly_asset
 from seg_pipeline.sinks import SinkStopError, deliver_writeback, plan_writeback, send_am_alerts
-from seg_pipeline.warehouse.duck import connect, ensure_schemas, replace_partition
+from seg_pipeline.warehouse.duck import replace_partition
 
 ASSIGNMENTS = dg.AssetKey(["assignments", "account_segments"])
 MIGRATIONS = dg.AssetKey(["monitoring", "segment_migrations"])
@@ -37,21 +36,22 @@ def _crm_accounts(con, week: date) -> pd.DataFrame:  # type: ignore[no-untyped-d
         "SEG_CRM_MODE=rest to send batch upserts to a REST CRM. Does not run when the mass-migration gate fails."
     ),
 )
-def crm_writeback(context: dg.AssetExecutionContext, seg: SegResource) -> Iterator[dg.MaterializeResult]:
-    settings = seg.settings()
-    week = week_of(context.partition_key)
-    with connect(settings.warehouse_path) as con:
-        ensure_schemas(con)
+def crm_writeback(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, crm: CrmSinkResource
+) -> Iterator[dg.MaterializeResult]:
+    config = crm.config()
+    week = partition_week(context)
+    with warehouse.engine().connect() as con:
         assignments = con.execute(
             "SELECT * FROM assignments.account_segments WHERE week_start = ? ORDER BY account_id", [week]
         ).fetchdf()
         model_version = str(assignments["model_version"].iloc[0]) if len(assignments) else "none"
         enqueued = plan_writeback(
             con, assignments, _crm_accounts(con, week), week_start=week, model_version=model_version,
-            run_id=context.run.run_id, full_resync=settings.crm_full_resync,
+            run_id=context.run.run_id, full_resync=config.full_resync,
         )
         try:
-            result = deliver_writeback(con, settings, week_start=week, dry_run=settings.sinks_dry_run)
+            result = deliver_writeback(con, config, week_start=week, dry_run=config.dry_run)
         except SinkStopError as exc:
             raise dg.Failure(description=f"CRM write-back stopped: {exc}") from exc
         stats = pd.DataFrame([{
@@ -78,17 +78,18 @@ def crm_writeback(context: dg.AssetExecutionContext, seg: SegResource) -> Iterat
         "(SMTP, STARTTLS) for real delivery. Does not run when the mass-migration gate fails."
     ),
 )
-def am_alerts(context: dg.AssetExecutionContext, seg: SegResource) -> Iterator[dg.MaterializeResult]:
-    settings = seg.settings()
-    week = week_of(context.partition_key)
-    with connect(settings.warehouse_path) as con:
-        ensure_schemas(con)
+def am_alerts(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, alerts: AlertChannelResource
+) -> Iterator[dg.MaterializeResult]:
+    config = alerts.config()
+    week = partition_week(context)
+    with warehouse.engine().connect() as con:
         migrations = con.execute(
             "SELECT * FROM monitoring.segment_migrations WHERE week_start = ? ORDER BY account_id", [week]
         ).fetchdf()
         try:
-            result = send_am_alerts(con, settings, migrations, _crm_accounts(con, week), week_start=week,
-                                    dry_run=settings.sinks_dry_run)
+            result = send_am_alerts(con, config, migrations, _crm_accounts(con, week), week_start=week,
+                                    dry_run=config.dry_run)
         except SinkStopError as exc:
             raise dg.Failure(description=f"alert delivery stopped: {exc}") from exc
         confirmed = (
