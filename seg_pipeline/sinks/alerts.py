@@ -23,8 +23,10 @@ from seg_pipeline.segmentation.personas import AT_RISK_NAMES, is_at_risk
 from seg_pipeline.sinks.channels import Channel, EmailChannel, FileChannel, Message, SmtpFactory, WebhookChannel
 from seg_pipeline.sinks.config import AlertConfig
 from seg_pipeline.sinks.http import RetryPolicy, SinkStopError
-from seg_pipeline.sinks.outbox import as_week, dead_letter, ensure_schema, stable_key
+from seg_pipeline.sinks.outbox import dead_letter, stable_key
 from seg_pipeline.warehouse.duck import replace_partition, transaction
+from seg_pipeline.warehouse.schema import ensure_tables
+from seg_pipeline.weeks import parse_week
 
 AT_RISK = AT_RISK_NAMES  # one definition of "at-risk", shared with persona naming
 MIGRATION_COLUMNS = ("account_id", "week_start", "from_segment", "to_segment", "from_name", "to_name", "kind",
@@ -125,10 +127,10 @@ def plan_alerts(
     the CRM snapshot are dead-lettered (never silently dropped). A digest already sent is never rebuilt, and a
     week older than a week that already has digests plans none (stale news after a backfill).
     """
-    week = as_week(week_start)
+    week = parse_week(week_start)
     _check(migrations, MIGRATION_COLUMNS, "migrations")
     _check(crm_accounts, CRM_COLUMNS, "crm_accounts")
-    ensure_schema(con)
+    ensure_tables(con)
     result = AlertResult(week_start=week, channel=config.channel, dry_run=False)
     later = con.execute(
         "SELECT count(*) FROM sinks.alert_ledger WHERE kind = 'am_digest' AND week_start > ?", [week]
@@ -240,8 +242,8 @@ def deliver_alerts(
     Marked sent only after the channel acknowledged; 4xx/5xx-SMTP → dead letter; transient failures stay
     pending (and stop this run); 401/403 raise :class:`~seg_pipeline.sinks.http.SinkAuthError`.
     """
-    week = as_week(week_start)
-    ensure_schema(con)
+    week = parse_week(week_start)
+    ensure_tables(con)
     result = AlertResult(week_start=week, channel=config.channel, dry_run=dry_run)
     sql = ("SELECT message_id, kind, recipient_id, recipient_name, recipient_address, week_start, subject, "
            "payload_json FROM sinks.alert_ledger WHERE status = 'pending' AND week_start <= ?")
@@ -324,8 +326,8 @@ def send_engineer_alert(
     ``alert.reason`` is the dedup key: calling again for the same week and reason sends nothing new.
     ``delivery`` takes the same injectables as :func:`deliver_alerts`.
     """
-    week = as_week(alert.week_start)
-    ensure_schema(con)
+    week = parse_week(alert.week_start)
+    ensure_tables(con)
     subject, body = alert.subject, alert.body
     msg = Message(message_id=engineer_message_id(week, alert.reason), kind="engineer", recipient_id="engineer",
                   recipient_name="data engineering", recipient_address=config.engineer_email, week_start=week,

@@ -33,8 +33,10 @@ from seg_pipeline.sinks.http import (
     http_attempt,
     run_with_retry,
 )
-from seg_pipeline.sinks.outbox import as_week, dead_letter, ensure_schema, stable_key
+from seg_pipeline.sinks.outbox import dead_letter, stable_key
 from seg_pipeline.warehouse.duck import transaction
+from seg_pipeline.warehouse.schema import ensure_tables
+from seg_pipeline.weeks import parse_week
 
 BATCH_UPDATE_PATH = "/crm/v3/objects/companies/batch/update"
 ASSIGNMENT_COLUMNS = ("account_id", "segment_id", "segment_name", "is_outlier")
@@ -105,7 +107,7 @@ def plan_writeback(
     id in the snapshot is rejected because the write-back target would be ambiguous. Older pending rows for
     the same accounts are superseded so a stale value can never overwrite a newer one.
     """
-    week = as_week(week_start)
+    week = parse_week(week_start)
     _check_columns(assignments, ASSIGNMENT_COLUMNS, "assignments")
     _check_columns(crm_accounts, ("account_id",), "crm_accounts")
     if not model_version or not run_id:
@@ -121,7 +123,7 @@ def plan_writeback(
     dup = crm_accounts["account_id"][crm_accounts["account_id"].duplicated()].unique()
     if len(dup):
         raise ValueError(f"CRM snapshot has duplicate account id {dup[0]!r}: write-back target is ambiguous")
-    ensure_schema(con)
+    ensure_tables(con)
     later = con.execute("SELECT count(*) FROM sinks.crm_plans WHERE week_start > ?", [week]).fetchall()[0][0]
     if later:
         return 0  # a rerun of an older week (backfill): the CRM already holds newer weeks' segments
@@ -135,7 +137,7 @@ def plan_writeback(
     # A full resync must not collide with keys the CRM already deduplicated, hence the run-scoped nonce.
     nonce = f"resync:{run_id}" if full_resync else ""
 
-    ensure_schema(con)
+    ensure_tables(con)
     view = f"_seg_plan_{uuid.uuid4().hex}"
     con.register(view, plan_in)
     try:
@@ -473,12 +475,12 @@ def deliver_writeback(
     ``dry_run`` only reports the pending changes (``result.changes``). Raises :class:`SinkAuthError` on
     401/403 or a missing token, leaving rows pending. ``client`` is used as given (its timeout applies).
     """
-    week = as_week(week_start)
+    week = parse_week(week_start)
     if config.mode not in ("rest", "file"):
         raise ValueError(f"unknown crm_mode {config.mode!r}; expected 'rest' or 'file'")
     if file_format not in ("csv", "parquet"):
         raise ValueError(f"unknown file_format {file_format!r}; expected 'csv' or 'parquet'")
-    ensure_schema(con)
+    ensure_tables(con)
     result = WritebackResult(week_start=week, mode=config.mode, dry_run=dry_run)
     plan = con.execute("SELECT n_unchanged, n_not_in_crm FROM sinks.crm_plans WHERE week_start = ?",
                        [week]).fetchone()

@@ -254,5 +254,5 @@ def test_dry_run_sends_nothing(con, alert_config, clock):
 
 
 def test_week_must_be_a_monday(con, alert_config, clock):
-    with pytest.raises(ValueError, match="not a Monday"):
+    with pytest.raises(ValueError, match="weeks start on Monday"):
         send_engineer_alert(con, alert_config, EngineerAlert(date(2026, 1, 6), "r", "s", "b"))
