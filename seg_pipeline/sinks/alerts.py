@@ -22,9 +22,9 @@ from seg_pipeline.outcomes import EngineerAlert
 from seg_pipeline.segmentation.personas import AT_RISK_NAMES, is_at_risk
 from seg_pipeline.sinks.channels import Channel, EmailChannel, FileChannel, Message, SmtpFactory, WebhookChannel
 from seg_pipeline.sinks.config import AlertConfig
-from seg_pipeline.sinks.http import RetryPolicy, SinkStopError
+from seg_pipeline.sinks.http import Outcome, RetryPolicy, SinkStopError
 from seg_pipeline.sinks.outbox import dead_letter, stable_key
-from seg_pipeline.warehouse.duck import replace_partition, transaction
+from seg_pipeline.warehouse.duck import transaction
 from seg_pipeline.warehouse.schema import ensure_tables
 from seg_pipeline.weeks import parse_week
 
@@ -137,47 +137,61 @@ def plan_alerts(
     ).fetchall()[0][0]
     if later:
         return result  # a rerun of an older week (backfill): managers already heard about newer weeks
-    m = migrations[(pd.to_datetime(migrations["week_start"]).dt.date == week)
-                   & (migrations["kind"] == "segment") & migrations["confirmed"].eq(True)]
-    m = m.sort_values(["account_id", "to_segment"], kind="stable").drop_duplicates("account_id", keep="last")
-    if not m.empty:
-        prior = con.execute("""
-            SELECT i.account_id, i.to_segment FROM sinks.alert_items i
-            JOIN sinks.alert_ledger l USING (message_id)
-            WHERE i.week_start < ? AND l.status IN ('pending', 'sent')
-            QUALIFY row_number() OVER (PARTITION BY i.account_id ORDER BY i.week_start DESC) = 1""",
-                            [week]).df()
-        last_to = dict(zip(prior["account_id"], prior["to_segment"], strict=True))
-        m = m[[last_to.get(a) != t for a, t in zip(m["account_id"], m["to_segment"], strict=True)]]
-    crm = crm_accounts[list(CRM_COLUMNS)].drop_duplicates("account_id")
-    moves = m.merge(crm, on="account_id", how="left")
+    moves = _new_moves(con, migrations, week).merge(
+        crm_accounts[list(CRM_COLUMNS)].drop_duplicates("account_id"), on="account_id", how="left")
     unrouted = moves[moves["account_manager_id"].isna()]
     routed = moves[moves["account_manager_id"].notna()]
-    link = config.dashboard_url
     digests = [
         build_digest(str(am_id), _str_or_none(g["account_manager_name"].iloc[0]),
-                     _str_or_none(g["account_manager_email"].iloc[0]), g, week=week, link=link, max_lines=max_lines)
+                     _str_or_none(g["account_manager_email"].iloc[0]), g, week=week, link=config.dashboard_url,
+                     max_lines=max_lines)
         for am_id, g in routed.groupby("account_manager_id", sort=True)
     ]
     with transaction(con):
-        for r in unrouted.itertuples():
-            key = stable_key("unrouted", r.account_id, week.isoformat())
-            exists = con.execute("SELECT 1 FROM sinks.dead_letters WHERE sink = 'alerts' AND item_key = ?",
-                                 [key]).fetchone()
-            if not exists:
-                dead_letter(con, sink="alerts", item_key=key, week_start=week, subject_id=r.account_id,
-                            status_code=None, reason="no account manager for this account in the CRM snapshot")
+        _dead_letter_unrouted(con, unrouted, week)
         result.unrouted_moves = len(unrouted)
-        for msg in digests:
-            accounts = routed[routed["account_manager_id"].astype(str) == msg.recipient_id]
-            if _enqueue(con, msg, reason_key=None, n_items=len(accounts)):
-                result.planned += 1
-                con.execute("DELETE FROM sinks.alert_items WHERE message_id = ?", [msg.message_id])
-                con.executemany(
-                    "INSERT INTO sinks.alert_items VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [[msg.message_id, r.account_id, week, _int(r.from_segment), _int(r.to_segment),
-                      _str_or_none(r.from_name), _str_or_none(r.to_name)] for r in accounts.itertuples()])
+        result.planned = sum(_enqueue_digest(con, msg, routed, week) for msg in digests)
     return result
+
+
+def _new_moves(con: duckdb.DuckDBPyConnection, migrations: pd.DataFrame, week: date) -> pd.DataFrame:
+    """The week's confirmed segment moves (one per account), minus those already announced (quieting)."""
+    m = migrations[(pd.to_datetime(migrations["week_start"]).dt.date == week)
+                   & (migrations["kind"] == "segment") & migrations["confirmed"].eq(True)]
+    m = m.sort_values(["account_id", "to_segment"], kind="stable").drop_duplicates("account_id", keep="last")
+    if m.empty:
+        return m
+    prior = con.execute("""
+        SELECT i.account_id, i.to_segment FROM sinks.alert_items i
+        JOIN sinks.alert_ledger l USING (message_id)
+        WHERE i.week_start < ? AND l.status IN ('pending', 'sent')
+        QUALIFY row_number() OVER (PARTITION BY i.account_id ORDER BY i.week_start DESC) = 1""", [week]).df()
+    last_to = dict(zip(prior["account_id"], prior["to_segment"], strict=True))
+    return m[[last_to.get(a) != t for a, t in zip(m["account_id"], m["to_segment"], strict=True)]]
+
+
+def _dead_letter_unrouted(con: duckdb.DuckDBPyConnection, unrouted: pd.DataFrame, week: date) -> None:
+    """One dead letter per move without an account manager (a rerun adds none)."""
+    for r in unrouted.itertuples():
+        key = stable_key("unrouted", r.account_id, week.isoformat())
+        exists = con.execute("SELECT 1 FROM sinks.dead_letters WHERE sink = 'alerts' AND item_key = ?",
+                             [key]).fetchone()
+        if not exists:
+            dead_letter(con, sink="alerts", item_key=key, week_start=week, subject_id=r.account_id,
+                        status_code=None, reason="no account manager for this account in the CRM snapshot")
+
+
+def _enqueue_digest(con: duckdb.DuckDBPyConnection, msg: Message, routed: pd.DataFrame, week: date) -> bool:
+    """Ledger row plus the digest's items (what the next weeks' quieting compares against); True when written."""
+    accounts = routed[routed["account_manager_id"].astype(str) == msg.recipient_id]
+    if not _enqueue(con, msg, reason_key=None, n_items=len(accounts)):
+        return False
+    con.execute("DELETE FROM sinks.alert_items WHERE message_id = ?", [msg.message_id])
+    con.executemany(
+        "INSERT INTO sinks.alert_items VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [[msg.message_id, r.account_id, week, _int(r.from_segment), _int(r.to_segment),
+          _str_or_none(r.from_name), _str_or_none(r.to_name)] for r in accounts.itertuples()])
+    return True
 
 
 def _int(v: object) -> int | None:
@@ -245,59 +259,79 @@ def deliver_alerts(
     week = parse_week(week_start)
     ensure_tables(con)
     result = AlertResult(week_start=week, channel=config.channel, dry_run=dry_run)
+    messages = _pending_messages(con, week, message_ids)
+    result.pending_before = len(messages)
+    if dry_run or not messages:
+        result.would_send = len(messages) if dry_run else 0
+        return result
+    channel = make_channel(config, client=client, smtp_factory=smtp_factory, sleep=sleep, clock=clock, now=now,
+                           policy=policy)
+    try:
+        for i, msg in enumerate(messages):
+            out = _send_one(con, channel, msg)
+            _record_outcome(con, channel.name, msg, out, result)
+            if out.kind == "failed":
+                # The channel is down beyond the retry budget; the rest waits for the next run.
+                result.failed += len(messages) - i
+                break
+    finally:
+        channel.close()
+    return result
+
+
+def _pending_messages(con: duckdb.DuckDBPyConnection, week: date, message_ids: list[str] | None) -> list[Message]:
+    """Pending ledger rows up to ``week`` (optionally only ``message_ids``), oldest week first."""
     sql = ("SELECT message_id, kind, recipient_id, recipient_name, recipient_address, week_start, subject, "
            "payload_json FROM sinks.alert_ledger WHERE status = 'pending' AND week_start <= ?")
     params: list[Any] = [week]
     if message_ids is not None:
         sql += " AND message_id IN (SELECT unnest(?))"
         params.append(message_ids)
-    rows = con.execute(sql + " ORDER BY week_start, kind, recipient_id", params).fetchall()
-    result.pending_before = len(rows)
-    if dry_run or not rows:
-        result.would_send = len(rows) if dry_run else 0
-        return result
-    channel = make_channel(config, client=client, smtp_factory=smtp_factory, sleep=sleep, clock=clock, now=now,
-                           policy=policy)
+    messages = []
+    for mid, kind, rid, rname, raddr, wk, subject, payload_json in con.execute(
+            sql + " ORDER BY week_start, kind, recipient_id", params).fetchall():
+        payload = json.loads(payload_json)
+        messages.append(Message(message_id=mid, kind=kind, recipient_id=rid, recipient_name=rname,
+                                recipient_address=raddr, week_start=wk, subject=subject, text=payload["text"],
+                                blocks=payload.get("blocks", [])))
+    return messages
+
+
+def _send_one(con: duckdb.DuckDBPyConnection, channel: Channel, msg: Message) -> Outcome:
+    """Send ``msg``; a stop (auth, gone) is recorded against it before it propagates."""
     try:
-        for i, (mid, kind, rid, rname, raddr, wk, subject, payload_json) in enumerate(rows):
-            payload = json.loads(payload_json)
-            msg = Message(message_id=mid, kind=kind, recipient_id=rid, recipient_name=rname,
-                          recipient_address=raddr, week_start=wk, subject=subject, text=payload["text"],
-                          blocks=payload.get("blocks", []))
-            try:
-                out = channel.send(msg)
-            except SinkStopError as exc:
-                with transaction(con):
-                    con.execute("UPDATE sinks.alert_ledger SET attempts = attempts + 1, last_error = ? "
-                                "WHERE message_id = ?", [str(exc)[:1000], mid])
-                    _log(con, mid, wk, channel.name, "stopped", None, 1, str(exc))
-                raise
-            with transaction(con):
-                if out.kind == "ok":
-                    con.execute("UPDATE sinks.alert_ledger SET status = 'sent', channel = ?, "
-                                "sent_at = current_timestamp, attempts = attempts + ?, last_error = NULL "
-                                "WHERE message_id = ?",
-                                [channel.name, out.attempts, mid])
-                    result.sent += 1
-                elif out.kind == "dead":
-                    con.execute("UPDATE sinks.alert_ledger SET status = 'dead', channel = ?, "
-                                "attempts = attempts + ?, last_error = ? WHERE message_id = ?",
-                                [channel.name, out.attempts, out.reason, mid])
-                    dead_letter(con, sink="alerts", item_key=mid, week_start=wk, subject_id=rid,
-                                status_code=out.status_code, reason=out.reason)
-                    result.dead_lettered += 1
-                else:
-                    con.execute("UPDATE sinks.alert_ledger SET attempts = attempts + ?, last_error = ? "
-                                "WHERE message_id = ?", [out.attempts, out.reason, mid])
-                _log(con, mid, wk, channel.name, {"ok": "sent", "dead": "dead"}.get(out.kind, "retry_exhausted"),
-                     out.status_code, out.attempts, out.reason)
-            if out.kind == "failed":
-                # The channel is down beyond the retry budget; the rest waits for the next run.
-                result.failed += len(rows) - i
-                break
-    finally:
-        channel.close()
-    return result
+        return channel.send(msg)
+    except SinkStopError as exc:
+        with transaction(con):
+            con.execute("UPDATE sinks.alert_ledger SET attempts = attempts + 1, last_error = ? "
+                        "WHERE message_id = ?", [str(exc)[:1000], msg.message_id])
+            _log(con, msg.message_id, msg.week_start, channel.name, "stopped", None, 1, str(exc))
+        raise
+
+
+def _record_outcome(con: duckdb.DuckDBPyConnection, channel: str, msg: Message, out: Outcome,
+                    result: AlertResult) -> None:
+    """Ledger row → sent / dead (+ dead letter) / still pending, plus one log row; one transaction."""
+    mid, wk = msg.message_id, msg.week_start
+    with transaction(con):
+        if out.kind == "ok":
+            con.execute("UPDATE sinks.alert_ledger SET status = 'sent', channel = ?, "
+                        "sent_at = current_timestamp, attempts = attempts + ?, last_error = NULL "
+                        "WHERE message_id = ?",
+                        [channel, out.attempts, mid])
+            result.sent += 1
+        elif out.kind == "dead":
+            con.execute("UPDATE sinks.alert_ledger SET status = 'dead', channel = ?, "
+                        "attempts = attempts + ?, last_error = ? WHERE message_id = ?",
+                        [channel, out.attempts, out.reason, mid])
+            dead_letter(con, sink="alerts", item_key=mid, week_start=wk, subject_id=msg.recipient_id,
+                        status_code=out.status_code, reason=out.reason)
+            result.dead_lettered += 1
+        else:
+            con.execute("UPDATE sinks.alert_ledger SET attempts = attempts + ?, last_error = ? "
+                        "WHERE message_id = ?", [out.attempts, out.reason, mid])
+        _log(con, mid, wk, channel, {"ok": "sent", "dead": "dead"}.get(out.kind, "retry_exhausted"),
+             out.status_code, out.attempts, out.reason)
 
 
 def send_am_alerts(
@@ -340,9 +374,3 @@ def send_engineer_alert(
     result.planned = int(planned)
     return result
 
-
-def record_blocked_week(con: duckdb.DuckDBPyConnection, config: AlertConfig, week: date) -> None:
-    """Record in ``sinks.alert_stats`` that the week's digests were held back (the dashboard shows it)."""
-    stats = pd.DataFrame([{"week_start": week, "channel": config.channel, "digests_planned": 0,
-                           "digests_sent": 0, "moves_alerted": 0, "dead_lettered": 0, "blocked": True}])
-    replace_partition(con, "sinks", "alert_stats", stats, key=week)

@@ -112,6 +112,25 @@ def plan_writeback(
     _check_columns(crm_accounts, ("account_id",), "crm_accounts")
     if not model_version or not run_id:
         raise ValueError("model_version and run_id are required for provenance")
+    a = _week_assignments(assignments, crm_accounts, week)
+    ensure_tables(con)
+    later = con.execute("SELECT count(*) FROM sinks.crm_plans WHERE week_start > ?", [week]).fetchall()[0][0]
+    if later:
+        return 0  # a rerun of an older week (backfill): the CRM already holds newer weeks' segments
+    plan_in = _plan_input(a, crm_accounts)
+    view = f"_seg_plan_{uuid.uuid4().hex}"
+    con.register(view, plan_in)
+    try:
+        with transaction(con):
+            return _enqueue_changes(con, view, week=week, model_version=model_version, run_id=run_id,
+                                    full_resync=full_resync, n_assignments=len(a),
+                                    n_not_in_crm=len(a) - len(plan_in))
+    finally:
+        con.unregister(view)
+
+
+def _week_assignments(assignments: pd.DataFrame, crm_accounts: pd.DataFrame, week: date) -> pd.DataFrame:
+    """The week's assignments, after rejecting inputs that would make the write-back ambiguous."""
     a = assignments
     if "week_start" in a.columns:
         a = a[pd.to_datetime(a["week_start"]).dt.date == week]
@@ -123,72 +142,74 @@ def plan_writeback(
     dup = crm_accounts["account_id"][crm_accounts["account_id"].duplicated()].unique()
     if len(dup):
         raise ValueError(f"CRM snapshot has duplicate account id {dup[0]!r}: write-back target is ambiguous")
-    ensure_tables(con)
-    later = con.execute("SELECT count(*) FROM sinks.crm_plans WHERE week_start > ?", [week]).fetchall()[0][0]
-    if later:
-        return 0  # a rerun of an older week (backfill): the CRM already holds newer weeks' segments
+    return a
 
+
+def _plan_input(a: pd.DataFrame, crm_accounts: pd.DataFrame) -> pd.DataFrame:
+    """Assignments of accounts present in the CRM, with the CRM's object id (``crm_id`` or the account id)."""
     crm = crm_accounts[["account_id"]].copy()
     crm["crm_id"] = crm_accounts["crm_id"] if "crm_id" in crm_accounts.columns else crm_accounts["account_id"]
     plan_in = a[list(ASSIGNMENT_COLUMNS)].copy()
     plan_in["micro_community"] = a["micro_community"] if "micro_community" in a.columns else None
-    plan_in = plan_in.merge(crm, on="account_id", how="inner")
-    n_not_in_crm = len(a) - len(plan_in)
+    return plan_in.merge(crm, on="account_id", how="inner")
+
+
+# The plan: every input row with its deterministic key and whether it differs from the acknowledged state.
+_PLAN_SQL = """
+    CREATE OR REPLACE TEMP TABLE _seg_plan AS
+    SELECT i.account_id, cast(i.crm_id AS VARCHAR) AS crm_id,
+           cast(i.segment_id AS INTEGER) AS segment_id, cast(i.segment_name AS VARCHAR) AS segment_name,
+           cast(i.is_outlier AS BOOLEAN) AS is_outlier,
+           cast(i.micro_community AS INTEGER) AS micro_community,
+           left(sha256(concat_ws('|', 'crm', i.account_id, cast($week AS VARCHAR), $model,
+                coalesce(cast(i.segment_id AS VARCHAR), '~'), coalesce(i.segment_name, '~'),
+                coalesce(cast(i.is_outlier AS VARCHAR), '~'), $nonce)), 32) AS idempotency_key,
+           ($full OR s.account_id IS NULL
+            OR s.segment_id IS DISTINCT FROM cast(i.segment_id AS INTEGER)
+            OR s.segment_name IS DISTINCT FROM i.segment_name
+            OR s.is_outlier IS DISTINCT FROM cast(i.is_outlier AS BOOLEAN))
+           -- a rerun of an older week never moves the CRM back in time
+           AND (s.week_start IS NULL OR s.week_start <= $week) AS changed
+    FROM {view} i LEFT JOIN sinks.crm_sync_state s USING (account_id)"""
+# Any pending row for these accounts that is not this week's value is stale.
+_SUPERSEDE_SQL = """
+    UPDATE sinks.crm_outbox SET status = 'superseded'
+    WHERE status = 'pending'
+      AND account_id IN (SELECT account_id FROM _seg_plan)
+      AND idempotency_key NOT IN (SELECT idempotency_key FROM _seg_plan WHERE changed)"""
+_ENQUEUE_SQL = """
+    INSERT INTO sinks.crm_outbox (idempotency_key, account_id, crm_id, week_start, model_version,
+        run_id, segment_id, segment_name, is_outlier, micro_community, status)
+    SELECT idempotency_key, account_id, crm_id, $week, $model, $run, segment_id, segment_name,
+           is_outlier, micro_community, 'pending'
+    FROM _seg_plan WHERE changed
+    ON CONFLICT (idempotency_key) DO UPDATE SET status = 'pending'
+    WHERE crm_outbox.status = 'superseded'"""
+_RECORD_PLAN_SQL = """
+    INSERT INTO sinks.crm_plans VALUES ($week, $model, $run, $full, $n_a, $n_e, $n_u, $n_x, current_timestamp)
+    ON CONFLICT (week_start) DO UPDATE SET model_version = excluded.model_version,
+        run_id = excluded.run_id, full_resync = excluded.full_resync,
+        n_assignments = excluded.n_assignments, n_enqueued = excluded.n_enqueued,
+        n_unchanged = excluded.n_unchanged, n_not_in_crm = excluded.n_not_in_crm,
+        planned_at = excluded.planned_at"""
+
+
+def _enqueue_changes(con: duckdb.DuckDBPyConnection, view: str, *, week: date, model_version: str, run_id: str,
+                     full_resync: bool, n_assignments: int, n_not_in_crm: int) -> int:
+    """Diff the registered ``view`` against the sync state, supersede stale rows, enqueue the changes and
+    record the week's plan; the caller holds the transaction. Returns how many rows were enqueued."""
     # A full resync must not collide with keys the CRM already deduplicated, hence the run-scoped nonce.
     nonce = f"resync:{run_id}" if full_resync else ""
-
-    ensure_tables(con)
-    view = f"_seg_plan_{uuid.uuid4().hex}"
-    con.register(view, plan_in)
-    try:
-        with transaction(con):
-            con.execute("CREATE OR REPLACE TEMP TABLE _seg_plan AS "
-                        f"""
-                SELECT i.account_id, cast(i.crm_id AS VARCHAR) AS crm_id,
-                       cast(i.segment_id AS INTEGER) AS segment_id, cast(i.segment_name AS VARCHAR) AS segment_name,
-                       cast(i.is_outlier AS BOOLEAN) AS is_outlier,
-                       cast(i.micro_community AS INTEGER) AS micro_community,
-                       left(sha256(concat_ws('|', 'crm', i.account_id, cast($week AS VARCHAR), $model,
-                            coalesce(cast(i.segment_id AS VARCHAR), '~'), coalesce(i.segment_name, '~'),
-                            coalesce(cast(i.is_outlier AS VARCHAR), '~'), $nonce)), 32) AS idempotency_key,
-                       ($full OR s.account_id IS NULL
-                        OR s.segment_id IS DISTINCT FROM cast(i.segment_id AS INTEGER)
-                        OR s.segment_name IS DISTINCT FROM i.segment_name
-                        OR s.is_outlier IS DISTINCT FROM cast(i.is_outlier AS BOOLEAN))
-                       -- a rerun of an older week never moves the CRM back in time
-                       AND (s.week_start IS NULL OR s.week_start <= $week) AS changed
-                FROM {view} i LEFT JOIN sinks.crm_sync_state s USING (account_id)""",
-                        {"week": week, "model": model_version, "nonce": nonce, "full": full_resync})
-            # Any pending row for these accounts that is not this week's value is stale.
-            con.execute("""
-                UPDATE sinks.crm_outbox SET status = 'superseded'
-                WHERE status = 'pending'
-                  AND account_id IN (SELECT account_id FROM _seg_plan)
-                  AND idempotency_key NOT IN (SELECT idempotency_key FROM _seg_plan WHERE changed)""")
-            con.execute("""
-                INSERT INTO sinks.crm_outbox (idempotency_key, account_id, crm_id, week_start, model_version,
-                    run_id, segment_id, segment_name, is_outlier, micro_community, status)
-                SELECT idempotency_key, account_id, crm_id, $week, $model, $run, segment_id, segment_name,
-                       is_outlier, micro_community, 'pending'
-                FROM _seg_plan WHERE changed
-                ON CONFLICT (idempotency_key) DO UPDATE SET status = 'pending'
-                WHERE crm_outbox.status = 'superseded'""",
-                        {"week": week, "model": model_version, "run": run_id})
-            n_changed, n_total = con.execute(
-                "SELECT count(*) FILTER (WHERE changed), count(*) FROM _seg_plan").fetchone() or (0, 0)
-            con.execute("""
-                INSERT INTO sinks.crm_plans VALUES ($week, $model, $run, $full, $n_a, $n_e, $n_u, $n_x,
-                                                    current_timestamp)
-                ON CONFLICT (week_start) DO UPDATE SET model_version = excluded.model_version,
-                    run_id = excluded.run_id, full_resync = excluded.full_resync,
-                    n_assignments = excluded.n_assignments, n_enqueued = excluded.n_enqueued,
-                    n_unchanged = excluded.n_unchanged, n_not_in_crm = excluded.n_not_in_crm,
-                    planned_at = excluded.planned_at""",
-                        {"week": week, "model": model_version, "run": run_id, "full": full_resync,
-                         "n_a": len(a), "n_e": n_changed, "n_u": n_total - n_changed, "n_x": n_not_in_crm})
-            con.execute("DROP TABLE _seg_plan")
-    finally:
-        con.unregister(view)
+    con.execute(_PLAN_SQL.format(view=view), {"week": week, "model": model_version, "nonce": nonce,
+                                              "full": full_resync})
+    con.execute(_SUPERSEDE_SQL)
+    con.execute(_ENQUEUE_SQL, {"week": week, "model": model_version, "run": run_id})
+    n_changed, n_total = con.execute(
+        "SELECT count(*) FILTER (WHERE changed), count(*) FROM _seg_plan").fetchone() or (0, 0)
+    con.execute(_RECORD_PLAN_SQL, {"week": week, "model": model_version, "run": run_id, "full": full_resync,
+                                   "n_a": n_assignments, "n_e": n_changed, "n_u": n_total - n_changed,
+                                   "n_x": n_not_in_crm})
+    con.execute("DROP TABLE _seg_plan")
     return int(n_changed)
 
 

@@ -106,3 +106,32 @@ def make_crm(n: int, n_am: int = 2) -> pd.DataFrame:
         "account_manager_email": [f"am{i % n_am}@example.test" for i in range(n)],
         "status": "active",
     })
+
+
+def make_crm_snapshot(n: int, week: date = WEEK1, n_am: int = 2) -> pd.DataFrame:
+    """``staging.stg_crm_accounts`` rows with the model's full column set (dbt_like_sql/staging)."""
+    crm = make_crm(n, n_am).drop(columns="status")
+    return crm.assign(industry="software", employee_band="51-200", region="EMEA", plan="pro", seats=10,
+                      mrr=500.0, signup_date=date(2024, 1, 1), renewal_date=date(2026, 6, 1), status="active",
+                      is_active=True, week_start=week)
+
+
+def move(acc: str, frm: int, to: int, *, week: date = WEEK1, kind: str = "segment", confirmed: bool = True,
+         why: str = "logins -60 %, 4 P1 tickets") -> dict[str, object]:
+    """One ``monitoring.segment_migrations`` row."""
+    return {"account_id": acc, "week_start": week, "from_segment": frm, "to_segment": to,
+            "from_name": SEGMENTS[frm], "to_name": SEGMENTS[to], "kind": kind, "margin": 1.2,
+            "confirmed": confirmed, "explanation": why}
+
+
+def seed_warehouse(con: duckdb.DuckDBPyConnection, *, assignments: pd.DataFrame | None, crm: pd.DataFrame,
+                   migrations: list[dict[str, object]]) -> None:
+    """The sinks stage's inputs in a warehouse whose declared tables exist (``Warehouse.connect``)."""
+    if assignments is not None:
+        con.register("_assignments", assignments)
+        con.execute("INSERT INTO assignments.account_segments BY NAME SELECT * FROM _assignments")
+    con.register("_crm", crm)
+    con.execute("CREATE TABLE staging.stg_crm_accounts AS SELECT * FROM _crm")
+    if migrations:
+        con.register("_migrations", pd.DataFrame(migrations))
+        con.execute("INSERT INTO monitoring.segment_migrations BY NAME SELECT * FROM _migrations")
