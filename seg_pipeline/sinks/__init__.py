@@ -10,7 +10,6 @@ from seg_pipeline.sinks.alerts import (
 )
 from seg_pipeline.sinks.crm import WritebackResult, deliver_writeback, plan_writeback
 from seg_pipeline.sinks.http import RetryPolicy, SinkAuthError, SinkGoneError, SinkStopError
-from seg_pipeline.sinks.outbox import ensure_schema
 
 __all__ = [
     "AT_RISK",
@@ -22,7 +21,6 @@ __all__ = [
     "WritebackResult",
     "deliver_alerts",
     "deliver_writeback",
-    "ensure_schema",
     "plan_alerts",
     "plan_writeback",
     "send_am_alerts",

@@ -18,12 +18,15 @@ import duckdb
 import httpx
 import pandas as pd
 
+from seg_pipeline.outcomes import EngineerAlert
 from seg_pipeline.segmentation.personas import AT_RISK_NAMES, is_at_risk
-from seg_pipeline.settings import Settings
 from seg_pipeline.sinks.channels import Channel, EmailChannel, FileChannel, Message, SmtpFactory, WebhookChannel
-from seg_pipeline.sinks.http import RetryPolicy, SinkStopError
-from seg_pipeline.sinks.outbox import as_week, dead_letter, ensure_schema, stable_key
+from seg_pipeline.sinks.config import AlertConfig
+from seg_pipeline.sinks.http import Outcome, RetryPolicy, SinkStopError
+from seg_pipeline.sinks.outbox import dead_letter, stable_key
 from seg_pipeline.warehouse.duck import transaction
+from seg_pipeline.warehouse.schema import ensure_tables
+from seg_pipeline.weeks import parse_week
 
 AT_RISK = AT_RISK_NAMES  # one definition of "at-risk", shared with persona naming
 MIGRATION_COLUMNS = ("account_id", "week_start", "from_segment", "to_segment", "from_name", "to_name", "kind",
@@ -54,11 +57,6 @@ class AlertResult:
             "unrouted_moves")}
         meta["week_start"] = self.week_start.isoformat()
         return meta
-
-
-def dashboard_link(settings: Settings) -> str:
-    """The dashboard URL when served, else the ``file://`` URI of the static HTML."""
-    return settings.dashboard_url or (settings.reports_dir / "dashboard.html").resolve().as_uri()
 
 
 def digest_message_id(am_id: str, week: date) -> str:
@@ -115,7 +113,7 @@ def _str_or_none(v: object) -> str | None:
 
 def plan_alerts(
     con: duckdb.DuckDBPyConnection,
-    settings: Settings,
+    config: AlertConfig,
     migrations: pd.DataFrame,
     crm_accounts: pd.DataFrame,
     *,
@@ -129,57 +127,71 @@ def plan_alerts(
     the CRM snapshot are dead-lettered (never silently dropped). A digest already sent is never rebuilt, and a
     week older than a week that already has digests plans none (stale news after a backfill).
     """
-    week = as_week(week_start)
+    week = parse_week(week_start)
     _check(migrations, MIGRATION_COLUMNS, "migrations")
     _check(crm_accounts, CRM_COLUMNS, "crm_accounts")
-    ensure_schema(con)
-    result = AlertResult(week_start=week, channel=settings.alert_channel, dry_run=False)
+    ensure_tables(con)
+    result = AlertResult(week_start=week, channel=config.channel, dry_run=False)
     later = con.execute(
         "SELECT count(*) FROM sinks.alert_ledger WHERE kind = 'am_digest' AND week_start > ?", [week]
     ).fetchall()[0][0]
     if later:
         return result  # a rerun of an older week (backfill): managers already heard about newer weeks
-    m = migrations[(pd.to_datetime(migrations["week_start"]).dt.date == week)
-                   & (migrations["kind"] == "segment") & migrations["confirmed"].eq(True)]
-    m = m.sort_values(["account_id", "to_segment"], kind="stable").drop_duplicates("account_id", keep="last")
-    if not m.empty:
-        prior = con.execute("""
-            SELECT i.account_id, i.to_segment FROM sinks.alert_items i
-            JOIN sinks.alert_ledger l USING (message_id)
-            WHERE i.week_start < ? AND l.status IN ('pending', 'sent')
-            QUALIFY row_number() OVER (PARTITION BY i.account_id ORDER BY i.week_start DESC) = 1""",
-                            [week]).df()
-        last_to = dict(zip(prior["account_id"], prior["to_segment"], strict=True))
-        m = m[[last_to.get(a) != t for a, t in zip(m["account_id"], m["to_segment"], strict=True)]]
-    crm = crm_accounts[list(CRM_COLUMNS)].drop_duplicates("account_id")
-    moves = m.merge(crm, on="account_id", how="left")
+    moves = _new_moves(con, migrations, week).merge(
+        crm_accounts[list(CRM_COLUMNS)].drop_duplicates("account_id"), on="account_id", how="left")
     unrouted = moves[moves["account_manager_id"].isna()]
     routed = moves[moves["account_manager_id"].notna()]
-    link = dashboard_link(settings)
     digests = [
         build_digest(str(am_id), _str_or_none(g["account_manager_name"].iloc[0]),
-                     _str_or_none(g["account_manager_email"].iloc[0]), g, week=week, link=link, max_lines=max_lines)
+                     _str_or_none(g["account_manager_email"].iloc[0]), g, week=week, link=config.dashboard_url,
+                     max_lines=max_lines)
         for am_id, g in routed.groupby("account_manager_id", sort=True)
     ]
     with transaction(con):
-        for r in unrouted.itertuples():
-            key = stable_key("unrouted", r.account_id, week.isoformat())
-            exists = con.execute("SELECT 1 FROM sinks.dead_letters WHERE sink = 'alerts' AND item_key = ?",
-                                 [key]).fetchone()
-            if not exists:
-                dead_letter(con, sink="alerts", item_key=key, week_start=week, subject_id=r.account_id,
-                            status_code=None, reason="no account manager for this account in the CRM snapshot")
+        _dead_letter_unrouted(con, unrouted, week)
         result.unrouted_moves = len(unrouted)
-        for msg in digests:
-            accounts = routed[routed["account_manager_id"].astype(str) == msg.recipient_id]
-            if _enqueue(con, msg, reason_key=None, n_items=len(accounts)):
-                result.planned += 1
-                con.execute("DELETE FROM sinks.alert_items WHERE message_id = ?", [msg.message_id])
-                con.executemany(
-                    "INSERT INTO sinks.alert_items VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [[msg.message_id, r.account_id, week, _int(r.from_segment), _int(r.to_segment),
-                      _str_or_none(r.from_name), _str_or_none(r.to_name)] for r in accounts.itertuples()])
+        result.planned = sum(_enqueue_digest(con, msg, routed, week) for msg in digests)
     return result
+
+
+def _new_moves(con: duckdb.DuckDBPyConnection, migrations: pd.DataFrame, week: date) -> pd.DataFrame:
+    """The week's confirmed segment moves (one per account), minus those already announced (quieting)."""
+    m = migrations[(pd.to_datetime(migrations["week_start"]).dt.date == week)
+                   & (migrations["kind"] == "segment") & migrations["confirmed"].eq(True)]
+    m = m.sort_values(["account_id", "to_segment"], kind="stable").drop_duplicates("account_id", keep="last")
+    if m.empty:
+        return m
+    prior = con.execute("""
+        SELECT i.account_id, i.to_segment FROM sinks.alert_items i
+        JOIN sinks.alert_ledger l USING (message_id)
+        WHERE i.week_start < ? AND l.status IN ('pending', 'sent')
+        QUALIFY row_number() OVER (PARTITION BY i.account_id ORDER BY i.week_start DESC) = 1""", [week]).df()
+    last_to = dict(zip(prior["account_id"], prior["to_segment"], strict=True))
+    return m[[last_to.get(a) != t for a, t in zip(m["account_id"], m["to_segment"], strict=True)]]
+
+
+def _dead_letter_unrouted(con: duckdb.DuckDBPyConnection, unrouted: pd.DataFrame, week: date) -> None:
+    """One dead letter per move without an account manager (a rerun adds none)."""
+    for r in unrouted.itertuples():
+        key = stable_key("unrouted", r.account_id, week.isoformat())
+        exists = con.execute("SELECT 1 FROM sinks.dead_letters WHERE sink = 'alerts' AND item_key = ?",
+                             [key]).fetchone()
+        if not exists:
+            dead_letter(con, sink="alerts", item_key=key, week_start=week, subject_id=r.account_id,
+                        status_code=None, reason="no account manager for this account in the CRM snapshot")
+
+
+def _enqueue_digest(con: duckdb.DuckDBPyConnection, msg: Message, routed: pd.DataFrame, week: date) -> bool:
+    """Ledger row plus the digest's items (what the next weeks' quieting compares against); True when written."""
+    accounts = routed[routed["account_manager_id"].astype(str) == msg.recipient_id]
+    if not _enqueue(con, msg, reason_key=None, n_items=len(accounts)):
+        return False
+    con.execute("DELETE FROM sinks.alert_items WHERE message_id = ?", [msg.message_id])
+    con.executemany(
+        "INSERT INTO sinks.alert_items VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [[msg.message_id, r.account_id, week, _int(r.from_segment), _int(r.to_segment),
+          _str_or_none(r.from_name), _str_or_none(r.to_name)] for r in accounts.itertuples()])
+    return True
 
 
 def _int(v: object) -> int | None:
@@ -204,19 +216,19 @@ def _enqueue(con: duckdb.DuckDBPyConnection, msg: Message, *, reason_key: str | 
     return True
 
 
-def make_channel(settings: Settings, *, client: httpx.Client | None = None, smtp_factory: SmtpFactory | None = None,
+def make_channel(config: AlertConfig, *, client: httpx.Client | None = None, smtp_factory: SmtpFactory | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], float] = time.time, policy: RetryPolicy | None = None) -> Channel:
-    """The channel named by ``settings.alert_channel`` (file | webhook | email)."""
+    """The channel named by ``config.channel`` (file | webhook | email)."""
     policy = policy or RetryPolicy()
-    rng = random.Random(settings.seed)
-    if settings.alert_channel == "file":
-        return FileChannel(settings.outbox_dir / "alerts.jsonl")
-    if settings.alert_channel == "webhook":
-        return WebhookChannel(settings, client=client, policy=policy, sleep=sleep, clock=clock, now=now, rng=rng)
-    if settings.alert_channel == "email":
-        return EmailChannel(settings, smtp_factory=smtp_factory, policy=policy, sleep=sleep, clock=clock, rng=rng)
-    raise ValueError(f"unknown alert_channel {settings.alert_channel!r}; expected file, webhook or email")
+    rng = random.Random(config.jitter_seed)
+    if config.channel == "file":
+        return FileChannel(config.outbox_path)
+    if config.channel == "webhook":
+        return WebhookChannel(config, client=client, policy=policy, sleep=sleep, clock=clock, now=now, rng=rng)
+    if config.channel == "email":
+        return EmailChannel(config, smtp_factory=smtp_factory, policy=policy, sleep=sleep, clock=clock, rng=rng)
+    raise ValueError(f"unknown alert_channel {config.channel!r}; expected file, webhook or email")
 
 
 def _log(con: duckdb.DuckDBPyConnection, msg_id: str, week: date, channel: str, outcome: str,
@@ -227,7 +239,7 @@ def _log(con: duckdb.DuckDBPyConnection, msg_id: str, week: date, channel: str, 
 
 def deliver_alerts(
     con: duckdb.DuckDBPyConnection,
-    settings: Settings,
+    config: AlertConfig,
     *,
     week_start: date | str,
     dry_run: bool = False,
@@ -239,72 +251,92 @@ def deliver_alerts(
     policy: RetryPolicy | None = None,
     message_ids: list[str] | None = None,
 ) -> AlertResult:
-    """Send pending ledger messages up to ``week_start`` through ``settings.alert_channel``.
+    """Send pending ledger messages up to ``week_start`` through ``config.channel``.
 
     Marked sent only after the channel acknowledged; 4xx/5xx-SMTP → dead letter; transient failures stay
     pending (and stop this run); 401/403 raise :class:`~seg_pipeline.sinks.http.SinkAuthError`.
     """
-    week = as_week(week_start)
-    ensure_schema(con)
-    result = AlertResult(week_start=week, channel=settings.alert_channel, dry_run=dry_run)
-    sql = ("SELECT message_id, kind, recipient_id, recipient_name, recipient_address, week_start, subject, "
-           "payload_json FROM sinks.alert_ledger WHERE status = 'pending' AND week_start <= ?")
-    params: list[Any] = [week]
-    if message_ids is not None:
-        sql += " AND message_id IN (SELECT unnest(?))"
-        params.append(message_ids)
-    rows = con.execute(sql + " ORDER BY week_start, kind, recipient_id", params).fetchall()
-    result.pending_before = len(rows)
-    if dry_run or not rows:
-        result.would_send = len(rows) if dry_run else 0
+    week = parse_week(week_start)
+    ensure_tables(con)
+    result = AlertResult(week_start=week, channel=config.channel, dry_run=dry_run)
+    messages = _pending_messages(con, week, message_ids)
+    result.pending_before = len(messages)
+    if dry_run or not messages:
+        result.would_send = len(messages) if dry_run else 0
         return result
-    channel = make_channel(settings, client=client, smtp_factory=smtp_factory, sleep=sleep, clock=clock, now=now,
+    channel = make_channel(config, client=client, smtp_factory=smtp_factory, sleep=sleep, clock=clock, now=now,
                            policy=policy)
     try:
-        for i, (mid, kind, rid, rname, raddr, wk, subject, payload_json) in enumerate(rows):
-            payload = json.loads(payload_json)
-            msg = Message(message_id=mid, kind=kind, recipient_id=rid, recipient_name=rname,
-                          recipient_address=raddr, week_start=wk, subject=subject, text=payload["text"],
-                          blocks=payload.get("blocks", []))
-            try:
-                out = channel.send(msg)
-            except SinkStopError as exc:
-                with transaction(con):
-                    con.execute("UPDATE sinks.alert_ledger SET attempts = attempts + 1, last_error = ? "
-                                "WHERE message_id = ?", [str(exc)[:1000], mid])
-                    _log(con, mid, wk, channel.name, "stopped", None, 1, str(exc))
-                raise
-            with transaction(con):
-                if out.kind == "ok":
-                    con.execute("UPDATE sinks.alert_ledger SET status = 'sent', channel = ?, "
-                                "sent_at = current_timestamp, attempts = attempts + ?, last_error = NULL "
-                                "WHERE message_id = ?",
-                                [channel.name, out.attempts, mid])
-                    result.sent += 1
-                elif out.kind == "dead":
-                    con.execute("UPDATE sinks.alert_ledger SET status = 'dead', channel = ?, "
-                                "attempts = attempts + ?, last_error = ? WHERE message_id = ?",
-                                [channel.name, out.attempts, out.reason, mid])
-                    dead_letter(con, sink="alerts", item_key=mid, week_start=wk, subject_id=rid,
-                                status_code=out.status_code, reason=out.reason)
-                    result.dead_lettered += 1
-                else:
-                    con.execute("UPDATE sinks.alert_ledger SET attempts = attempts + ?, last_error = ? "
-                                "WHERE message_id = ?", [out.attempts, out.reason, mid])
-                _log(con, mid, wk, channel.name, {"ok": "sent", "dead": "dead"}.get(out.kind, "retry_exhausted"),
-                     out.status_code, out.attempts, out.reason)
+        for i, msg in enumerate(messages):
+            out = _send_one(con, channel, msg)
+            _record_outcome(con, channel.name, msg, out, result)
             if out.kind == "failed":
                 # The channel is down beyond the retry budget; the rest waits for the next run.
-                result.failed += len(rows) - i
+                result.failed += len(messages) - i
                 break
     finally:
         channel.close()
     return result
 
 
+def _pending_messages(con: duckdb.DuckDBPyConnection, week: date, message_ids: list[str] | None) -> list[Message]:
+    """Pending ledger rows up to ``week`` (optionally only ``message_ids``), oldest week first."""
+    sql = ("SELECT message_id, kind, recipient_id, recipient_name, recipient_address, week_start, subject, "
+           "payload_json FROM sinks.alert_ledger WHERE status = 'pending' AND week_start <= ?")
+    params: list[Any] = [week]
+    if message_ids is not None:
+        sql += " AND message_id IN (SELECT unnest(?))"
+        params.append(message_ids)
+    messages = []
+    for mid, kind, rid, rname, raddr, wk, subject, payload_json in con.execute(
+            sql + " ORDER BY week_start, kind, recipient_id", params).fetchall():
+        payload = json.loads(payload_json)
+        messages.append(Message(message_id=mid, kind=kind, recipient_id=rid, recipient_name=rname,
+                                recipient_address=raddr, week_start=wk, subject=subject, text=payload["text"],
+                                blocks=payload.get("blocks", [])))
+    return messages
+
+
+def _send_one(con: duckdb.DuckDBPyConnection, channel: Channel, msg: Message) -> Outcome:
+    """Send ``msg``; a stop (auth, gone) is recorded against it before it propagates."""
+    try:
+        return channel.send(msg)
+    except SinkStopError as exc:
+        with transaction(con):
+            con.execute("UPDATE sinks.alert_ledger SET attempts = attempts + 1, last_error = ? "
+                        "WHERE message_id = ?", [str(exc)[:1000], msg.message_id])
+            _log(con, msg.message_id, msg.week_start, channel.name, "stopped", None, 1, str(exc))
+        raise
+
+
+def _record_outcome(con: duckdb.DuckDBPyConnection, channel: str, msg: Message, out: Outcome,
+                    result: AlertResult) -> None:
+    """Ledger row → sent / dead (+ dead letter) / still pending, plus one log row; one transaction."""
+    mid, wk = msg.message_id, msg.week_start
+    with transaction(con):
+        if out.kind == "ok":
+            con.execute("UPDATE sinks.alert_ledger SET status = 'sent', channel = ?, "
+                        "sent_at = current_timestamp, attempts = attempts + ?, last_error = NULL "
+                        "WHERE message_id = ?",
+                        [channel, out.attempts, mid])
+            result.sent += 1
+        elif out.kind == "dead":
+            con.execute("UPDATE sinks.alert_ledger SET status = 'dead', channel = ?, "
+                        "attempts = attempts + ?, last_error = ? WHERE message_id = ?",
+                        [channel, out.attempts, out.reason, mid])
+            dead_letter(con, sink="alerts", item_key=mid, week_start=wk, subject_id=msg.recipient_id,
+                        status_code=out.status_code, reason=out.reason)
+            result.dead_lettered += 1
+        else:
+            con.execute("UPDATE sinks.alert_ledger SET attempts = attempts + ?, last_error = ? "
+                        "WHERE message_id = ?", [out.attempts, out.reason, mid])
+        _log(con, mid, wk, channel, {"ok": "sent", "dead": "dead"}.get(out.kind, "retry_exhausted"),
+             out.status_code, out.attempts, out.reason)
+
+
 def send_am_alerts(
     con: duckdb.DuckDBPyConnection,
-    settings: Settings,
+    config: AlertConfig,
     migrations: pd.DataFrame,
     crm_accounts: pd.DataFrame,
     *,
@@ -314,37 +346,31 @@ def send_am_alerts(
     **delivery: Any,
 ) -> AlertResult:
     """Plan this week's AM digests and deliver what is pending (the ``sinks/am_alerts`` asset body)."""
-    planned = plan_alerts(con, settings, migrations, crm_accounts, week_start=week_start, max_lines=max_lines)
-    result = deliver_alerts(con, settings, week_start=week_start, dry_run=dry_run, **delivery)
+    planned = plan_alerts(con, config, migrations, crm_accounts, week_start=week_start, max_lines=max_lines)
+    result = deliver_alerts(con, config, week_start=week_start, dry_run=dry_run, **delivery)
     result.planned, result.unrouted_moves = planned.planned, planned.unrouted_moves
     return result
 
 
 def send_engineer_alert(
-    con: duckdb.DuckDBPyConnection,
-    settings: Settings,
-    *,
-    week_start: date | str,
-    subject: str,
-    body: str,
-    reason: str | None = None,
-    **delivery: Any,
+    con: duckdb.DuckDBPyConnection, config: AlertConfig, alert: EngineerAlert, **delivery: Any
 ) -> AlertResult:
     """One message per (week, reason) to the engineers, e.g. when the mass-migration gate blocks the week.
 
-    ``reason`` (default: ``subject``) is the dedup key: calling again for the same week and reason sends
-    nothing new. ``delivery`` takes the same injectables as :func:`deliver_alerts`.
+    ``alert.reason`` is the dedup key: calling again for the same week and reason sends nothing new.
+    ``delivery`` takes the same injectables as :func:`deliver_alerts`.
     """
-    week = as_week(week_start)
-    ensure_schema(con)
-    reason_key = reason or subject
-    msg = Message(message_id=engineer_message_id(week, reason_key), kind="engineer", recipient_id="engineer",
-                  recipient_name="data engineering", recipient_address=settings.engineer_email, week_start=week,
-                  subject=subject, text=f"{subject}\n\n{body}\n\nDashboard: {dashboard_link(settings)}",
+    week = parse_week(alert.week_start)
+    ensure_tables(con)
+    subject, body = alert.subject, alert.body
+    msg = Message(message_id=engineer_message_id(week, alert.reason), kind="engineer", recipient_id="engineer",
+                  recipient_name="data engineering", recipient_address=config.engineer_email, week_start=week,
+                  subject=subject, text=f"{subject}\n\n{body}\n\nDashboard: {config.dashboard_url}",
                   blocks=[{"type": "header", "text": {"type": "plain_text", "text": subject[:150]}},
                           {"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}}])
     with transaction(con):
-        planned = _enqueue(con, msg, reason_key=reason_key, n_items=0)
-    result = deliver_alerts(con, settings, week_start=week, message_ids=[msg.message_id], **delivery)
+        planned = _enqueue(con, msg, reason_key=alert.reason, n_items=0)
+    result = deliver_alerts(con, config, week_start=week, message_ids=[msg.message_id], **delivery)
     result.planned = int(planned)
     return result
+

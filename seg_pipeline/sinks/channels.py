@@ -2,7 +2,7 @@
 
 Each channel delivers one :class:`Message` and returns an :class:`~seg_pipeline.sinks.http.Outcome`; the
 ledger in :mod:`seg_pipeline.sinks.alerts` decides what to send and records the result. Secrets are read
-from the environment at send time and never enter payloads or error messages.
+arrive as config values (resolved by Dagster at run time) and never enter payloads or error messages.
 """
 
 import base64
@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from seg_pipeline.settings import Settings
+from seg_pipeline.sinks.config import WEBHOOK_SECRET_ENV, AlertConfig
 from seg_pipeline.sinks.http import (
     Attempt,
     Outcome,
@@ -125,12 +125,12 @@ class WebhookChannel:
 
     name = "webhook"
 
-    def __init__(self, settings: Settings, *, client: httpx.Client | None, policy: RetryPolicy,
+    def __init__(self, config: AlertConfig, *, client: httpx.Client | None, policy: RetryPolicy,
                  sleep: Callable[[float], None], clock: Callable[[], float], now: Callable[[], float],
                  rng: random.Random) -> None:
-        if not settings.webhook_url:
+        if not config.webhook_url:
             raise ValueError("alert_channel is 'webhook' but no webhook URL is configured (SEG_WEBHOOK_URL)")
-        self.settings, self.url = settings, settings.webhook_url
+        self.secret, self.url = config.webhook_secret, config.webhook_url
         self.policy, self.sleep, self.clock, self.now, self.rng = policy, sleep, clock, now, rng
         self._own = client is None
         self.client = default_client(policy.timeout) if client is None else client
@@ -139,11 +139,9 @@ class WebhookChannel:
         body = json.dumps(msg.payload(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
         def headers() -> dict[str, str]:
-            secret = self.settings.secret("webhook_secret")
+            secret = self.secret
             if not secret:
-                raise SinkAuthError(
-                    f"webhook secret missing: set {self.settings.secret_env['webhook_secret']}; "
-                    "alerts stay pending")
+                raise SinkAuthError(f"webhook secret missing: set {WEBHOOK_SECRET_ENV}; alerts stay pending")
             ts = str(int(self.now()))  # fresh per attempt: receivers reject stale timestamps
             return {"Content-Type": "application/json", "webhook-id": msg.message_id, "webhook-timestamp": ts,
                     "webhook-signature": sign_webhook(secret, msg.message_id, ts, body)}
@@ -189,17 +187,17 @@ class EmailChannel:
 
     name = "email"
 
-    def __init__(self, settings: Settings, *, smtp_factory: SmtpFactory | None, policy: RetryPolicy,
+    def __init__(self, config: AlertConfig, *, smtp_factory: SmtpFactory | None, policy: RetryPolicy,
                  sleep: Callable[[float], None], clock: Callable[[], float], rng: random.Random) -> None:
-        if not settings.smtp_host:
+        if not config.smtp_host:
             raise ValueError("alert_channel is 'email' but no SMTP host is configured (SEG_SMTP_HOST)")
-        self.settings = settings
+        self.config = config
         self.factory = smtp_factory or _default_smtp
         self.policy, self.sleep, self.clock, self.rng = policy, sleep, clock, rng
 
     def _email(self, msg: Message) -> EmailMessage:
         email = EmailMessage()
-        email["From"] = self.settings.smtp_from
+        email["From"] = self.config.smtp_from
         email["To"] = msg.recipient_address or ""
         email["Subject"] = msg.subject
         # Deterministic Message-ID: a redelivery is recognisable as the same message.
@@ -208,14 +206,14 @@ class EmailChannel:
         return email
 
     def _attempt(self, email: EmailMessage) -> Attempt:
-        host = self.settings.smtp_host or ""
+        host = self.config.smtp_host or ""
         try:
-            with self.factory(host, self.settings.smtp_port, self.policy.timeout) as smtp:
+            with self.factory(host, self.config.smtp_port, self.policy.timeout) as smtp:
                 smtp.ehlo()
                 if smtp.has_extn("starttls"):
                     smtp.starttls(context=ssl.create_default_context())
                     smtp.ehlo()
-                user, password = self.settings.secret("smtp_user"), self.settings.secret("smtp_password")
+                user, password = self.config.smtp_user, self.config.smtp_password
                 if user and password:
                     smtp.login(user, password)
                 smtp.send_message(email)

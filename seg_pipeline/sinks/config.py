@@ -7,6 +7,10 @@ keeps them out of logs, tracebacks and metadata.
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The environment variables Dagster resolves the secrets from: error messages name them, never their values.
+CRM_TOKEN_ENV = "SEG_CRM_TOKEN"
+WEBHOOK_SECRET_ENV = "SEG_WEBHOOK_SECRET"
+
 
 @dataclass(frozen=True)
 class CrmConfig:

@@ -7,9 +7,7 @@ after a 2xx, so a rerun resends exactly the unacknowledged rows with the same ke
 """
 
 import json
-import os
 import random
-import tempfile
 import time
 import uuid
 from collections import deque
@@ -23,7 +21,8 @@ import duckdb
 import httpx
 import pandas as pd
 
-from seg_pipeline.settings import Settings
+from seg_pipeline.atomic import atomic_write, atomic_write_bytes
+from seg_pipeline.sinks.config import CRM_TOKEN_ENV, CrmConfig
 from seg_pipeline.sinks.http import (
     Outcome,
     RateLimiter,
@@ -34,8 +33,10 @@ from seg_pipeline.sinks.http import (
     http_attempt,
     run_with_retry,
 )
-from seg_pipeline.sinks.outbox import as_week, dead_letter, ensure_schema, stable_key
+from seg_pipeline.sinks.outbox import dead_letter, stable_key
 from seg_pipeline.warehouse.duck import transaction
+from seg_pipeline.warehouse.schema import ensure_tables
+from seg_pipeline.weeks import parse_week
 
 BATCH_UPDATE_PATH = "/crm/v3/objects/companies/batch/update"
 ASSIGNMENT_COLUMNS = ("account_id", "segment_id", "segment_name", "is_outlier")
@@ -106,11 +107,30 @@ def plan_writeback(
     id in the snapshot is rejected because the write-back target would be ambiguous. Older pending rows for
     the same accounts are superseded so a stale value can never overwrite a newer one.
     """
-    week = as_week(week_start)
+    week = parse_week(week_start)
     _check_columns(assignments, ASSIGNMENT_COLUMNS, "assignments")
     _check_columns(crm_accounts, ("account_id",), "crm_accounts")
     if not model_version or not run_id:
         raise ValueError("model_version and run_id are required for provenance")
+    a = _week_assignments(assignments, crm_accounts, week)
+    ensure_tables(con)
+    later = con.execute("SELECT count(*) FROM sinks.crm_plans WHERE week_start > ?", [week]).fetchall()[0][0]
+    if later:
+        return 0  # a rerun of an older week (backfill): the CRM already holds newer weeks' segments
+    plan_in = _plan_input(a, crm_accounts)
+    view = f"_seg_plan_{uuid.uuid4().hex}"
+    con.register(view, plan_in)
+    try:
+        with transaction(con):
+            return _enqueue_changes(con, view, week=week, model_version=model_version, run_id=run_id,
+                                    full_resync=full_resync, n_assignments=len(a),
+                                    n_not_in_crm=len(a) - len(plan_in))
+    finally:
+        con.unregister(view)
+
+
+def _week_assignments(assignments: pd.DataFrame, crm_accounts: pd.DataFrame, week: date) -> pd.DataFrame:
+    """The week's assignments, after rejecting inputs that would make the write-back ambiguous."""
     a = assignments
     if "week_start" in a.columns:
         a = a[pd.to_datetime(a["week_start"]).dt.date == week]
@@ -122,72 +142,74 @@ def plan_writeback(
     dup = crm_accounts["account_id"][crm_accounts["account_id"].duplicated()].unique()
     if len(dup):
         raise ValueError(f"CRM snapshot has duplicate account id {dup[0]!r}: write-back target is ambiguous")
-    ensure_schema(con)
-    later = con.execute("SELECT count(*) FROM sinks.crm_plans WHERE week_start > ?", [week]).fetchall()[0][0]
-    if later:
-        return 0  # a rerun of an older week (backfill): the CRM already holds newer weeks' segments
+    return a
 
+
+def _plan_input(a: pd.DataFrame, crm_accounts: pd.DataFrame) -> pd.DataFrame:
+    """Assignments of accounts present in the CRM, with the CRM's object id (``crm_id`` or the account id)."""
     crm = crm_accounts[["account_id"]].copy()
     crm["crm_id"] = crm_accounts["crm_id"] if "crm_id" in crm_accounts.columns else crm_accounts["account_id"]
     plan_in = a[list(ASSIGNMENT_COLUMNS)].copy()
     plan_in["micro_community"] = a["micro_community"] if "micro_community" in a.columns else None
-    plan_in = plan_in.merge(crm, on="account_id", how="inner")
-    n_not_in_crm = len(a) - len(plan_in)
+    return plan_in.merge(crm, on="account_id", how="inner")
+
+
+# The plan: every input row with its deterministic key and whether it differs from the acknowledged state.
+_PLAN_SQL = """
+    CREATE OR REPLACE TEMP TABLE _seg_plan AS
+    SELECT i.account_id, cast(i.crm_id AS VARCHAR) AS crm_id,
+           cast(i.segment_id AS INTEGER) AS segment_id, cast(i.segment_name AS VARCHAR) AS segment_name,
+           cast(i.is_outlier AS BOOLEAN) AS is_outlier,
+           cast(i.micro_community AS INTEGER) AS micro_community,
+           left(sha256(concat_ws('|', 'crm', i.account_id, cast($week AS VARCHAR), $model,
+                coalesce(cast(i.segment_id AS VARCHAR), '~'), coalesce(i.segment_name, '~'),
+                coalesce(cast(i.is_outlier AS VARCHAR), '~'), $nonce)), 32) AS idempotency_key,
+           ($full OR s.account_id IS NULL
+            OR s.segment_id IS DISTINCT FROM cast(i.segment_id AS INTEGER)
+            OR s.segment_name IS DISTINCT FROM i.segment_name
+            OR s.is_outlier IS DISTINCT FROM cast(i.is_outlier AS BOOLEAN))
+           -- a rerun of an older week never moves the CRM back in time
+           AND (s.week_start IS NULL OR s.week_start <= $week) AS changed
+    FROM {view} i LEFT JOIN sinks.crm_sync_state s USING (account_id)"""
+# Any pending row for these accounts that is not this week's value is stale.
+_SUPERSEDE_SQL = """
+    UPDATE sinks.crm_outbox SET status = 'superseded'
+    WHERE status = 'pending'
+      AND account_id IN (SELECT account_id FROM _seg_plan)
+      AND idempotency_key NOT IN (SELECT idempotency_key FROM _seg_plan WHERE changed)"""
+_ENQUEUE_SQL = """
+    INSERT INTO sinks.crm_outbox (idempotency_key, account_id, crm_id, week_start, model_version,
+        run_id, segment_id, segment_name, is_outlier, micro_community, status)
+    SELECT idempotency_key, account_id, crm_id, $week, $model, $run, segment_id, segment_name,
+           is_outlier, micro_community, 'pending'
+    FROM _seg_plan WHERE changed
+    ON CONFLICT (idempotency_key) DO UPDATE SET status = 'pending'
+    WHERE crm_outbox.status = 'superseded'"""
+_RECORD_PLAN_SQL = """
+    INSERT INTO sinks.crm_plans VALUES ($week, $model, $run, $full, $n_a, $n_e, $n_u, $n_x, current_timestamp)
+    ON CONFLICT (week_start) DO UPDATE SET model_version = excluded.model_version,
+        run_id = excluded.run_id, full_resync = excluded.full_resync,
+        n_assignments = excluded.n_assignments, n_enqueued = excluded.n_enqueued,
+        n_unchanged = excluded.n_unchanged, n_not_in_crm = excluded.n_not_in_crm,
+        planned_at = excluded.planned_at"""
+
+
+def _enqueue_changes(con: duckdb.DuckDBPyConnection, view: str, *, week: date, model_version: str, run_id: str,
+                     full_resync: bool, n_assignments: int, n_not_in_crm: int) -> int:
+    """Diff the registered ``view`` against the sync state, supersede stale rows, enqueue the changes and
+    record the week's plan; the caller holds the transaction. Returns how many rows were enqueued."""
     # A full resync must not collide with keys the CRM already deduplicated, hence the run-scoped nonce.
     nonce = f"resync:{run_id}" if full_resync else ""
-
-    ensure_schema(con)
-    view = f"_seg_plan_{uuid.uuid4().hex}"
-    con.register(view, plan_in)
-    try:
-        with transaction(con):
-            con.execute("CREATE OR REPLACE TEMP TABLE _seg_plan AS "
-                        f"""
-                SELECT i.account_id, cast(i.crm_id AS VARCHAR) AS crm_id,
-                       cast(i.segment_id AS INTEGER) AS segment_id, cast(i.segment_name AS VARCHAR) AS segment_name,
-                       cast(i.is_outlier AS BOOLEAN) AS is_outlier,
-                       cast(i.micro_community AS INTEGER) AS micro_community,
-                       left(sha256(concat_ws('|', 'crm', i.account_id, cast($week AS VARCHAR), $model,
-                            coalesce(cast(i.segment_id AS VARCHAR), '~'), coalesce(i.segment_name, '~'),
-                            coalesce(cast(i.is_outlier AS VARCHAR), '~'), $nonce)), 32) AS idempotency_key,
-                       ($full OR s.account_id IS NULL
-                        OR s.segment_id IS DISTINCT FROM cast(i.segment_id AS INTEGER)
-                        OR s.segment_name IS DISTINCT FROM i.segment_name
-                        OR s.is_outlier IS DISTINCT FROM cast(i.is_outlier AS BOOLEAN))
-                       -- a rerun of an older week never moves the CRM back in time
-                       AND (s.week_start IS NULL OR s.week_start <= $week) AS changed
-                FROM {view} i LEFT JOIN sinks.crm_sync_state s USING (account_id)""",
-                        {"week": week, "model": model_version, "nonce": nonce, "full": full_resync})
-            # Any pending row for these accounts that is not this week's value is stale.
-            con.execute("""
-                UPDATE sinks.crm_outbox SET status = 'superseded'
-                WHERE status = 'pending'
-                  AND account_id IN (SELECT account_id FROM _seg_plan)
-                  AND idempotency_key NOT IN (SELECT idempotency_key FROM _seg_plan WHERE changed)""")
-            con.execute("""
-                INSERT INTO sinks.crm_outbox (idempotency_key, account_id, crm_id, week_start, model_version,
-                    run_id, segment_id, segment_name, is_outlier, micro_community, status)
-                SELECT idempotency_key, account_id, crm_id, $week, $model, $run, segment_id, segment_name,
-                       is_outlier, micro_community, 'pending'
-                FROM _seg_plan WHERE changed
-                ON CONFLICT (idempotency_key) DO UPDATE SET status = 'pending'
-                WHERE crm_outbox.status = 'superseded'""",
-                        {"week": week, "model": model_version, "run": run_id})
-            n_changed, n_total = con.execute(
-                "SELECT count(*) FILTER (WHERE changed), count(*) FROM _seg_plan").fetchone() or (0, 0)
-            con.execute("""
-                INSERT INTO sinks.crm_plans VALUES ($week, $model, $run, $full, $n_a, $n_e, $n_u, $n_x,
-                                                    current_timestamp)
-                ON CONFLICT (week_start) DO UPDATE SET model_version = excluded.model_version,
-                    run_id = excluded.run_id, full_resync = excluded.full_resync,
-                    n_assignments = excluded.n_assignments, n_enqueued = excluded.n_enqueued,
-                    n_unchanged = excluded.n_unchanged, n_not_in_crm = excluded.n_not_in_crm,
-                    planned_at = excluded.planned_at""",
-                        {"week": week, "model": model_version, "run": run_id, "full": full_resync,
-                         "n_a": len(a), "n_e": n_changed, "n_u": n_total - n_changed, "n_x": n_not_in_crm})
-            con.execute("DROP TABLE _seg_plan")
-    finally:
-        con.unregister(view)
+    con.execute(_PLAN_SQL.format(view=view), {"week": week, "model": model_version, "nonce": nonce,
+                                              "full": full_resync})
+    con.execute(_SUPERSEDE_SQL)
+    con.execute(_ENQUEUE_SQL, {"week": week, "model": model_version, "run": run_id})
+    n_changed, n_total = con.execute(
+        "SELECT count(*) FILTER (WHERE changed), count(*) FROM _seg_plan").fetchone() or (0, 0)
+    con.execute(_RECORD_PLAN_SQL, {"week": week, "model": model_version, "run": run_id, "full": full_resync,
+                                   "n_a": n_assignments, "n_e": n_changed, "n_u": n_total - n_changed,
+                                   "n_x": n_not_in_crm})
+    con.execute("DROP TABLE _seg_plan")
     return int(n_changed)
 
 
@@ -326,32 +348,22 @@ def _named_rows(response: httpx.Response | None, crm_ids: set[str]) -> dict[str,
     return named
 
 
-def _write_atomic(df: pd.DataFrame, path: Path, fmt: str) -> None:
-    """Temp file in the same directory + fsync + rename: readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if fmt == "csv":
-                fh.write(df.to_csv(index=False, lineterminator="\n").encode("utf-8"))
-            else:
-                df.to_parquet(fh, index=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write_export(df: pd.DataFrame, path: Path, fmt: str) -> None:
+    """Write the export atomically (readers see the old file or the new one)."""
+    if fmt == "csv":
+        atomic_write_bytes(path, df.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    else:
+        atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
-def export_path(settings: Settings, week: date, fmt: str = "csv") -> Path:
-    """Where the file sink writes week ``week``: ``outbox/crm/crm_writeback_<week>.<fmt>``."""
-    return settings.outbox_dir / "crm" / f"crm_writeback_{week.isoformat()}.{fmt}"
+def export_path(export_dir: Path, week: date, fmt: str = "csv") -> Path:
+    """Where the file sink writes week ``week``: ``<export_dir>/crm_writeback_<week>.<fmt>``."""
+    return export_dir / f"crm_writeback_{week.isoformat()}.{fmt}"
 
 
-def _deliver_file(con: duckdb.DuckDBPyConnection, settings: Settings, week: date, pending: pd.DataFrame,
+def _deliver_file(con: duckdb.DuckDBPyConnection, config: CrmConfig, week: date, pending: pd.DataFrame,
                   result: WritebackResult, fmt: str) -> None:
-    path = export_path(settings, week, fmt)
+    path = export_path(config.export_dir, week, fmt)
     result.file_path = path
     if pending.empty and path.exists():
         return
@@ -361,24 +373,24 @@ def _deliver_file(con: duckdb.DuckDBPyConnection, settings: Settings, week: date
         "WHERE (status = 'pending' AND week_start <= $week) "
         "   OR (status = 'sent' AND delivered_week = $week AND delivered_via = 'file') "
         "ORDER BY account_id, week_start, idempotency_key", {"week": week}).df()
-    _write_atomic(rows, path, fmt)
+    _write_export(rows, path, fmt)
     keys = pending["idempotency_key"].tolist()
     _mark_sent(con, keys, week=week, via="file", status=None, attempts=1, batch_key=None)
     result.sent += len(keys)
 
 
-def _deliver_rest(con: duckdb.DuckDBPyConnection, settings: Settings, week: date, pending: pd.DataFrame,
+def _deliver_rest(con: duckdb.DuckDBPyConnection, config: CrmConfig, week: date, pending: pd.DataFrame,
                   result: WritebackResult, *, client: httpx.Client | None, sleep: Callable[[float], None],
                   clock: Callable[[], float], policy: RetryPolicy) -> None:
-    if not settings.crm_base_url:
+    if not config.base_url:
         raise ValueError("crm_mode is 'rest' but no CRM base URL is configured (SEG_CRM_BASE_URL)")
     if pending.empty:
         return
-    url = settings.crm_base_url.rstrip("/") + BATCH_UPDATE_PATH
+    url = config.base_url.rstrip("/") + BATCH_UPDATE_PATH
     rows = pending.set_index("idempotency_key", drop=False)
-    queue = deque(_assign_batches(con, pending, settings.crm_batch_size))
-    limiter = RateLimiter(settings.crm_rps, clock=clock, sleep=sleep)
-    rng = random.Random(settings.seed)
+    queue = deque(_assign_batches(con, pending, config.batch_size))
+    limiter = RateLimiter(config.rps, clock=clock, sleep=sleep)
+    rng = random.Random(config.jitter_seed)
     own_client = client is None
     http = default_client(policy.timeout) if client is None else client
     try:
@@ -391,10 +403,9 @@ def _deliver_rest(con: duckdb.DuckDBPyConnection, settings: Settings, week: date
             ).encode("utf-8")
 
             def headers(bk: str = batch_key) -> dict[str, str]:
-                token = settings.secret("crm_token")
+                token = config.token
                 if not token:
-                    raise SinkAuthError(
-                        f"CRM token missing: set {settings.secret_env['crm_token']}; rows stay pending")
+                    raise SinkAuthError(f"CRM token missing: set {CRM_TOKEN_ENV}; rows stay pending")
                 return {"Authorization": f"Bearer {token}", "Idempotency-Key": bk,
                         "Content-Type": "application/json"}
 
@@ -470,7 +481,7 @@ def _settle_batch(con: duckdb.DuckDBPyConnection, week: date, batch: pd.DataFram
 
 def deliver_writeback(
     con: duckdb.DuckDBPyConnection,
-    settings: Settings,
+    config: CrmConfig,
     *,
     week_start: date | str,
     dry_run: bool = False,
@@ -480,18 +491,18 @@ def deliver_writeback(
     policy: RetryPolicy | None = None,
     file_format: str = "csv",
 ) -> WritebackResult:
-    """Deliver every pending outbox row up to ``week_start`` via ``settings.crm_mode`` (``rest`` | ``file``).
+    """Deliver every pending outbox row up to ``week_start`` via ``config.mode`` (``rest`` | ``file``).
 
     ``dry_run`` only reports the pending changes (``result.changes``). Raises :class:`SinkAuthError` on
     401/403 or a missing token, leaving rows pending. ``client`` is used as given (its timeout applies).
     """
-    week = as_week(week_start)
-    if settings.crm_mode not in ("rest", "file"):
-        raise ValueError(f"unknown crm_mode {settings.crm_mode!r}; expected 'rest' or 'file'")
+    week = parse_week(week_start)
+    if config.mode not in ("rest", "file"):
+        raise ValueError(f"unknown crm_mode {config.mode!r}; expected 'rest' or 'file'")
     if file_format not in ("csv", "parquet"):
         raise ValueError(f"unknown file_format {file_format!r}; expected 'csv' or 'parquet'")
-    ensure_schema(con)
-    result = WritebackResult(week_start=week, mode=settings.crm_mode, dry_run=dry_run)
+    ensure_tables(con)
+    result = WritebackResult(week_start=week, mode=config.mode, dry_run=dry_run)
     plan = con.execute("SELECT n_unchanged, n_not_in_crm FROM sinks.crm_plans WHERE week_start = ?",
                        [week]).fetchone()
     if plan is not None:
@@ -506,9 +517,9 @@ def deliver_writeback(
             FROM sinks.crm_outbox o LEFT JOIN sinks.crm_sync_state s USING (account_id)
             WHERE o.status = 'pending' AND o.week_start <= ? ORDER BY o.account_id""", [week]).df()
         return result
-    if settings.crm_mode == "file":
-        _deliver_file(con, settings, week, pending, result, file_format)
+    if config.mode == "file":
+        _deliver_file(con, config, week, pending, result, file_format)
     else:
-        _deliver_rest(con, settings, week, pending, result, client=client, sleep=sleep, clock=clock,
+        _deliver_rest(con, config, week, pending, result, client=client, sleep=sleep, clock=clock,
                       policy=policy or RetryPolicy())
     return result

@@ -1,8 +1,9 @@
 """Engineer alerts: the sinks stage delivers what a failed blocking check describes (one alert per week and reason)."""
 
 from seg_pipeline.outcomes import EngineerAlert
-from seg_pipeline.sinks.alerts import record_blocked_week, send_engineer_alert
+from seg_pipeline.sinks.alerts import send_engineer_alert
 from seg_pipeline.sinks.config import AlertConfig
+from seg_pipeline.sinks.tables import record_blocked_week
 from seg_pipeline.warehouse.engine import Warehouse
 
 BLOCKS_SINKS = frozenset({"mass_migration"})  # reasons that hold back the week's digests (recorded as blocked)

@@ -1,7 +1,8 @@
-"""DDL of the tables written from Python (the SQL models' tables are created by the runner).
+"""The one DDL registry: every table written from Python (the SQL models' tables are created by the runner).
 
 Declaring them up front keeps column types stable: a first week with no migrations or no drift reference must
-not create a table whose columns DuckDB inferred from empty frames.
+not create a table whose columns DuckDB inferred from empty frames. The sinks' bookkeeping tables carry their
+keys and constraints here too (the outbox relies on ``ON CONFLICT`` against them).
 """
 
 import duckdb
@@ -32,10 +33,113 @@ TABLES: dict[str, str] = {
     "sinks.alert_stats": """
         week_start DATE, channel VARCHAR, digests_planned INTEGER, digests_sent INTEGER, moves_alerted INTEGER,
         dead_lettered INTEGER, blocked BOOLEAN""",
+    # Last value the CRM acknowledged per account: the base of the write-back diff.
+    "sinks.crm_sync_state": """
+        account_id VARCHAR PRIMARY KEY,
+        segment_id INTEGER,
+        segment_name VARCHAR,
+        is_outlier BOOLEAN,
+        micro_community INTEGER,
+        week_start DATE,
+        model_version VARCHAR,
+        run_id VARCHAR,
+        idempotency_key VARCHAR,
+        synced_at TIMESTAMPTZ
+    """,
+    "sinks.crm_outbox": """
+        idempotency_key VARCHAR PRIMARY KEY,
+        account_id VARCHAR NOT NULL,
+        crm_id VARCHAR NOT NULL,          -- the CRM's object id (account_id unless the snapshot maps it)
+        week_start DATE NOT NULL,
+        model_version VARCHAR NOT NULL,
+        run_id VARCHAR NOT NULL,
+        segment_id INTEGER,
+        segment_name VARCHAR,
+        is_outlier BOOLEAN,
+        micro_community INTEGER,
+        status VARCHAR NOT NULL,          -- pending | sent | dead | superseded
+        batch_key VARCHAR,                -- fixed before the first send so a resend reuses it
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error VARCHAR,
+        http_status INTEGER,
+        delivered_week DATE,
+        delivered_via VARCHAR,            -- rest | file
+        enqueued_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+        sent_at TIMESTAMPTZ
+    """,
+    "sinks.crm_plans": """
+        week_start DATE PRIMARY KEY,
+        model_version VARCHAR,
+        run_id VARCHAR,
+        full_resync BOOLEAN,
+        n_assignments INTEGER,
+        n_enqueued INTEGER,
+        n_unchanged INTEGER,
+        n_not_in_crm INTEGER,
+        planned_at TIMESTAMPTZ
+    """,
+    "sinks.crm_sync_log": """
+        logged_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+        delivery_week DATE,
+        idempotency_key VARCHAR,
+        account_id VARCHAR,
+        batch_key VARCHAR,
+        outcome VARCHAR,                  -- sent | dead | retry_exhausted | stopped
+        http_status INTEGER,
+        attempts INTEGER,
+        detail VARCHAR
+    """,
+    "sinks.alert_ledger": """
+        message_id VARCHAR PRIMARY KEY,
+        kind VARCHAR NOT NULL,            -- am_digest | engineer
+        recipient_id VARCHAR NOT NULL,
+        recipient_name VARCHAR,
+        recipient_address VARCHAR,        -- SMTP envelope only; never part of the payload
+        week_start DATE NOT NULL,
+        reason_key VARCHAR,
+        subject VARCHAR,
+        payload_json VARCHAR NOT NULL,
+        n_items INTEGER,
+        status VARCHAR NOT NULL,          -- pending | sent | dead
+        channel VARCHAR,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error VARCHAR,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+        sent_at TIMESTAMPTZ
+    """,
+    "sinks.alert_items": """
+        message_id VARCHAR NOT NULL,
+        account_id VARCHAR NOT NULL,
+        week_start DATE NOT NULL,
+        from_segment INTEGER,
+        to_segment INTEGER,
+        from_name VARCHAR,
+        to_name VARCHAR
+    """,
+    "sinks.alert_log": """
+        logged_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+        message_id VARCHAR,
+        week_start DATE,
+        channel VARCHAR,
+        outcome VARCHAR,                  -- sent | dead | retry_exhausted | stopped | already_delivered
+        status_code INTEGER,
+        attempts INTEGER,
+        detail VARCHAR
+    """,
+    "sinks.dead_letters": """
+        dead_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+        sink VARCHAR NOT NULL,            -- crm | alerts
+        item_key VARCHAR NOT NULL,
+        week_start DATE,
+        subject_id VARCHAR,               -- account_id or recipient id
+        status_code INTEGER,
+        reason VARCHAR NOT NULL
+    """,
 }
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every declared schema and table when missing (idempotent; DDL needs no data transaction)."""
     for name, columns in TABLES.items():
         schema, table = name.split(".")
         con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')

@@ -1,4 +1,4 @@
-"""Fixtures for the sink tests: a real DuckDB file, settings under tmp_path, a fake clock, real servers."""
+"""Fixtures for the sink tests: a real DuckDB file, sink configs under tmp_path, a fake clock, real servers."""
 
 import base64
 from collections.abc import Iterator
@@ -10,7 +10,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from seg_pipeline.settings import Settings
+from seg_pipeline.sinks.config import AlertConfig, CrmConfig
 from seg_pipeline_tests.sinks.servers import CrmState, WebhookState, crm_server, webhook_server
 
 TOKEN = "test-token-7f3a"
@@ -48,20 +48,37 @@ def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return replace(Settings().with_home(tmp_path / "home"), crm_batch_size=10, crm_rps=10.0)
+def crm_config(tmp_path: Path) -> CrmConfig:
+    """The file export under tmp_path; batches of 10 at 10 requests/second when switched to REST."""
+    return CrmConfig(export_dir=tmp_path / "home" / "outbox" / "crm", batch_size=10, rps=10.0)
 
 
 @pytest.fixture
-def crm(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, CrmState]]:
-    monkeypatch.setenv("SEG_CRM_TOKEN", TOKEN)
+def alert_config(tmp_path: Path) -> AlertConfig:
+    """The JSONL outbox under tmp_path, linking to the static dashboard file."""
+    home = tmp_path / "home"
+    return AlertConfig(outbox_path=home / "outbox" / "alerts.jsonl",
+                       dashboard_url=(home / "reports" / "dashboard.html").resolve().as_uri())
+
+
+def rest(config: CrmConfig, url: str, token: str | None = TOKEN) -> CrmConfig:
+    """``config`` switched to the REST CRM at ``url``, authenticating with ``token``."""
+    return replace(config, mode="rest", base_url=url, token=token)
+
+
+def webhook(config: AlertConfig, url: str, secret: str | None = WEBHOOK_SECRET) -> AlertConfig:
+    """``config`` switched to the signed webhook at ``url``."""
+    return replace(config, channel="webhook", webhook_url=url, webhook_secret=secret)
+
+
+@pytest.fixture
+def crm() -> Iterator[tuple[str, CrmState]]:
     with crm_server(TOKEN) as served:
         yield served
 
 
 @pytest.fixture
-def hook(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, WebhookState]]:
-    monkeypatch.setenv("SEG_WEBHOOK_SECRET", WEBHOOK_SECRET)
+def hook() -> Iterator[tuple[str, WebhookState]]:
     with webhook_server(WEBHOOK_SECRET) as served:
         yield served
 
@@ -89,3 +106,32 @@ def make_crm(n: int, n_am: int = 2) -> pd.DataFrame:
         "account_manager_email": [f"am{i % n_am}@example.test" for i in range(n)],
         "status": "active",
     })
+
+
+def make_crm_snapshot(n: int, week: date = WEEK1, n_am: int = 2) -> pd.DataFrame:
+    """``staging.stg_crm_accounts`` rows with the model's full column set (dbt_like_sql/staging)."""
+    crm = make_crm(n, n_am).drop(columns="status")
+    return crm.assign(industry="software", employee_band="51-200", region="EMEA", plan="pro", seats=10,
+                      mrr=500.0, signup_date=date(2024, 1, 1), renewal_date=date(2026, 6, 1), status="active",
+                      is_active=True, week_start=week)
+
+
+def move(acc: str, frm: int, to: int, *, week: date = WEEK1, kind: str = "segment", confirmed: bool = True,
+         why: str = "logins -60 %, 4 P1 tickets") -> dict[str, object]:
+    """One ``monitoring.segment_migrations`` row."""
+    return {"account_id": acc, "week_start": week, "from_segment": frm, "to_segment": to,
+            "from_name": SEGMENTS[frm], "to_name": SEGMENTS[to], "kind": kind, "margin": 1.2,
+            "confirmed": confirmed, "explanation": why}
+
+
+def seed_warehouse(con: duckdb.DuckDBPyConnection, *, assignments: pd.DataFrame | None, crm: pd.DataFrame,
+                   migrations: list[dict[str, object]]) -> None:
+    """The sinks stage's inputs in a warehouse whose declared tables exist (``Warehouse.connect``)."""
+    if assignments is not None:
+        con.register("_assignments", assignments)
+        con.execute("INSERT INTO assignments.account_segments BY NAME SELECT * FROM _assignments")
+    con.register("_crm", crm)
+    con.execute("CREATE TABLE staging.stg_crm_accounts AS SELECT * FROM _crm")
+    if migrations:
+        con.register("_migrations", pd.DataFrame(migrations))
+        con.execute("INSERT INTO monitoring.segment_migrations BY NAME SELECT * FROM _migrations")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from seg_pipeline.settings import Settings
+from seg_pipeline.outcomes import EngineerAlert
 from seg_pipeline.sinks.alerts import (
     AT_RISK,
     build_digest,
@@ -20,7 +20,7 @@ from seg_pipeline.sinks.alerts import (
 )
 from seg_pipeline.sinks.channels import sign_webhook
 from seg_pipeline.sinks.http import RetryPolicy, SinkAuthError
-from seg_pipeline_tests.sinks.conftest import WEBHOOK_SECRET, WEEK1, WEEK2, make_crm
+from seg_pipeline_tests.sinks.conftest import WEBHOOK_SECRET, WEEK1, WEEK2, make_crm, webhook
 from seg_pipeline_tests.sinks.servers import Scripted, smtp_server
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.5, max_delay=4.0, max_total=60.0, timeout=2.0)
@@ -50,23 +50,19 @@ def _migrations(week=WEEK1) -> pd.DataFrame:
     ])
 
 
-def _send(con, settings, clock, migrations=None, week=WEEK1, **kw):
+def _send(con, alert_config, clock, migrations=None, week=WEEK1, **kw):
     kw.setdefault("policy", FAST)
-    return send_am_alerts(con, settings, _migrations(week) if migrations is None else migrations, make_crm(10),
+    return send_am_alerts(con, alert_config, _migrations(week) if migrations is None else migrations, make_crm(10),
                           week_start=week, sleep=clock.sleep, clock=clock.monotonic, **kw)
-
-
-def _webhook(settings: Settings, url: str) -> Settings:
-    return replace(settings, alert_channel="webhook", webhook_url=url)
 
 
 def _lines(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_file_outbox_one_digest_per_am_and_rerun_sends_nothing(con, settings, clock):
-    result = _send(con, settings, clock)
-    path = settings.outbox_dir / "alerts.jsonl"
+def test_file_outbox_one_digest_per_am_and_rerun_sends_nothing(con, alert_config, clock):
+    result = _send(con, alert_config, clock)
+    path = alert_config.outbox_path
 
     assert (result.planned, result.sent, result.channel) == (2, 2, "file")
     records = _lines(path)
@@ -80,28 +76,30 @@ def test_file_outbox_one_digest_per_am_and_rerun_sends_nothing(con, settings, cl
     assert "Steady Core → Dormant ⚠ — no logins for 3 weeks" in bullets[0]
     assert am0["text"].count("acc_000006") == 1  # the flapping account appears once
     assert "acc_000008" not in am0["text"] and "acc_000005" not in am0["text"]
-    assert (settings.reports_dir / "dashboard.html").resolve().as_uri() in am0["text"]
+    assert alert_config.dashboard_url.startswith("file://")
+    assert alert_config.dashboard_url.endswith("/reports/dashboard.html")
+    assert f"Dashboard: {alert_config.dashboard_url}" in am0["text"]
     assert "@" not in path.read_text()  # no e-mail addresses in payloads
 
-    again = _send(con, settings, clock)
+    again = _send(con, alert_config, clock)
     assert (again.planned, again.sent, again.pending_before) == (0, 0, 0)
     assert len(_lines(path)) == 2
 
 
-def test_account_already_alerted_into_same_segment_is_not_realerted(con, settings, clock):
-    _send(con, settings, clock)
+def test_account_already_alerted_into_same_segment_is_not_realerted(con, alert_config, clock):
+    _send(con, alert_config, clock)
     week2 = pd.DataFrame([_move("acc_000006", 1, 2, week=WEEK2), _move("acc_000000", 1, 3, week=WEEK2)])
-    result = _send(con, settings, clock, migrations=week2, week=WEEK2)
-    records = [r for r in _lines(settings.outbox_dir / "alerts.jsonl") if r["week_start"] == WEEK2.isoformat()]
+    result = _send(con, alert_config, clock, migrations=week2, week=WEEK2)
+    records = [r for r in _lines(alert_config.outbox_path) if r["week_start"] == WEEK2.isoformat()]
     assert result.sent == 1 and len(records) == 1
     assert "acc_000000" in records[0]["text"] and "acc_000006" not in records[0]["text"]
 
 
-def test_backfill_of_an_older_week_sends_no_stale_digests(con, settings, clock):
-    _send(con, settings, clock, migrations=pd.DataFrame([_move("acc_000000", 0, 1, week=WEEK2)]), week=WEEK2)
-    result = _send(con, settings, clock)  # week 1 run again after week 2 was alerted
+def test_backfill_of_an_older_week_sends_no_stale_digests(con, alert_config, clock):
+    _send(con, alert_config, clock, migrations=pd.DataFrame([_move("acc_000000", 0, 1, week=WEEK2)]), week=WEEK2)
+    result = _send(con, alert_config, clock)  # week 1 run again after week 2 was alerted
     assert result.planned == 0 and result.sent == 0
-    assert {r["week_start"] for r in _lines(settings.outbox_dir / "alerts.jsonl")} == {WEEK2.isoformat()}
+    assert {r["week_start"] for r in _lines(alert_config.outbox_path)} == {WEEK2.isoformat()}
 
 
 def test_long_digest_is_truncated():
@@ -117,9 +115,9 @@ def test_at_risk_set():
     assert {"Declining / At-Risk", "Support-Heavy Strugglers", "Dormant"} == AT_RISK
 
 
-def test_webhook_signed_delivered_once_and_rerun_sends_nothing(con, settings, hook, clock):
+def test_webhook_signed_delivered_once_and_rerun_sends_nothing(con, alert_config, hook, clock):
     url, state = hook
-    result = _send(con, _webhook(settings, url), clock)
+    result = _send(con, webhook(alert_config, url), clock)
 
     assert result.sent == 2 and state.rejected == []
     assert set(state.deliveries) == {digest_message_id("am_00", WEEK1), digest_message_id("am_01", WEEK1)}
@@ -129,7 +127,7 @@ def test_webhook_signed_delivered_once_and_rerun_sends_nothing(con, settings, ho
     raw = json.dumps(list(state.messages.values()))
     assert WEBHOOK_SECRET not in raw and "@" not in raw
 
-    again = _send(con, _webhook(settings, url), clock)
+    again = _send(con, webhook(alert_config, url), clock)
     assert again.sent == 0 and set(state.deliveries.values()) == {1}
 
 
@@ -141,11 +139,11 @@ def test_sign_webhook_matches_standard_webhooks_vector():
         "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
 
 
-def test_webhook_retries_then_dead_letters_4xx(con, settings, hook, clock):
+def test_webhook_retries_then_dead_letters_4xx(con, alert_config, hook, clock):
     url, state = hook
     state.script.extend([Scripted(status=400, body={"error": "invalid_blocks"}),  # am_00: dead
                          Scripted(status=503, headers={"Retry-After": "2"})])  # am_01: retried, delivered
-    result = _send(con, _webhook(settings, url), clock)
+    result = _send(con, webhook(alert_config, url), clock)
 
     assert (result.sent, result.dead_lettered) == (1, 1)
     assert max(clock.sleeps) >= 2
@@ -156,16 +154,15 @@ def test_webhook_retries_then_dead_letters_4xx(con, settings, hook, clock):
     assert list(state.deliveries) == [digest_message_id("am_01", WEEK1)]
 
 
-def test_webhook_bad_secret_stops_and_keeps_digests_pending(con, settings, hook, clock, monkeypatch):
+def test_webhook_bad_secret_stops_and_keeps_digests_pending(con, alert_config, hook, clock):
     url, state = hook
-    monkeypatch.setenv("SEG_WEBHOOK_SECRET", "whsec_" + "A" * 44)
     with pytest.raises(SinkAuthError):
-        _send(con, _webhook(settings, url), clock)
+        _send(con, webhook(alert_config, url, secret="whsec_" + "A" * 44), clock)
     assert len(state.rejected) == 1 and not state.deliveries
     assert con.execute("SELECT DISTINCT status FROM sinks.alert_ledger").fetchall() == [("pending",)]
 
 
-def test_webhook_crash_after_2xx_redelivers_with_same_id(con, settings, hook, clock):
+def test_webhook_crash_after_2xx_redelivers_with_same_id(con, alert_config, hook, clock):
     url, state = hook
     fired = {"n": 0}
 
@@ -176,17 +173,17 @@ def test_webhook_crash_after_2xx_redelivers_with_same_id(con, settings, hook, cl
 
     with httpx.Client(timeout=2.0, event_hooks={"response": [crash_once]}) as client, \
             pytest.raises(RuntimeError):
-        _send(con, _webhook(settings, url), clock, client=client)
-    result = deliver_alerts(con, _webhook(settings, url), week_start=WEEK1, sleep=clock.sleep,
+        _send(con, webhook(alert_config, url), clock, client=client)
+    result = deliver_alerts(con, webhook(alert_config, url), week_start=WEEK1, sleep=clock.sleep,
                             clock=clock.monotonic)
     assert result.sent == 2
     # at-least-once with a stable id: the receiver sees the same webhook-id twice and can drop the copy
     assert sorted(state.deliveries.values()) == [1, 2] and len(state.messages) == 2
 
 
-def test_email_digests_over_smtp(con, settings, clock):
+def test_email_digests_over_smtp(con, alert_config, clock):
     with smtp_server() as (host, port, sink):
-        s = replace(settings, alert_channel="email", smtp_host=host, smtp_port=port)
+        s = replace(alert_config, channel="email", smtp_host=host, smtp_port=port)
         result = _send(con, s, clock)
         assert result.sent == 2
         assert sorted(m["to"][0] for m in sink.messages) == ["am0@example.test", "am1@example.test"]
@@ -196,10 +193,10 @@ def test_email_digests_over_smtp(con, settings, clock):
         assert _send(con, s, clock).sent == 0 and len(sink.messages) == 2
 
 
-def test_email_transient_retry_and_permanent_dead_letter(con, settings, clock):
+def test_email_transient_retry_and_permanent_dead_letter(con, alert_config, clock):
     with smtp_server() as (host, port, sink):
         sink.script.extend(["451 4.3.0 try again later", "550 5.1.1 mailbox unavailable"])
-        s = replace(settings, alert_channel="email", smtp_host=host, smtp_port=port)
+        s = replace(alert_config, channel="email", smtp_host=host, smtp_port=port)
         result = _send(con, s, clock)
         # am_00: 451 then retried (the 550 is its 2nd attempt) → dead; am_01 delivered
         assert (result.sent, result.dead_lettered) == (1, 1)
@@ -209,7 +206,7 @@ def test_email_transient_retry_and_permanent_dead_letter(con, settings, clock):
         assert len(sink.messages) == 1
 
 
-def test_email_logs_in_when_credentials_exist(con, settings, clock, monkeypatch):
+def test_email_logs_in_when_credentials_exist(con, alert_config, clock):
     seen: list[str] = []
 
     def authenticator(server, session, envelope, mechanism, auth_data):
@@ -218,45 +215,44 @@ def test_email_logs_in_when_credentials_exist(con, settings, clock, monkeypatch)
         ok = auth_data.password == b"s3cret"
         return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
-    monkeypatch.setenv("SEG_SMTP_USER", "seg")
-    monkeypatch.setenv("SEG_SMTP_PASSWORD", "s3cret")
     with smtp_server(authenticator=authenticator, auth_require_tls=False) as (host, port, sink):
-        s = replace(settings, alert_channel="email", smtp_host=host, smtp_port=port)
-        assert send_engineer_alert(con, s, week_start=WEEK1, subject="x", body="y", sleep=clock.sleep).sent == 1
+        s = replace(alert_config, channel="email", smtp_host=host, smtp_port=port, smtp_user="seg",
+                    smtp_password="s3cret")
+        assert send_engineer_alert(con, s, EngineerAlert(WEEK1, "x", "x", "y"), sleep=clock.sleep).sent == 1
         assert seen == ["seg"] and len(sink.messages) == 1
-        monkeypatch.setenv("SEG_SMTP_PASSWORD", "wrong")
         with pytest.raises(SinkAuthError) as err:
-            send_engineer_alert(con, s, week_start=WEEK1, subject="z", body="y", sleep=clock.sleep)
+            send_engineer_alert(con, replace(s, smtp_password="wrong"), EngineerAlert(WEEK1, "z", "z", "y"),
+                                sleep=clock.sleep)
         assert "wrong" not in str(err.value)
 
 
-def test_engineer_alert_once_per_week_and_reason(con, settings, clock):
-    kw = {"week_start": WEEK1, "sleep": clock.sleep}
-    first = send_engineer_alert(con, settings, subject="Mass migration blocked sinks",
-                                body="34 % of accounts moved (threshold 15 %)", reason="mass_migration", **kw)
-    again = send_engineer_alert(con, settings, subject="Mass migration blocked sinks",
-                                body="34 % of accounts moved (threshold 15 %)", reason="mass_migration", **kw)
-    other = send_engineer_alert(con, settings, subject="Volume drop", body="-70 %", reason="volume", **kw)
-    records = _lines(settings.outbox_dir / "alerts.jsonl")
+def test_engineer_alert_once_per_week_and_reason(con, alert_config, clock):
+    mass = EngineerAlert(WEEK1, "mass_migration", "Mass migration blocked sinks",
+                         "34 % of accounts moved (threshold 15 %)")
+    first = send_engineer_alert(con, alert_config, mass, sleep=clock.sleep)
+    again = send_engineer_alert(con, alert_config, mass, sleep=clock.sleep)
+    other = send_engineer_alert(con, alert_config, EngineerAlert(WEEK1, "volume", "Volume drop", "-70 %"),
+                                sleep=clock.sleep)
+    records = _lines(alert_config.outbox_path)
     assert (first.sent, again.sent, other.sent) == (1, 0, 1)
     assert [r["kind"] for r in records] == ["engineer", "engineer"]
 
 
-def test_unrouted_move_is_dead_lettered_not_dropped(con, settings, clock):
+def test_unrouted_move_is_dead_lettered_not_dropped(con, alert_config, clock):
     moves = pd.DataFrame([_move("acc_000000", 0, 1), _move("acc_999999", 1, 2)])
-    result = _send(con, settings, clock, migrations=moves)
+    result = _send(con, alert_config, clock, migrations=moves)
     assert (result.sent, result.unrouted_moves) == (1, 1)
     assert con.execute("SELECT subject_id FROM sinks.dead_letters").fetchall() == [("acc_999999",)]
-    _send(con, settings, clock, migrations=moves)
+    _send(con, alert_config, clock, migrations=moves)
     assert con.execute("SELECT count(*) FROM sinks.dead_letters").fetchone() == (1,)
 
 
-def test_dry_run_sends_nothing(con, settings, clock):
-    result = _send(con, settings, clock, dry_run=True)
+def test_dry_run_sends_nothing(con, alert_config, clock):
+    result = _send(con, alert_config, clock, dry_run=True)
     assert (result.would_send, result.sent) == (2, 0)
-    assert not (settings.outbox_dir / "alerts.jsonl").exists()
+    assert not (alert_config.outbox_path).exists()
 
 
-def test_week_must_be_a_monday(con, settings, clock):
-    with pytest.raises(ValueError, match="not a Monday"):
-        send_engineer_alert(con, settings, week_start=date(2026, 1, 6), subject="s", body="b")
+def test_week_must_be_a_monday(con, alert_config, clock):
+    with pytest.raises(ValueError, match="weeks start on Monday"):
+        send_engineer_alert(con, alert_config, EngineerAlert(date(2026, 1, 6), "r", "s", "b"))

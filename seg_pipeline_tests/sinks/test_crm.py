@@ -10,14 +10,10 @@ import pytest
 
 from seg_pipeline.sinks.crm import deliver_writeback, export_path, plan_writeback
 from seg_pipeline.sinks.http import RetryPolicy, SinkAuthError, parse_retry_after
-from seg_pipeline_tests.sinks.conftest import SEGMENTS, TOKEN, WEEK1, WEEK2, make_assignments, make_crm
+from seg_pipeline_tests.sinks.conftest import SEGMENTS, TOKEN, WEEK1, WEEK2, make_assignments, make_crm, rest
 from seg_pipeline_tests.sinks.servers import Scripted
 
 FAST = RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=4.0, max_total=60.0, timeout=2.0)
-
-
-def _rest(settings, url):
-    return replace(settings, crm_mode="rest", crm_base_url=url)
 
 
 def _plan(con, n=25, week=WEEK1, changes=None, **kw):
@@ -25,19 +21,19 @@ def _plan(con, n=25, week=WEEK1, changes=None, **kw):
                           model_version="m1", run_id=f"run-{week}", **kw)
 
 
-def _deliver(con, settings, clock, week=WEEK1, **kw):
+def _deliver(con, crm_config, clock, week=WEEK1, **kw):
     kw.setdefault("policy", FAST)
-    return deliver_writeback(con, settings, week_start=week, sleep=clock.sleep, clock=clock.monotonic, **kw)
+    return deliver_writeback(con, crm_config, week_start=week, sleep=clock.sleep, clock=clock.monotonic, **kw)
 
 
 def _status_counts(con):
     return dict(con.execute("SELECT status, count(*) FROM sinks.crm_outbox GROUP BY 1").fetchall())
 
 
-def test_rest_final_state_equals_assignments(con, settings, crm, clock):
+def test_rest_final_state_equals_assignments(con, crm_config, crm, clock):
     url, state = crm
     assert _plan(con) == 25
-    result = _deliver(con, _rest(settings, url), clock)
+    result = _deliver(con, rest(crm_config, url), clock)
 
     assert (result.sent, result.failed, result.dead_lettered, result.requests) == (25, 0, 0, 3)
     expected = make_assignments(25)
@@ -57,12 +53,12 @@ def test_rest_final_state_equals_assignments(con, settings, crm, clock):
 
     # A rerun of the whole stage: nothing is enqueued, nothing is sent.
     assert _plan(con) == 0
-    again = _deliver(con, _rest(settings, url), clock)
+    again = _deliver(con, rest(crm_config, url), clock)
     assert (again.sent, again.unchanged, again.requests) == (0, 25, 0)
     assert len(state.requests) == 3
 
 
-def test_crash_between_2xx_and_mark_sent_has_no_second_effect(con, settings, crm, clock):
+def test_crash_between_2xx_and_mark_sent_has_no_second_effect(con, crm_config, crm, clock):
     url, state = crm
     _plan(con)
     crashed = {"done": False}
@@ -74,11 +70,11 @@ def test_crash_between_2xx_and_mark_sent_has_no_second_effect(con, settings, crm
 
     with httpx.Client(timeout=2.0, event_hooks={"response": [crash_once]}) as client, \
             pytest.raises(RuntimeError, match="killed"):
-        _deliver(con, _rest(settings, url), clock, client=client)
+        _deliver(con, rest(crm_config, url), clock, client=client)
     assert sum(state.effects.values()) == 1  # the CRM applied the first batch …
     assert _status_counts(con) == {"pending": 25}  # … but we never recorded it
 
-    result = _deliver(con, _rest(settings, url), clock)
+    result = _deliver(con, rest(crm_config, url), clock)
     assert result.sent == 25
     assert set(state.effects.values()) == {1}  # every key applied exactly once
     assert sum(state.replays.values()) == 1  # the resent batch was deduplicated by its key
@@ -89,11 +85,11 @@ def test_crash_between_2xx_and_mark_sent_has_no_second_effect(con, settings, crm
     assert len(set(keys)) == 3
 
 
-def test_batch_4xx_naming_rows_dead_letters_those_rows(con, settings, crm, clock):
+def test_batch_4xx_naming_rows_dead_letters_those_rows(con, crm_config, crm, clock):
     url, state = crm
     state.reject_ids = {"acc_000003": "seg_segment_name: value not in picklist"}
     _plan(con)
-    result = _deliver(con, _rest(settings, url), clock)
+    result = _deliver(con, rest(crm_config, url), clock)
 
     assert (result.sent, result.dead_lettered, result.failed) == (24, 1, 0)
     assert "acc_000003" not in state.companies and len(state.companies) == 24
@@ -104,23 +100,23 @@ def test_batch_4xx_naming_rows_dead_letters_those_rows(con, settings, crm, clock
     assert _status_counts(con) == {"sent": 24, "dead": 1}
 
 
-def test_207_multi_status_dead_letters_only_the_named_rows(con, settings, crm, clock):
+def test_207_multi_status_dead_letters_only_the_named_rows(con, crm_config, crm, clock):
     url, state = crm
     state.reject_ids = {"acc_000003": "invalid", "acc_000013": "invalid"}
     state.multi_status = True
     _plan(con)
-    result = _deliver(con, _rest(settings, url), clock)
+    result = _deliver(con, rest(crm_config, url), clock)
     assert (result.sent, result.dead_lettered, result.requests) == (23, 2, 3)
     assert len(state.companies) == 23
     assert sorted(r[0] for r in con.execute("SELECT subject_id FROM sinks.dead_letters").fetchall()) == [
         "acc_000003", "acc_000013"]
 
 
-def test_batch_4xx_without_row_names_dead_letters_the_batch(con, settings, crm, clock):
+def test_batch_4xx_without_row_names_dead_letters_the_batch(con, crm_config, crm, clock):
     url, state = crm
     state.script.append(Scripted(status=422, body={"message": "unknown property seg_micro_community"}))
     _plan(con)
-    result = _deliver(con, _rest(settings, url), clock)
+    result = _deliver(con, rest(crm_config, url), clock)
 
     assert (result.sent, result.dead_lettered) == (15, 10)
     reasons = {r[0] for r in con.execute("SELECT reason FROM sinks.dead_letters").fetchall()}
@@ -128,11 +124,11 @@ def test_batch_4xx_without_row_names_dead_letters_the_batch(con, settings, crm, 
     assert clock.sleeps == pytest.approx([0.1, 0.1])  # a 4xx is not retried
 
 
-def test_retry_after_is_honoured(con, settings, crm, clock):
+def test_retry_after_is_honoured(con, crm_config, crm, clock):
     url, state = crm
     state.script.append(Scripted(status=429, headers={"Retry-After": "7"}))
     _plan(con, n=5)
-    result = _deliver(con, _rest(settings, url), clock)
+    result = _deliver(con, rest(crm_config, url), clock)
 
     assert result.sent == 5 and result.requests == 2
     assert max(clock.sleeps) >= 7
@@ -147,11 +143,11 @@ def test_retry_after_http_date():
     assert parse_retry_after("soon", now=now) is None
 
 
-def test_5xx_retries_with_bounded_full_jitter(con, settings, crm, clock):
+def test_5xx_retries_with_bounded_full_jitter(con, crm_config, crm, clock):
     url, state = crm
     state.script.extend([Scripted(status=500), Scripted(status=503)])
     _plan(con, n=5)
-    result = _deliver(con, _rest(settings, url), clock)
+    result = _deliver(con, rest(crm_config, url), clock)
 
     assert result.sent == 5 and result.requests == 3
     backoffs = [s for s in clock.sleeps]
@@ -159,50 +155,49 @@ def test_5xx_retries_with_bounded_full_jitter(con, settings, crm, clock):
     assert 0 <= backoffs[0] <= 0.5 and 0 <= backoffs[1] <= 1.0  # full jitter within base * 2^n
 
 
-def test_slow_response_times_out_and_retry_is_deduplicated(con, settings, crm, clock):
+def test_slow_response_times_out_and_retry_is_deduplicated(con, crm_config, crm, clock):
     url, state = crm
     state.script.append(Scripted(status=200, apply=True, delay=0.5))
     _plan(con, n=5)
     with httpx.Client(timeout=0.2) as client:
-        result = _deliver(con, _rest(settings, url), clock, client=client)
+        result = _deliver(con, rest(crm_config, url), clock, client=client)
 
     assert result.sent == 5 and result.requests == 2
     assert set(state.effects.values()) == {1}
     assert sum(state.replays.values()) == 1
 
 
-def test_retry_budget_exhausted_leaves_rows_pending_then_resends_same_key(con, settings, crm, clock):
+def test_retry_budget_exhausted_leaves_rows_pending_then_resends_same_key(con, crm_config, crm, clock):
     url, state = crm
     state.script.extend([Scripted(status=503)] * 3)
     _plan(con)
     policy = replace(FAST, max_attempts=3)
-    result = _deliver(con, _rest(settings, url), clock, policy=policy)
+    result = _deliver(con, rest(crm_config, url), clock, policy=policy)
 
     assert (result.sent, result.failed) == (0, 25)
     assert len(state.requests) == 3  # stops at the first unavailable batch
     assert _status_counts(con) == {"pending": 25}
     assert con.execute("SELECT count(*) FROM sinks.crm_sync_log WHERE outcome = 'retry_exhausted'").fetchone() == (10,)
 
-    result = _deliver(con, _rest(settings, url), clock)
+    result = _deliver(con, rest(crm_config, url), clock)
     assert result.sent == 25
     assert state.requests[3]["key"] == state.requests[0]["key"]
 
 
-def test_total_time_budget_bounds_retry_after(con, settings, crm, clock):
+def test_total_time_budget_bounds_retry_after(con, crm_config, crm, clock):
     url, state = crm
     state.script.append(Scripted(status=503, headers={"Retry-After": "3600"}))
     _plan(con, n=3)
-    result = _deliver(con, _rest(settings, url), clock)
+    result = _deliver(con, rest(crm_config, url), clock)
     assert result.failed == 3 and result.requests == 1
     assert all(s < 3600 for s in clock.sleeps)
 
 
-def test_401_stops_at_once_and_rows_stay_pending(con, settings, crm, clock, monkeypatch):
+def test_401_stops_at_once_and_rows_stay_pending(con, crm_config, crm, clock):
     url, state = crm
-    monkeypatch.setenv("SEG_CRM_TOKEN", "wrong-token")
     _plan(con)
     with pytest.raises(SinkAuthError) as err:
-        _deliver(con, _rest(settings, url), clock)
+        _deliver(con, rest(crm_config, url, token="wrong-token"), clock)
 
     assert len(state.requests) == 1 and not state.companies
     assert _status_counts(con) == {"pending": 25}
@@ -210,19 +205,18 @@ def test_401_stops_at_once_and_rows_stay_pending(con, settings, crm, clock, monk
     assert clock.sleeps == []
 
 
-def test_missing_token_stops_before_any_request(con, settings, crm, clock, monkeypatch):
+def test_missing_token_stops_before_any_request(con, crm_config, crm, clock):
     url, state = crm
-    monkeypatch.delenv("SEG_CRM_TOKEN")
     _plan(con, n=3)
     with pytest.raises(SinkAuthError, match="SEG_CRM_TOKEN"):
-        _deliver(con, _rest(settings, url), clock)
+        _deliver(con, rest(crm_config, url, token=None), clock)
     assert state.requests == []
 
 
-def test_dry_run_sends_nothing(con, settings, crm, clock):
+def test_dry_run_sends_nothing(con, crm_config, crm, clock):
     url, state = crm
     _plan(con)
-    result = _deliver(con, _rest(settings, url), clock, dry_run=True)
+    result = _deliver(con, rest(crm_config, url), clock, dry_run=True)
 
     assert result.would_send == 25 and result.sent == 0
     assert result.changes is not None and len(result.changes) == 25
@@ -231,10 +225,10 @@ def test_dry_run_sends_nothing(con, settings, crm, clock):
     assert con.execute("SELECT count(*) FROM sinks.crm_outbox WHERE batch_key IS NOT NULL").fetchone() == (0,)
 
 
-def test_second_week_sends_only_the_three_changed_accounts(con, settings, crm, clock):
+def test_second_week_sends_only_the_three_changed_accounts(con, crm_config, crm, clock):
     url, state = crm
     _plan(con, n=20)
-    _deliver(con, _rest(settings, url), clock)
+    _deliver(con, rest(crm_config, url), clock)
     before = len(state.requests)
     changes = {
         "acc_000001": {"segment_id": 3, "segment_name": SEGMENTS[3]},  # moved
@@ -242,7 +236,7 @@ def test_second_week_sends_only_the_three_changed_accounts(con, settings, crm, c
         "acc_000004": {"is_outlier": True},  # became an outlier
     }
     assert _plan(con, n=20, week=WEEK2, changes=changes) == 3
-    result = _deliver(con, _rest(settings, url), clock, week=WEEK2)
+    result = _deliver(con, rest(crm_config, url), clock, week=WEEK2)
 
     assert (result.sent, result.unchanged) == (3, 17)
     sent_ids = [i["id"] for r in state.requests[before:] for i in json.loads(r["body"])["inputs"]]
@@ -252,24 +246,24 @@ def test_second_week_sends_only_the_three_changed_accounts(con, settings, crm, c
     assert state.companies["acc_000001"]["seg_week_start"] == WEEK2.isoformat()
 
 
-def test_rerunning_an_older_week_never_moves_the_crm_back(con, settings, crm, clock):
+def test_rerunning_an_older_week_never_moves_the_crm_back(con, crm_config, crm, clock):
     url, state = crm
     _plan(con, n=10)
-    _deliver(con, _rest(settings, url), clock)
+    _deliver(con, rest(crm_config, url), clock)
     _plan(con, n=10, week=WEEK2, changes={"acc_000001": {"segment_id": 3, "segment_name": SEGMENTS[3]}})
-    _deliver(con, _rest(settings, url), clock, week=WEEK2)
+    _deliver(con, rest(crm_config, url), clock, week=WEEK2)
     before = len(state.requests)
     assert _plan(con, n=10, week=WEEK1) == 0  # week 1 again (a backfill): its older values are not re-sent
-    _deliver(con, _rest(settings, url), clock, week=WEEK1)
+    _deliver(con, rest(crm_config, url), clock, week=WEEK1)
     assert len(state.requests) == before
     assert state.companies["acc_000001"]["seg_segment_name"] == SEGMENTS[3]
 
 
-def test_newer_plan_supersedes_undelivered_rows(con, settings, crm, clock):
+def test_newer_plan_supersedes_undelivered_rows(con, crm_config, crm, clock):
     url, state = crm
     _plan(con, n=5)  # never delivered
     _plan(con, n=5, week=WEEK2, changes={"acc_000001": {"segment_id": 3, "segment_name": SEGMENTS[3]}})
-    result = _deliver(con, _rest(settings, url), clock, week=WEEK2)
+    result = _deliver(con, rest(crm_config, url), clock, week=WEEK2)
 
     assert result.sent == 5
     assert set(state.writes.values()) == {1}
@@ -277,23 +271,23 @@ def test_newer_plan_supersedes_undelivered_rows(con, settings, crm, clock):
     assert _status_counts(con) == {"sent": 5, "superseded": 5}
 
 
-def test_full_resync_resends_everything_under_new_keys(con, settings, crm, clock):
+def test_full_resync_resends_everything_under_new_keys(con, crm_config, crm, clock):
     url, state = crm
     _plan(con, n=5)
-    _deliver(con, _rest(settings, url), clock)
+    _deliver(con, rest(crm_config, url), clock)
     assert _plan(con, n=5) == 0
     assert _plan(con, n=5, full_resync=True) == 5
-    result = _deliver(con, _rest(settings, url), clock)
+    result = _deliver(con, rest(crm_config, url), clock)
     assert result.sent == 5
     assert set(state.writes.values()) == {2}
     assert sum(state.replays.values()) == 0
 
 
-def test_accounts_missing_from_crm_are_skipped_and_counted(con, settings, crm, clock):
+def test_accounts_missing_from_crm_are_skipped_and_counted(con, crm_config, crm, clock):
     url, _ = crm
     n = plan_writeback(con, make_assignments(6), make_crm(4), week_start=WEEK1, model_version="m1", run_id="r")
     assert n == 4
-    result = _deliver(con, _rest(settings, url), clock)
+    result = _deliver(con, rest(crm_config, url), clock)
     assert (result.sent, result.not_in_crm) == (4, 2)
 
 
@@ -303,17 +297,17 @@ def test_bad_inputs_are_rejected(con):
         plan_writeback(con, a, pd.concat([c, c.iloc[:1]]), week_start=WEEK1, model_version="m", run_id="r")
     with pytest.raises(ValueError, match="segment_name"):
         plan_writeback(con, a.drop(columns="segment_name"), c, week_start=WEEK1, model_version="m", run_id="r")
-    with pytest.raises(ValueError, match="not a Monday"):
+    with pytest.raises(ValueError, match="weeks start on Monday"):
         plan_writeback(con, a, c, week_start=WEEK1 + timedelta(days=1), model_version="m", run_id="r")
-    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+    with pytest.raises(ValueError, match="is not a date like"):
         plan_writeback(con, a, c, week_start="2026-01-05'; DROP TABLE x; --", model_version="m", run_id="r")
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_file_export_is_atomic_and_rerun_safe(con, settings, clock, fmt):
+def test_file_export_is_atomic_and_rerun_safe(con, crm_config, clock, fmt):
     _plan(con, n=12)
-    result = _deliver(con, settings, clock, file_format=fmt)
-    path = export_path(settings, WEEK1, fmt)
+    result = _deliver(con, crm_config, clock, file_format=fmt)
+    path = export_path(crm_config.export_dir, WEEK1, fmt)
 
     assert result.sent == 12 and result.file_path == path
     df = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
@@ -324,6 +318,6 @@ def test_file_export_is_atomic_and_rerun_safe(con, settings, clock, fmt):
 
     # Crash after the rename but before marking sent: the rerun rewrites the identical file.
     con.execute("UPDATE sinks.crm_outbox SET status = 'pending', delivered_week = NULL")
-    again = _deliver(con, settings, clock, file_format=fmt)
+    again = _deliver(con, crm_config, clock, file_format=fmt)
     assert again.sent == 12 and path.read_bytes() == first
-    assert _deliver(con, settings, clock, file_format=fmt).sent == 0
+    assert _deliver(con, crm_config, clock, file_format=fmt).sent == 0

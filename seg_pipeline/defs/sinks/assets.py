@@ -1,28 +1,18 @@
-"""Sinks: CRM write-back and account-manager alert digests, gated by the mass-migration check upstream."""
+"""Sinks wiring: CRM write-back and account-manager digests (logic in ``seg_pipeline.sinks``), gated upstream
+by the blocking checks (mass migration, event volume)."""
 
 from collections.abc import Iterator
-from datetime import date
 
 import dagster as dg
-import pandas as pd
 
-from seg_pipeline.defs.resources import SegResource
-from seg_pipeline.defs.weekly import weekly_asset
-from seg_pipeline.partitions import week_of
-from seg_pipeline.sinks import SinkStopError, deliver_writeback, plan_writeback, send_am_alerts
-from seg_pipeline.warehouse.duck import connect, ensure_schemas, replace_partition
+from seg_pipeline.defs.resources import AlertChannelResource, CrmSinkResource, WarehouseResource
+from seg_pipeline.defs.weekly import Event, emit, partition_week, weekly_asset
+from seg_pipeline.sinks.http import SinkStopError
+from seg_pipeline.sinks.stage import alerts_week, writeback_week
 
 ASSIGNMENTS = dg.AssetKey(["assignments", "account_segments"])
 MIGRATIONS = dg.AssetKey(["monitoring", "segment_migrations"])
 CRM = dg.AssetKey(["staging", "stg_crm_accounts"])
-
-
-def _crm_accounts(con, week: date) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    return con.execute(
-        "SELECT account_id, account_name, account_manager_id, account_manager_name, account_manager_email "
-        "FROM staging.stg_crm_accounts WHERE week_start = ? ORDER BY account_id",
-        [week],
-    ).fetchdf()
 
 
 @weekly_asset(
@@ -37,33 +27,14 @@ def _crm_accounts(con, week: date) -> pd.DataFrame:  # type: ignore[no-untyped-d
         "SEG_CRM_MODE=rest to send batch upserts to a REST CRM. Does not run when the mass-migration gate fails."
     ),
 )
-def crm_writeback(context: dg.AssetExecutionContext, seg: SegResource) -> Iterator[dg.MaterializeResult]:
-    settings = seg.settings()
-    week = week_of(context.partition_key)
-    with connect(settings.warehouse_path) as con:
-        ensure_schemas(con)
-        assignments = con.execute(
-            "SELECT * FROM assignments.account_segments WHERE week_start = ? ORDER BY account_id", [week]
-        ).fetchdf()
-        model_version = str(assignments["model_version"].iloc[0]) if len(assignments) else "none"
-        enqueued = plan_writeback(
-            con, assignments, _crm_accounts(con, week), week_start=week, model_version=model_version,
-            run_id=context.run.run_id, full_resync=settings.crm_full_resync,
-        )
-        try:
-            result = deliver_writeback(con, settings, week_start=week, dry_run=settings.sinks_dry_run)
-        except SinkStopError as exc:
-            raise dg.Failure(description=f"CRM write-back stopped: {exc}") from exc
-        stats = pd.DataFrame([{
-            "week_start": week, "mode": result.mode, "enqueued": enqueued, "sent": result.sent,
-            "unchanged": result.unchanged, "failed": result.failed, "dead_lettered": result.dead_lettered,
-        }])
-        replace_partition(con, "sinks", "writeback_stats", stats, key=week)
-    meta = result.as_metadata()
-    meta["enqueued"] = enqueued
-    if result.file_path is not None:
-        meta["file_path"] = dg.MetadataValue.path(str(result.file_path))
-    yield dg.MaterializeResult(metadata=meta)
+def crm_writeback(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, crm: CrmSinkResource
+) -> Iterator[Event]:
+    try:
+        result = writeback_week(partition_week(context), warehouse.engine(), crm.config(), context.run.run_id)
+    except SinkStopError as exc:
+        raise dg.Failure(description=f"CRM write-back stopped: {exc}") from exc
+    yield from emit(result)
 
 
 @weekly_asset(
@@ -78,28 +49,11 @@ def crm_writeback(context: dg.AssetExecutionContext, seg: SegResource) -> Iterat
         "(SMTP, STARTTLS) for real delivery. Does not run when the mass-migration gate fails."
     ),
 )
-def am_alerts(context: dg.AssetExecutionContext, seg: SegResource) -> Iterator[dg.MaterializeResult]:
-    settings = seg.settings()
-    week = week_of(context.partition_key)
-    with connect(settings.warehouse_path) as con:
-        ensure_schemas(con)
-        migrations = con.execute(
-            "SELECT * FROM monitoring.segment_migrations WHERE week_start = ? ORDER BY account_id", [week]
-        ).fetchdf()
-        try:
-            result = send_am_alerts(con, settings, migrations, _crm_accounts(con, week), week_start=week,
-                                    dry_run=settings.sinks_dry_run)
-        except SinkStopError as exc:
-            raise dg.Failure(description=f"alert delivery stopped: {exc}") from exc
-        confirmed = (
-            migrations[(migrations["kind"] == "segment") & migrations["confirmed"].astype(bool)]
-            if len(migrations)
-            else migrations
-        )
-        stats = pd.DataFrame([{
-            "week_start": week, "channel": result.channel, "digests_planned": result.planned,
-            "digests_sent": result.sent, "moves_alerted": len(confirmed), "dead_lettered": result.dead_lettered,
-            "blocked": False,
-        }])
-        replace_partition(con, "sinks", "alert_stats", stats, key=week)
-    yield dg.MaterializeResult(metadata={**result.as_metadata(), "confirmed_moves": len(confirmed)})
+def am_alerts(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, alerts: AlertChannelResource
+) -> Iterator[Event]:
+    try:
+        result = alerts_week(partition_week(context), warehouse.engine(), alerts.config())
+    except SinkStopError as exc:
+        raise dg.Failure(description=f"alert delivery stopped: {exc}") from exc
+    yield from emit(result)
