@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
-from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+
+from seg_pipeline.segmentation.preprocess import SCALERS, make_scaler
 
 CSV_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
 PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
@@ -81,11 +82,11 @@ def to_numeric_column(series: pd.Series, *, source: str) -> pd.Series:
 
 
 ALGORITHMS = ("hybrid", "kmeans", "dbscan")
-SCALERS = ("standard", "robust", "minmax", "none")
 DEFAULT_K_RANGE = (2, 10)
 SILHOUETTE_SAMPLE = 10_000
 NAME_THRESHOLD_Z = 0.5  # |z| of a segment mean (in overall std units) needed to call a feature high/low
 NAME_MAX_TERMS = 3
+MIN_ROWS = 3
 
 Progress = Callable[[str], None]
 
@@ -155,16 +156,6 @@ def unique_names(names: list[str]) -> list[str]:
         seen[name] = seen.get(name, 0) + 1
         out.append(name if seen[name] == 1 else f"{name} {seen[name]}")
     return out
-
-
-def make_scaler(name: str) -> Any:
-    """The scaler for ``--scaler``; ``None`` means raw units (the Mall-customers reference is unscaled)."""
-    scalers = {"standard": StandardScaler, "robust": RobustScaler, "minmax": MinMaxScaler}
-    if name == "none":
-        return None
-    if name not in scalers:
-        raise InputError(f"unknown scaler {name!r}; choose one of {', '.join(SCALERS)}")
-    return scalers[name]()
 
 
 def parse_k(k: str | int, n_rows: int) -> int | None:
@@ -245,6 +236,86 @@ def _fit(
     return labels, est, np.asarray(est.micro_labels_)
 
 
+def _check_options(algorithm: str, scaler: str, eps: float | None, min_samples: int | None) -> None:
+    """Reject unusable options before the input is read."""
+    if algorithm not in ALGORITHMS:
+        raise InputError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+    if scaler not in SCALERS:
+        raise InputError(f"unknown scaler {scaler!r}; choose one of {', '.join(SCALERS)}")
+    if eps is not None and not eps > 0:
+        raise InputError(f"--eps must be positive, got {eps}")
+    if min_samples is not None and min_samples < 1:
+        raise InputError(f"--min-samples must be at least 1, got {min_samples}")
+
+
+def _scaled(data: pd.DataFrame, scaler: str) -> np.ndarray:
+    """The feature matrix in the space the clustering sees (raw units with ``--scaler none``)."""
+    X = data.to_numpy(dtype=float)
+    scaler_obj = make_scaler(scaler)
+    return X if scaler_obj is None else np.asarray(scaler_obj.fit_transform(X), dtype=float)
+
+
+def _fit_noting_warnings(
+    algorithm: str, X: np.ndarray, **options: Any
+) -> tuple[np.ndarray, Any, np.ndarray | None, list[str]]:
+    """:func:`_fit`, then labels renumbered by size; estimator warnings become notes for the summary."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        raw_labels, est, micro = _fit(algorithm, X, **options)
+    notes = sorted({str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)})
+    return _relabel_by_size(raw_labels), est, micro, notes
+
+
+def _segments(data: pd.DataFrame, labels: np.ndarray) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """(summary entry per segment, standardized profiles indexed by segment name), noise left out."""
+    mean, std = data.mean(), data.std(ddof=0).replace(0.0, 1.0)
+    segment_ids = sorted(set(labels.tolist()) - {-1})
+    profiles = data.groupby(labels).mean().loc[segment_ids] if segment_ids else data.iloc[:0]
+    profiles_z = (profiles - mean) / std
+    names = unique_names([describe_profile(profiles_z.loc[s]) for s in segment_ids])
+    sizes = pd.Series(labels).value_counts()
+    segments = [
+        {
+            "id": int(s),
+            "name": name,
+            "size": int(sizes[s]),
+            "profile": {f: round(float(v), 4) for f, v in profiles.loc[s].items()},
+        }
+        for s, name in zip(segment_ids, names, strict=True)
+    ]
+    return segments, profiles_z.set_axis(names)
+
+
+def _fit_details(algorithm: str, est: Any, eps: float | None, min_samples: int | None) -> dict[str, Any]:
+    """Summary entries about the fit itself: why this k, and the density parameters DBSCAN used."""
+    details: dict[str, Any] = {}
+    selection = getattr(est, "k_selection_", None)
+    if selection is not None:
+        details["k_reason"] = selection.reason
+    if algorithm in ("dbscan", "hybrid"):
+        details["eps"] = _maybe_float(getattr(est, "eps_", eps))
+        details["min_samples"] = _maybe_int(getattr(est, "min_samples_", min_samples))
+    return details
+
+
+def _write_report(
+    out_dir: Path, summary: dict[str, Any], X: np.ndarray, labels: np.ndarray, profiles_z: pd.DataFrame,
+    selection: Any, *, k_range: tuple[int, int], seed: int,
+) -> None:
+    """``report.html``; a fixed-k K-means run still shows the k-selection curves for comparison."""
+    from seg_pipeline.segmentation import report
+
+    if selection is None and summary["algorithm"] != "dbscan":
+        from seg_pipeline.segmentation.kselect import select_k
+
+        selection = select_k(X, range(k_range[0], k_range[1] + 1), random_state=seed)
+    html = report.segment_report_html(
+        summary, X=X, labels=labels, profiles_z=profiles_z, selection=selection,
+        min_samples=summary.get("min_samples"), seed=seed,
+    )
+    (out_dir / "report.html").write_text(html, encoding="utf-8")
+
+
 def run_segment(
     input_path: Path,
     features: list[str],
@@ -264,94 +335,45 @@ def run_segment(
     Rows with a missing or non-finite feature are skipped and counted in the summary (``rows_skipped``).
     Returns the summary dict that was written.
     """
-    from seg_pipeline.segmentation import report
-
     say = progress or (lambda _msg: None)
     input_path, out_dir = Path(input_path), Path(out_dir)
-    if algorithm not in ALGORITHMS:
-        raise InputError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
-    scaler_obj = make_scaler(scaler)
-    if eps is not None and not eps > 0:
-        raise InputError(f"--eps must be positive, got {eps}")
-    if min_samples is not None and min_samples < 1:
-        raise InputError(f"--min-samples must be at least 1, got {min_samples}")
+    _check_options(algorithm, scaler, eps, min_samples)
     say(f"reading {input_path.name}")
     data, ids, skipped = load_features(input_path, features, id_col)
     n = len(data)
-    min_rows = 3
-    if n < min_rows:
-        raise InputError(f"{input_path.name} has {n} rows with complete features; clustering needs at least {min_rows}")
+    if n < MIN_ROWS:
+        raise InputError(f"{input_path.name} has {n} rows with complete features; clustering needs at least {MIN_ROWS}")
     k_int = parse_k(k, n) if algorithm != "dbscan" else None
     k_range = (DEFAULT_K_RANGE[0], max(DEFAULT_K_RANGE[0], min(DEFAULT_K_RANGE[1], n - 1)))
-    X = data.to_numpy(dtype=float)
-    if scaler_obj is not None:
-        X = scaler_obj.fit_transform(X)
+    X = _scaled(data, scaler)
     say(f"fitting {algorithm} on {n} rows x {len(features)} features")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        raw_labels, est, micro = _fit(
-            algorithm, X, k=k_int, eps=eps, min_samples=min_samples, seed=seed, k_range=k_range
-        )
-    notes = sorted({str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)})
-    labels = _relabel_by_size(raw_labels)
+    labels, est, micro, notes = _fit_noting_warnings(
+        algorithm, X, k=k_int, eps=eps, min_samples=min_samples, seed=seed, k_range=k_range
+    )
     say("scoring")
     metrics = cluster_metrics(X, labels, seed=seed)
     if algorithm == "kmeans":
         metrics["inertia"] = round(float(est.inertia_), 4)
-    mean, std = data.mean(), data.std(ddof=0).replace(0.0, 1.0)
-    segment_ids = sorted(set(labels.tolist()) - {-1})
-    profiles = data.groupby(labels).mean().loc[segment_ids] if segment_ids else data.iloc[:0]
-    profiles_z = (profiles - mean) / std
-    names = unique_names([describe_profile(profiles_z.loc[s]) for s in segment_ids])
-    sizes = pd.Series(labels).value_counts()
-    segments = [
-        {
-            "id": int(s),
-            "name": name,
-            "size": int(sizes[s]),
-            "profile": {f: round(float(v), 4) for f, v in profiles.loc[s].items()},
-        }
-        for s, name in zip(segment_ids, names, strict=True)
-    ]
+    segments, profiles_z = _segments(data, labels)
     summary: dict[str, Any] = {
-        "input": input_path.name,
-        "algorithm": algorithm,
-        "features": list(features),
-        "scaler": scaler,
-        "seed": seed,
-        "rows": n,
-        "rows_skipped": skipped,
-        "k": len(segment_ids),
+        "input": input_path.name, "algorithm": algorithm, "features": list(features), "scaler": scaler,
+        "seed": seed, "rows": n, "rows_skipped": skipped, "k": len(segments),
         **{m: metrics[m] for m in ("silhouette", "davies_bouldin", "calinski_harabasz", "inertia")},
         "silhouette_noise_as_cluster": metrics["silhouette_noise_as_cluster"],
-        "n_noise": int((labels == -1).sum()),
-        "segments": segments,
+        "n_noise": int((labels == -1).sum()), "segments": segments,
+        **_fit_details(algorithm, est, eps, min_samples),
+        **({"micro_communities": _micro_summary(data, labels, micro)} if micro is not None else {}),
+        **({"warnings": notes} if notes else {}),
     }
-    selection = getattr(est, "k_selection_", None)
-    if selection is not None:
-        summary["k_reason"] = selection.reason
-    if algorithm in ("dbscan", "hybrid"):
-        summary["eps"] = _maybe_float(getattr(est, "eps_", eps))
-        summary["min_samples"] = _maybe_int(getattr(est, "min_samples_", min_samples))
     assignments = pd.DataFrame({(id_col or "row"): ids, "segment": labels})
     if micro is not None:
         assignments["micro_community"] = micro
-        summary["micro_communities"] = _micro_summary(data, labels, micro)
-    if notes:
-        summary["warnings"] = notes
     out_dir.mkdir(parents=True, exist_ok=True)
     assignments.to_csv(out_dir / "assignments.csv", index=False)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     say("writing report")
-    if selection is None and algorithm != "dbscan":
-        from seg_pipeline.segmentation.kselect import select_k
-
-        selection = select_k(X, range(k_range[0], k_range[1] + 1), random_state=seed)
-    html = report.segment_report_html(
-        summary, X=X, labels=labels, profiles_z=profiles_z.set_axis(names), selection=selection,
-        min_samples=summary.get("min_samples"), seed=seed,
-    )
-    (out_dir / "report.html").write_text(html, encoding="utf-8")
+    selection = getattr(est, "k_selection_", None)
+    _write_report(out_dir, summary, X, labels, profiles_z, selection, k_range=k_range, seed=seed)
     return summary
 
 

@@ -55,32 +55,59 @@ def align_clusters(
     else:
         shared = pd.Index([])
     if previous_segments is not None and len(shared) and prev_ids:
-        table = pd.crosstab(new_labels.loc[shared].astype(int), previous_segments.loc[shared].astype(int))
-        table = table.reindex(index=clusters, columns=prev_ids, fill_value=0)
-        counts = table.to_numpy(dtype=float)
-        rows, cols = linear_sum_assignment(counts, maximize=True)
-        n_new = counts.sum(axis=1)
-        n_prev = counts.sum(axis=0)
-        for r, c in zip(rows, cols, strict=True):
-            union = n_new[r] + n_prev[c] - counts[r, c]
-            if union > 0 and counts[r, c] / union >= min_jaccard:
-                mapping[clusters[r]] = prev_ids[c]
+        mapping = _match_by_accounts(new_labels, previous_segments, shared, clusters, prev_ids, min_jaccard)
     elif previous_centroids and new_centroids is not None:
         prev_ids = sorted(previous_centroids)
-        prev = np.vstack([previous_centroids[i] for i in prev_ids])
-        new = np.asarray(new_centroids, dtype=float)[clusters]
-        cost = np.sqrt(((new[:, None, :] - prev[None, :, :]) ** 2).sum(axis=2))
-        rows, cols = linear_sum_assignment(cost)
-        mapping = {clusters[r]: prev_ids[c] for r, c in zip(rows, cols, strict=True)}
+        mapping = _match_by_centroids(new_centroids, previous_centroids, clusters, prev_ids)
     elif previous_centroids:
         prev_ids = sorted(previous_centroids)
+    new_ids = _issue_new_ids(mapping, clusters, max([next_id, *(i + 1 for i in prev_ids)]))
+    matched = set(mapping.values())
+    retired = [i for i in prev_ids if i not in matched]
+    return Alignment(mapping=dict(sorted(mapping.items())), new_ids=new_ids, retired_ids=retired)
+
+
+def _match_by_accounts(
+    new_labels: pd.Series,
+    previous_segments: pd.Series,
+    shared: pd.Index,
+    clusters: list[int],
+    prev_ids: list[int],
+    min_jaccard: float,
+) -> dict[int, int]:
+    """Hungarian matching of the shared-accounts contingency table; weak overlaps (Jaccard) stay unmatched."""
+    table = pd.crosstab(new_labels.loc[shared].astype(int), previous_segments.loc[shared].astype(int))
+    table = table.reindex(index=clusters, columns=prev_ids, fill_value=0)
+    counts = table.to_numpy(dtype=float)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    n_new = counts.sum(axis=1)
+    n_prev = counts.sum(axis=0)
+    mapping: dict[int, int] = {}
+    for r, c in zip(rows, cols, strict=True):
+        union = n_new[r] + n_prev[c] - counts[r, c]
+        if union > 0 and counts[r, c] / union >= min_jaccard:
+            mapping[clusters[r]] = prev_ids[c]
+    return mapping
+
+
+def _match_by_centroids(
+    new_centroids: np.ndarray, previous_centroids: dict[int, np.ndarray], clusters: list[int], prev_ids: list[int]
+) -> dict[int, int]:
+    """Hungarian matching of centroids by Euclidean distance (every pair kept)."""
+    prev = np.vstack([previous_centroids[i] for i in prev_ids])
+    new = np.asarray(new_centroids, dtype=float)[clusters]
+    cost = np.sqrt(((new[:, None, :] - prev[None, :, :]) ** 2).sum(axis=2))
+    rows, cols = linear_sum_assignment(cost)
+    return {clusters[r]: prev_ids[c] for r, c in zip(rows, cols, strict=True)}
+
+
+def _issue_new_ids(mapping: dict[int, int], clusters: list[int], first_id: int) -> list[int]:
+    """Give every unmatched cluster the next fresh id, in label order (updates ``mapping``); returns them."""
     new_ids: list[int] = []
-    nid = max([next_id, *(i + 1 for i in prev_ids)])
+    nid = first_id
     for c in clusters:
         if c not in mapping:
             mapping[c] = nid
             new_ids.append(nid)
             nid += 1
-    matched = set(mapping.values())
-    retired = [i for i in prev_ids if i not in matched]
-    return Alignment(mapping=dict(sorted(mapping.items())), new_ids=new_ids, retired_ids=retired)
+    return new_ids

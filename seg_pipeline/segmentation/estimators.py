@@ -9,9 +9,9 @@ validated once at the top of ``fit``, randomness via ``check_random_state``, fit
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from numbers import Integral, Real
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
@@ -114,7 +114,7 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
     k selection runs on a fixed-seed sample; the final K-means is fitted on all rows.
     """
 
-    _parameter_constraints: ClassVar[dict] = {
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_clusters": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "k_range": [tuple, list],
         "n_init": [Interval(Integral, 1, None, closed="left")],
@@ -198,7 +198,7 @@ class DBSCANSegmenter(ClusterMixin, BaseEstimator):
     density threshold means the same thing.
     """
 
-    _parameter_constraints: ClassVar[dict] = {
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "eps": [Interval(Real, 0.0, None, closed="neither"), None],
         "min_samples": [Interval(Integral, 1, None, closed="left"), None],
         "max_rows": [Interval(Integral, 1, None, closed="left"), None],
@@ -221,15 +221,11 @@ class DBSCANSegmenter(ClusterMixin, BaseEstimator):
         self.memory_limit_bytes = memory_limit_bytes
         self.random_state = random_state
 
-    def fit(self, X: np.ndarray, y: object = None) -> "DBSCANSegmenter":
-        """Fit DBSCAN on all rows or a guarded subsample; label the rest by nearest core sample."""
-        self._validate_params()
-        X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32]), dtype=float)
-        n, d = X.shape
-        rs = check_random_state(self.random_state)
-        min_samples = int(self.min_samples) if self.min_samples is not None else max(2 * d, 2)
-        if n <= min_samples:
-            raise ValueError(f"DBSCAN needs more rows ({n}) than min_samples ({min_samples})")
+    def _guarded_sample(
+        self, X: np.ndarray, min_samples: int, rs: np.random.RandomState
+    ) -> tuple[np.ndarray, int, float, int]:
+        """(rows to fit, their min_samples, eps, memory estimate): all rows, or a sample shrunk until it fits."""
+        n = X.shape[0]
         m = n if self.max_rows is None else min(n, int(self.max_rows))
         floor = max(10 * min_samples, 200)
         for _ in range(4):
@@ -239,7 +235,7 @@ class DBSCANSegmenter(ClusterMixin, BaseEstimator):
             eps = float(self.eps) if self.eps is not None else estimate_eps(xs, ms, rs)
             est = estimate_dbscan_bytes(xs, eps, rs)
             if est <= self.memory_limit_bytes:
-                break
+                return idx, ms, eps, est
             if self.max_rows is None:
                 raise ValueError(
                     f"DBSCAN on {n} rows with eps={eps:.4g} would need ≈ {est / GIB:.1f} GiB "
@@ -254,13 +250,24 @@ class DBSCANSegmenter(ClusterMixin, BaseEstimator):
                     f"(limit {self.memory_limit_bytes / GIB:.1f} GiB); lower eps or raise memory_limit_bytes"
                 )
             m = m_new
-        else:
-            raise ValueError("DBSCAN memory guard could not find a sample size that fits the limit")
+        raise ValueError("DBSCAN memory guard could not find a sample size that fits the limit")
+
+    def fit(self, X: np.ndarray, y: object = None) -> "DBSCANSegmenter":
+        """Fit DBSCAN on all rows or a guarded subsample; label the rest by nearest core sample."""
+        self._validate_params()
+        X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32]), dtype=float)
+        n, d = X.shape
+        rs = check_random_state(self.random_state)
+        min_samples = int(self.min_samples) if self.min_samples is not None else max(2 * d, 2)
+        if n <= min_samples:
+            raise ValueError(f"DBSCAN needs more rows ({n}) than min_samples ({min_samples})")
+        idx, ms, eps, est = self._guarded_sample(X, min_samples, rs)
+        xs = X[idx]
         db = DBSCAN(eps=eps, min_samples=ms).fit(xs)
         self.eps_ = eps
         self.min_samples_ = ms
-        self.n_fit_rows_ = m
-        self.subsampled_ = m < n
+        self.n_fit_rows_ = len(idx)
+        self.subsampled_ = len(idx) < n
         self.memory_estimate_bytes_ = est
         self.components_ = xs[db.core_sample_indices_]
         self.core_sample_indices_ = idx[db.core_sample_indices_]
@@ -324,6 +331,62 @@ def hybrid_assign(
     return HybridAssignment(labels, micro, is_outlier, margin, dist)
 
 
+def _check_outlier_X(X: np.ndarray, outlier_X: np.ndarray | None) -> np.ndarray | None:
+    if outlier_X is None:
+        return None
+    outlier_X = np.asarray(outlier_X, dtype=float)
+    if outlier_X.shape != X.shape:
+        raise ValueError(f"outlier_X shape {outlier_X.shape} differs from X shape {X.shape}")
+    return outlier_X
+
+
+def _median_mad(distances: np.ndarray) -> tuple[float, float]:
+    """Median of the distances and their median absolute deviation from it."""
+    median = float(np.median(distances))
+    return median, float(np.median(np.abs(distances - median)))
+
+
+def _outlier_radius(medians: np.ndarray, mads: np.ndarray, outlier_mad: float) -> np.ndarray:
+    """Per-segment radius median + ``outlier_mad`` × 1.4826 × MAD; inf where there is no spread (or no rows).
+
+    A segment that attracted a clump of outliers has an inflated MAD; capping it at the median MAD of all
+    segments keeps each radius tied to the typical within-segment spread.
+    """
+    positive = mads[np.isfinite(mads) & (mads > 0)]
+    pooled = float(np.median(positive)) if positive.size else 0.0
+    spread = np.fmin(mads, pooled)
+    radius = np.where(spread > 0, medians + outlier_mad * 1.4826 * spread, np.inf)
+    return np.nan_to_num(radius, nan=np.inf)
+
+
+@dataclass
+class _MicroCommunities:
+    """Core samples of the accepted micro-communities, collected segment by segment (global ids 0..n-1)."""
+
+    components: list[np.ndarray] = field(default_factory=list)
+    labels: list[np.ndarray] = field(default_factory=list)
+    segments: list[np.ndarray] = field(default_factory=list)
+    eps: list[np.ndarray] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, cores: np.ndarray, segment: int, eps: float) -> None:
+        """Record one micro-community of ``segment``: its core samples and the eps they were found with."""
+        n = cores.shape[0]
+        self.components.append(cores)
+        self.labels.append(np.full(n, self.count, dtype=np.int64))
+        self.segments.append(np.full(n, segment, dtype=np.int64))
+        self.eps.append(np.full(n, eps))
+        self.count += 1
+
+    def arrays(self, n_features: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(core samples, community id, segment, eps) per core sample; empty arrays when there are none."""
+        if not self.components:
+            return (np.empty((0, n_features)), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64),
+                    np.empty(0))
+        return (np.vstack(self.components), np.concatenate(self.labels), np.concatenate(self.segments),
+                np.concatenate(self.eps))
+
+
 class HybridSegmenter(ClusterMixin, BaseEstimator):
     """K-means main segments, then guarded DBSCAN inside each segment for micro-communities and outliers.
 
@@ -337,7 +400,7 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
     ``max_rows_per_segment`` rows keeps memory bounded at 1M accounts.
     """
 
-    _parameter_constraints: ClassVar[dict] = {
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_clusters": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "k_range": [tuple, list],
         "n_init": [Interval(Integral, 1, None, closed="left")],
@@ -386,10 +449,7 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         """
         self._validate_params()
         X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32]), dtype=float)
-        if outlier_X is not None:
-            outlier_X = np.asarray(outlier_X, dtype=float)
-            if outlier_X.shape != X.shape:
-                raise ValueError(f"outlier_X shape {outlier_X.shape} differs from X shape {X.shape}")
+        outlier_X = _check_outlier_X(X, outlier_X)
         rs = check_random_state(self.random_state)
         km = KMeansSegmenter(
             self.n_clusters, k_range=self.k_range, n_init=self.n_init, random_state=_seed(rs)
@@ -398,72 +458,14 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         self.k_selection_ = km.k_selection_
         self.inertia_ = km.inertia_
         self.cluster_centers_ = km.cluster_centers_
-        k = km.n_clusters_
         labels, dist, _ = _two_nearest(X, self.cluster_centers_)
         if outlier_X is not None:
             dist = _row_distance(outlier_X, self.cluster_centers_[labels])
-        medians = np.full(k, np.nan)
-        mads = np.full(k, np.nan)
-        comps: list[np.ndarray] = []
-        comp_labels: list[np.ndarray] = []
-        comp_segs: list[np.ndarray] = []
-        comp_eps: list[np.ndarray] = []
-        next_micro = 0
-        d = X.shape[1]
-        min_samples = self.min_samples if self.min_samples is not None else max(2 * d, 2)
-        for seg in range(k):
-            rows = np.flatnonzero(labels == seg)
-            seg_seed = _seed(rs)  # drawn for every segment so seeds do not depend on earlier outcomes
-            if rows.size == 0:
-                continue
-            medians[seg] = float(np.median(dist[rows]))
-            mads[seg] = float(np.median(np.abs(dist[rows] - medians[seg])))
-            if rows.size <= max(min_samples * 4, 2 * self.min_micro_size):
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # an all-noise segment just has no micro-community
-                db = DBSCANSegmenter(
-                    self.eps,
-                    min_samples=min_samples,
-                    max_rows=self.max_rows_per_segment,
-                    memory_limit_bytes=self.memory_limit_bytes,
-                    random_state=seg_seed,
-                ).fit(X[rows])
-            found = db.labels_[db.labels_ >= 0]
-            if found.size == 0:
-                continue
-            counts = np.bincount(found)
-            body = int(np.argmax(counts))
-            xseg = X[rows]
-            body_mean = xseg[db.labels_ == body].mean(axis=0)
-            body_radius = float(np.median(np.linalg.norm(xseg[db.labels_ == body] - body_mean, axis=1)))
-            comp_lab = db.component_labels_
-            for lab in range(len(counts)):
-                if lab == body or counts[lab] < self.min_micro_size:
-                    continue
-                # lattice features (days, counts) split a body into adjacent dense blocks; a real
-                # micro-community sits apart from the body
-                gap = float(np.linalg.norm(xseg[db.labels_ == lab].mean(axis=0) - body_mean))
-                if gap < self.min_micro_separation * body_radius:
-                    continue
-                mask = comp_lab == lab
-                comps.append(db.components_[mask])
-                comp_labels.append(np.full(mask.sum(), next_micro, dtype=np.int64))
-                comp_segs.append(np.full(mask.sum(), seg, dtype=np.int64))
-                comp_eps.append(np.full(mask.sum(), db.eps_))
-                next_micro += 1
-        # a segment that attracted a clump of outliers has an inflated MAD; capping it at the median MAD of
-        # all segments keeps each radius tied to the typical within-segment spread
-        positive = mads[np.isfinite(mads) & (mads > 0)]
-        pooled = float(np.median(positive)) if positive.size else 0.0
-        spread = np.fmin(mads, pooled)
-        radius = np.where(spread > 0, medians + self.outlier_mad * 1.4826 * spread, np.inf)
-        self.outlier_radius_ = np.nan_to_num(radius, nan=np.inf)
-        self.micro_components_ = np.vstack(comps) if comps else np.empty((0, d))
-        self.micro_component_labels_ = np.concatenate(comp_labels) if comps else np.empty(0, dtype=np.int64)
-        self.micro_component_segments_ = np.concatenate(comp_segs) if comps else np.empty(0, dtype=np.int64)
-        self.micro_eps_ = np.concatenate(comp_eps) if comps else np.empty(0)
-        self.n_micro_ = next_micro
+        medians, mads, micro = self._fit_segments(X, labels, dist, km.n_clusters_, rs)
+        self.outlier_radius_ = _outlier_radius(medians, mads, self.outlier_mad)
+        (self.micro_components_, self.micro_component_labels_, self.micro_component_segments_,
+         self.micro_eps_) = micro.arrays(X.shape[1])
+        self.n_micro_ = micro.count
         res = self._assign(X, outlier_X)
         self.labels_ = res.labels
         self.micro_labels_ = res.micro_labels
@@ -477,6 +479,61 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
                 stacklevel=2,
             )
         return self
+
+    def _fit_segments(
+        self, X: np.ndarray, labels: np.ndarray, dist: np.ndarray, k: int, rs: np.random.RandomState
+    ) -> tuple[np.ndarray, np.ndarray, "_MicroCommunities"]:
+        """Per segment: median and MAD of member distances, and the micro-communities DBSCAN finds in it."""
+        medians = np.full(k, np.nan)
+        mads = np.full(k, np.nan)
+        micro = _MicroCommunities()
+        min_samples = self.min_samples if self.min_samples is not None else max(2 * X.shape[1], 2)
+        for seg in range(k):
+            rows = np.flatnonzero(labels == seg)
+            seg_seed = _seed(rs)  # drawn for every segment so seeds do not depend on earlier outcomes
+            if rows.size == 0:
+                continue
+            medians[seg], mads[seg] = _median_mad(dist[rows])
+            if rows.size <= max(min_samples * 4, 2 * self.min_micro_size):
+                continue
+            cores, eps = self._segment_micro(X[rows], min_samples, seg_seed)
+            for core in cores:
+                micro.add(core, seg, eps)
+        return medians, mads, micro
+
+    def _segment_micro(self, xseg: np.ndarray, min_samples: int, seed: int) -> tuple[list[np.ndarray], float]:
+        """(core samples of each micro-community, DBSCAN's eps) inside one segment's rows.
+
+        The largest DBSCAN cluster is the segment's body; another cluster is a micro-community when it has at
+        least ``min_micro_size`` rows and its mean sits ``min_micro_separation`` body radii from the body's.
+        """
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # an all-noise segment just has no micro-community
+            db = DBSCANSegmenter(
+                self.eps,
+                min_samples=min_samples,
+                max_rows=self.max_rows_per_segment,
+                memory_limit_bytes=self.memory_limit_bytes,
+                random_state=seed,
+            ).fit(xseg)
+        found = db.labels_[db.labels_ >= 0]
+        if found.size == 0:
+            return [], db.eps_
+        counts = np.bincount(found)
+        body = int(np.argmax(counts))
+        body_mean = xseg[db.labels_ == body].mean(axis=0)
+        body_radius = float(np.median(np.linalg.norm(xseg[db.labels_ == body] - body_mean, axis=1)))
+        cores = []
+        for lab in range(len(counts)):
+            if lab == body or counts[lab] < self.min_micro_size:
+                continue
+            # lattice features (days, counts) split a body into adjacent dense blocks; a real
+            # micro-community sits apart from the body
+            gap = float(np.linalg.norm(xseg[db.labels_ == lab].mean(axis=0) - body_mean))
+            if gap < self.min_micro_separation * body_radius:
+                continue
+            cores.append(db.components_[db.component_labels_ == lab])
+        return cores, db.eps_
 
     def _assign(self, X: np.ndarray, outlier_X: np.ndarray | None = None) -> HybridAssignment:
         return hybrid_assign(

@@ -123,6 +123,15 @@ def select_k(
         if fit_x.shape[0] > silhouette_sample
         else np.arange(fit_x.shape[0])
     )
+    scores, centers = _candidate_scores(fit_x, sil_idx, ks, random_state)
+    k, knee, reason = _choose(scores)
+    return KSelection(k=k, scores=scores, knee=knee, reason=reason, centers=centers)
+
+
+def _candidate_scores(
+    fit_x: np.ndarray, sil_idx: np.ndarray, ks: list[int], random_state: int
+) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
+    """K-means at every candidate k on the sample: (scores table, best centres per k)."""
     rows = []
     centers: dict[int, np.ndarray] = {}
     sil_labels = []
@@ -144,6 +153,11 @@ def select_k(
     for row, lab, sil in zip(rows, sil_labels, sils, strict=True):
         row["silhouette"] = sil if len(np.unique(lab)) >= 2 else float("nan")
     scores = pd.DataFrame(rows, columns=["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"])
+    return scores, centers
+
+
+def _choose(scores: pd.DataFrame) -> tuple[int, int | None, str]:
+    """Apply :data:`K_RULE` to the candidates' scores: (k, knee, reason)."""
     log_inertia = np.log(scores["inertia"].clip(lower=1e-12))
     knee_f = find_knee(scores["k"], log_inertia, curve="convex", direction="decreasing")
     knee = None if knee_f is None else round(knee_f)
@@ -167,5 +181,4 @@ def select_k(
             f"{len(tied) - 1} other k; highest Calinski-Harabasz {chosen['calinski_harabasz']:.0f}"
         )
     k = int(chosen["k"])
-    reason = f"k={k}: {why} among {where}. Rule: {K_RULE}."
-    return KSelection(k=k, scores=scores, knee=knee, reason=reason, centers=centers)
+    return k, knee, f"k={k}: {why} among {where}. Rule: {K_RULE}."

@@ -6,7 +6,7 @@ fit (so next week's extreme values cannot stretch the space) and then scaled.
 """
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
@@ -36,7 +36,7 @@ def signed_log1p(X: np.ndarray, mask: tuple[bool, ...] = ()) -> np.ndarray:
 class QuantileClipper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Winsorise each column at quantiles learnt at fit, so outliers cannot stretch the scaled space."""
 
-    _parameter_constraints: ClassVar[dict] = {"quantiles": [tuple, None]}
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {"quantiles": [tuple, None]}
 
     def __init__(self, quantiles: tuple[float, float] | None = (0.01, 0.99)) -> None:
         self.quantiles = quantiles
@@ -61,16 +61,14 @@ class QuantileClipper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return np.clip(X, self.lower_, self.upper_)
 
 
-def _scaler(name: str) -> BaseEstimator | str:
-    if name == "standard":
-        return StandardScaler()
-    if name == "robust":
-        return RobustScaler()
-    if name == "minmax":
-        return MinMaxScaler()
+def make_scaler(name: str) -> StandardScaler | RobustScaler | MinMaxScaler | None:
+    """A fresh scaler for ``name`` (one of :data:`SCALERS`); ``None`` for "none" (keep the input's units)."""
+    scalers = {"standard": StandardScaler, "robust": RobustScaler, "minmax": MinMaxScaler}
     if name == "none":
-        return "passthrough"
-    raise ValueError(f"unknown scaler {name!r}; expected one of {', '.join(SCALERS)}")
+        return None
+    if name not in scalers:
+        raise ValueError(f"unknown scaler {name!r}; expected one of {', '.join(SCALERS)}")
+    return scalers[name]()
 
 
 def build_preprocessor(
@@ -95,12 +93,13 @@ def build_preprocessor(
     if not numeric and not categorical:
         raise ValueError("no feature columns given")
     mask = tuple(c in set(heavy_tailed) for c in numeric)
+    scale = make_scaler(scaler)
     num_pipe = Pipeline(
         [
             ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
             ("log1p", FunctionTransformer(signed_log1p, kw_args={"mask": mask}, feature_names_out="one-to-one")),
             ("clip", QuantileClipper(clip_quantiles)),
-            ("scale", _scaler(scaler)),
+            ("scale", "passthrough" if scale is None else scale),
         ]
     )
     transformers: list[tuple[str, object, list[str]]] = []

@@ -234,11 +234,6 @@ class MlflowTracker:
             self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
             self.experiment_id = self._ensure_experiment()
 
-    @classmethod
-    def from_settings(cls, settings: Any) -> "MlflowTracker":
-        """Tracker on ``settings.tracking_uri`` with artifacts under ``settings.mlflow_artifact_root``."""
-        return tracker_for(settings.tracking_uri, str(settings.mlflow_artifact_root))
-
     def _ensure_experiment(self) -> str:
         exp = self.client.get_experiment_by_name(self.experiment)
         if exp is not None:
@@ -310,9 +305,7 @@ class MlflowTracker:
         if existing is not None:
             return existing[1]
         config = config if config is not None else getattr(result, "config", None)
-        model = result.model
-        gate = getattr(result, "gate", None)
-        gate_passed = bool(getattr(gate, "passed", False))
+        gate_passed = bool(getattr(getattr(result, "gate", None), "passed", False))
         run_tags = {
             **{k: str(v) for k, v in tags.items()},
             TAG_WEEK: week_start.isoformat(),
@@ -325,36 +318,39 @@ class MlflowTracker:
             with mlflow.start_run(
                 experiment_id=self.experiment_id, run_name=f"week-{week_start.isoformat()}", tags=run_tags
             ) as run:
-                run_id = run.info.run_id
                 mlflow.log_params(self._params(result, config))
                 mlflow.log_metrics(self._metrics(result))
                 self._write_artifacts(result, tmp / "artifacts", features)
                 mlflow.log_artifacts(str(tmp / "artifacts"))
-                sha = dump_model(model, tmp / MODEL_FILE)
-                entry = tmp / "segmentation_pyfunc.py"
-                entry.write_text(_ENTRY_CODE)
-                # MLflow prints "Registered model ... Creating a new version" to stderr on every week
-                with contextlib.redirect_stderr(io.StringIO()):
-                    info = mlflow.pyfunc.log_model(
-                        name=MODEL_NAME_IN_RUN,
-                        python_model=str(entry),
-                        artifacts={MODEL_ARTIFACT: str(tmp / MODEL_FILE)},
-                        model_config={"sha256": sha},
-                        signature=model_signature(model),
-                        pip_requirements=pip_requirements(),
-                        registered_model_name=self.model_name,
-                        metadata={"week_start": week_start.isoformat(), "sha256": sha},
-                    )
-                version = str(info.registered_model_version)
+                sha, version = self._register_model(result.model, week_start, tmp)
                 for key, value in {
                     TAG_WEEK: week_start.isoformat(),
                     TAG_SHA: sha,
                     TAG_GATE: str(gate_passed).lower(),
-                    "mlflow_run_id": run_id,
+                    "mlflow_run_id": run.info.run_id,
                 }.items():
                     self.client.set_model_version_tag(self.model_name, version, key, value)
                 mlflow.set_tags({TAG_SHA: sha, TAG_VERSION: version})
         return version
+
+    def _register_model(self, model: Any, week_start: date, tmp: Path) -> tuple[str, str]:
+        """Log ``model`` (skops file + pyfunc from code) in the active run and register it: (SHA-256, version)."""
+        sha = dump_model(model, tmp / MODEL_FILE)
+        entry = tmp / "segmentation_pyfunc.py"
+        entry.write_text(_ENTRY_CODE)
+        # MLflow prints "Registered model ... Creating a new version" to stderr on every week
+        with contextlib.redirect_stderr(io.StringIO()):
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_NAME_IN_RUN,
+                python_model=str(entry),
+                artifacts={MODEL_ARTIFACT: str(tmp / MODEL_FILE)},
+                model_config={"sha256": sha},
+                signature=model_signature(model),
+                pip_requirements=pip_requirements(),
+                registered_model_name=self.model_name,
+                metadata={"week_start": week_start.isoformat(), "sha256": sha},
+            )
+        return sha, str(info.registered_model_version)
 
     @staticmethod
     def _params(result: Any, config: Any) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """Weekly training: preprocess → hybrid segmentation → stable ids → names → metrics → quality gate.
 
-Pure logic; the Dagster asset calls :func:`train_week` with this week's ``features.account_features`` and the
-current champion, logs the result to MLflow and promotes it only when ``gate.passed``.
+Pure logic; the model stage (``seg_pipeline.model.stage``) calls :func:`train_week` with this week's
+``features.account_features`` and the current champion, logs the result to MLflow and promotes it only when
+``gate.passed``.
 """
 
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
+from sklearn.pipeline import Pipeline
 
 from seg_pipeline.features import registry
 from seg_pipeline.segmentation.align import Alignment, align_clusters
@@ -18,7 +20,6 @@ from seg_pipeline.segmentation.kselect import KSelection, silhouettes
 from seg_pipeline.segmentation.model import SegmentationModel
 from seg_pipeline.segmentation.personas import name_segments
 from seg_pipeline.segmentation.preprocess import build_preprocessor, transform_unclipped
-from seg_pipeline.settings import Settings
 
 SCORE_COLUMNS = ["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"]
 
@@ -57,21 +58,8 @@ class TrainConfig:
     # harmless to the distances, so only these may be constant (others are rejected as broken upstream data)
     allow_constant: tuple[str, ...] = ("wau_trend",)
 
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: object) -> "TrainConfig":
-        """Config from the project settings (k range, fixed k, scaler, seed, gate thresholds)."""
-        base = cls(
-            k_range=(settings.k_min, settings.k_max),
-            fixed_k=settings.fixed_k,
-            scaler=settings.scaler,
-            seed=settings.seed,
-            min_segment_share=settings.gate_min_segment_share,
-            silhouette_floor=settings.gate_silhouette_floor,
-            stability_floor=settings.gate_stability_floor,
-        )
-        return cls(**{**base.__dict__, **overrides})
-
     def heavy(self) -> list[str]:
+        """Features to log1p: ``heavy_tailed`` when given, else those the feature registry flags heavy-tailed."""
         if self.heavy_tailed is not None:
             return list(self.heavy_tailed)
         known = set(registry.feature_names())
@@ -168,23 +156,8 @@ def _profiles_z(Xnum: np.ndarray, seg: np.ndarray, columns: list[str]) -> pd.Dat
     return frame.groupby("segment_id").mean().sort_index()
 
 
-def train_week(
-    features: pd.DataFrame,
-    config: TrainConfig,
-    *,
-    champion: SegmentationModel | None,
-    champion_assignments: pd.DataFrame | None,
-    week_start: date,
-) -> TrainResult:
-    """Train this week's model and assign every account a stable segment.
-
-    New K-means clusters are aligned to the champion's segments through the accounts they share, so retraining
-    the same week with another seed changes no account's segment; unmatched clusters get new ids (above every
-    id the champion lineage ever issued), unmatched champion segments are retired. Names come from
-    :func:`name_segments`, keeping last week's name when a profile did not change materially. The gate checks
-    the smallest segment share, the silhouette floor and (with a champion) the stability ARI floor.
-    """
-    features = _validate(features, config)
+def _fit_hybrid(features: pd.DataFrame, config: TrainConfig) -> tuple[Pipeline, np.ndarray, HybridSegmenter]:
+    """Fit the preprocessor and the hybrid segmenter; returns (preprocessor, preprocessed rows, segmenter)."""
     pre = build_preprocessor(
         list(config.features),
         categorical=list(config.categorical),
@@ -203,35 +176,80 @@ def train_week(
         min_micro_size=config.min_micro_size or max(30, int(np.ceil(config.min_micro_share * len(features)))),
         random_state=config.seed,
     ).fit(X, outlier_X=transform_unclipped(pre, features))
+    return pre, X, hybrid
 
-    account_ids = features["account_id"].to_numpy()
-    previous = _previous_segments(features, champion, champion_assignments)
+
+@dataclass(frozen=True)
+class _StableIds:
+    """This fit's K-means clusters mapped to stable segment ids."""
+
+    alignment: Alignment
+    present: list[int]  # clusters that kept at least one account
+    segment_ids: list[int]  # stable id of each present cluster
+    to_id: np.ndarray  # cluster -> stable id (-1: a cluster that lost every account)
+    labels: np.ndarray  # stable id of each account
+    next_id: int  # first id this lineage had not issued before this fit
+
+
+def _stable_segment_ids(
+    hybrid: HybridSegmenter, account_ids: np.ndarray, previous: pd.Series | None, champion: SegmentationModel | None
+) -> _StableIds:
+    """Align the clusters to the champion's segments through shared accounts; new clusters get new ids."""
     next_id = champion.max_segment_id + 1 if champion is not None else 0
     alignment = align_clusters(pd.Series(hybrid.labels_, index=account_ids), previous, next_id=next_id)
-    present = sorted(alignment.mapping)  # clusters that kept at least one account
+    present = sorted(alignment.mapping)
     seg_ids = [alignment.mapping[c] for c in present]
     to_id = np.full(len(hybrid.cluster_centers_), -1, dtype=np.int64)
     to_id[present] = seg_ids
-    seg = to_id[hybrid.labels_]
+    return _StableIds(alignment, present, seg_ids, to_id, to_id[hybrid.labels_], next_id)
 
-    numeric_cols = list(config.features)
-    Xnum = X[:, : len(numeric_cols)]  # ColumnTransformer puts the numeric block first, in input order
-    profiles_z = _profiles_z(Xnum, seg, numeric_cols)
+
+def _segment_names(profiles_z: pd.DataFrame, champion: SegmentationModel | None) -> dict[int, str]:
+    """Persona names, keeping the champion's name where a segment's profile did not change materially."""
     prev_names = champion.segment_names if champion is not None else None
     prev_z = champion.profiles_z_frame() if champion is not None and champion.profiles_z else None
-    names = name_segments(profiles_z, previous=prev_names, previous_profiles_z=prev_z)
-    keep = ~hybrid.is_outlier_
-    raw = features[numeric_cols].assign(segment_id=seg)[keep]
-    profiles = raw.groupby("segment_id").mean().reindex(sorted(seg_ids))
+    return name_segments(profiles_z, previous=prev_names, previous_profiles_z=prev_z)
 
+
+def _raw_profiles(
+    features: pd.DataFrame, numeric_cols: list[str], ids: _StableIds, is_outlier: np.ndarray
+) -> pd.DataFrame:
+    """Segment means in raw units, outliers left out."""
+    raw = features[numeric_cols].assign(segment_id=ids.labels)[~is_outlier]
+    return raw.groupby("segment_id").mean().reindex(sorted(ids.segment_ids))
+
+
+def _stable_micro_ids(
+    account_ids: np.ndarray,
+    hybrid: HybridSegmenter,
+    champion: SegmentationModel | None,
+    champion_assignments: pd.DataFrame | None,
+) -> tuple[dict[int, int], int]:
+    """(micro-community -> stable id, highest micro id issued), new ids for communities that matched none."""
     micro_map, max_micro = _align_micro(account_ids, hybrid.micro_labels_, champion, champion_assignments)
     for m in np.unique(hybrid.micro_component_labels_):  # a community whose members all went elsewhere
         if int(m) not in micro_map:
             max_micro += 1
             micro_map[int(m)] = max_micro
-    model = SegmentationModel(
+    return micro_map, max_micro
+
+
+def _build_model(
+    pre: Pipeline,
+    config: TrainConfig,
+    hybrid: HybridSegmenter,
+    ids: _StableIds,
+    names: dict[int, str],
+    profiles_z: pd.DataFrame,
+    micro: tuple[dict[int, int], int],
+    week_start: date,
+) -> SegmentationModel:
+    """The deployable model: centroids, radii and micro-community cores keyed by stable ids."""
+    micro_map, max_micro = micro
+    present, seg_ids = ids.present, ids.segment_ids
+    return SegmentationModel(
         preprocessor=pre,
-        features=numeric_cols,
+        features=list(config.features),
         categorical=list(config.categorical),
         segment_ids=seg_ids,
         centroids=hybrid.cluster_centers_[present],
@@ -239,35 +257,68 @@ def train_week(
         outlier_radius={sid: float(hybrid.outlier_radius_[c]) for c, sid in zip(present, seg_ids, strict=True)},
         micro_components=hybrid.micro_components_,
         micro_component_labels=np.array([micro_map[int(m)] for m in hybrid.micro_component_labels_], dtype=np.int64),
-        micro_component_segments=to_id[hybrid.micro_component_segments_],
+        micro_component_segments=ids.to_id[hybrid.micro_component_segments_],
         micro_eps=hybrid.micro_eps_,
         version=f"{week_start.isoformat()}-k{len(seg_ids)}-seed{config.seed}",
-        max_segment_id=max([next_id - 1, *seg_ids]),
+        max_segment_id=max([ids.next_id - 1, *seg_ids]),
         max_micro_id=max_micro,
         profiles_z={int(i): {k: float(v) for k, v in row.items()} for i, row in profiles_z.iterrows()},
     )
-    assignments = model.assign(features)
-    assignments.insert(1, "week_start", week_start)
 
-    metrics = _metrics(X, assignments, hybrid, previous, config)
-    selection = hybrid.k_selection_ or KSelection(
-        k=len(seg_ids),
+
+def _k_selection(
+    hybrid: HybridSegmenter, n_segments: int, metrics: dict[str, float], config: TrainConfig
+) -> KSelection:
+    """The segmenter's k selection; with a fixed k, a one-row table of this fit's scores."""
+    return hybrid.k_selection_ or KSelection(
+        k=n_segments,
         scores=pd.DataFrame(
-            [{"k": len(seg_ids), **{m: metrics[m] for m in SCORE_COLUMNS[1:]}}], columns=SCORE_COLUMNS
+            [{"k": n_segments, **{m: metrics[m] for m in SCORE_COLUMNS[1:]}}], columns=SCORE_COLUMNS
         ),
         knee=None,
         reason=f"k={config.fixed_k}: fixed by configuration (overrides the k-selection rule)",
     )
-    gate = _gate(metrics, seg_ids, config, has_champion=previous is not None)
+
+
+def train_week(
+    features: pd.DataFrame,
+    config: TrainConfig,
+    *,
+    champion: SegmentationModel | None,
+    champion_assignments: pd.DataFrame | None,
+    week_start: date,
+) -> TrainResult:
+    """Train this week's model and assign every account a stable segment.
+
+    New K-means clusters are aligned to the champion's segments through the accounts they share, so retraining
+    the same week with another seed changes no account's segment; unmatched clusters get new ids (above every
+    id the champion lineage ever issued), unmatched champion segments are retired. Names come from
+    :func:`name_segments`, keeping last week's name when a profile did not change materially. The gate checks
+    the smallest segment share, the silhouette floor and (with a champion) the stability ARI floor.
+    """
+    features = _validate(features, config)
+    pre, X, hybrid = _fit_hybrid(features, config)
+    account_ids = features["account_id"].to_numpy()
+    previous = _previous_segments(features, champion, champion_assignments)
+    ids = _stable_segment_ids(hybrid, account_ids, previous, champion)
+    numeric_cols = list(config.features)
+    # ColumnTransformer puts the numeric block first, in input order
+    profiles_z = _profiles_z(X[:, : len(numeric_cols)], ids.labels, numeric_cols)
+    names = _segment_names(profiles_z, champion)
+    micro = _stable_micro_ids(account_ids, hybrid, champion, champion_assignments)
+    model = _build_model(pre, config, hybrid, ids, names, profiles_z, micro, week_start)
+    assignments = model.assign(features)
+    assignments.insert(1, "week_start", week_start)
+    metrics = _metrics(X, assignments, hybrid, previous, config)
     return TrainResult(
         model=model,
         assignments=assignments,
         metrics=metrics,
-        k_selection=selection,
-        profiles=profiles,
+        k_selection=_k_selection(hybrid, len(ids.segment_ids), metrics, config),
+        profiles=_raw_profiles(features, numeric_cols, ids, hybrid.is_outlier_),
         profiles_z=profiles_z,
-        gate=gate,
-        alignment=alignment,
+        gate=_gate(metrics, ids.segment_ids, config, has_champion=previous is not None),
+        alignment=ids.alignment,
         config=config,
         week_start=week_start,
     )

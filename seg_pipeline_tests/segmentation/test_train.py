@@ -7,6 +7,7 @@ import pytest
 import skops.io as sio
 from sklearn.metrics import adjusted_rand_score
 
+from seg_pipeline.defs.resources import PolicyResource, build_resources
 from seg_pipeline.segmentation.model import ASSIGN_COLUMNS, SegmentationModel
 from seg_pipeline.segmentation.train import TrainConfig, TrainResult, train_week
 from seg_pipeline.settings import Settings
@@ -145,9 +146,14 @@ def test_model_round_trips_through_skops(first: TrainResult, week: tuple[pd.Data
     pd.testing.assert_frame_equal(loaded.assign(week[0]), first.assignments.drop(columns="week_start"))
 
 
-def test_config_from_settings() -> None:
-    cfg = TrainConfig.from_settings(replace(Settings(), k_min=4, k_max=6, fixed_k=5, seed=3), scaler="minmax")
+def test_config_from_the_policy_resource() -> None:
+    settings = replace(Settings(), k_min=4, k_max=6, fixed_k=5, seed=3, scaler="minmax",
+                       gate_silhouette_floor=0.2)
+    policy = build_resources(settings)["policy"]
+    assert isinstance(policy, PolicyResource)
+    cfg = policy.training()
     assert (cfg.k_range, cfg.fixed_k, cfg.seed, cfg.scaler) == ((4, 6), 5, 3, "minmax")
+    assert cfg.silhouette_floor == 0.2
     assert "seats" in cfg.heavy() and "api_share" not in cfg.heavy()
 
 

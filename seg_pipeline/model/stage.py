@@ -1,0 +1,163 @@
+"""The model stage's week: retrain on the week's features, log to MLflow, decide who serves the week.
+
+The decisions are small named functions so the policy reads (and is tested) on its own:
+
+- a week older than the newest promoted one is a *backfill*: it never takes @champion from newer data;
+- a model that passed its gate serves its own week (even in a backfill), else the current champion does;
+- the ``quality_gate`` check is an ERROR (blocking the week) only when no model at all can serve it.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+from seg_pipeline.assignments.tables import week_segments
+from seg_pipeline.features.store import load_week_features
+from seg_pipeline.model.tables import latest_promoted_week, write_training_run
+from seg_pipeline.outcomes import CheckOutcome, Json, Markdown, StageResult
+from seg_pipeline.segmentation.model import SegmentationModel
+from seg_pipeline.segmentation.tracking import MlflowTracker
+from seg_pipeline.segmentation.train import GateResult, TrainConfig, TrainResult, train_week
+from seg_pipeline.warehouse.engine import Warehouse
+from seg_pipeline.weeks import previous_week
+
+
+def is_backfill(week: date, latest_promoted: date | None) -> bool:
+    """Re-running an older week must not hand @champion to a model trained on older data."""
+    return latest_promoted is not None and week < latest_promoted
+
+
+def should_promote(gate_passed: bool, backfill: bool) -> bool:
+    """@champion moves only to a model that passed its gate, and never in a backfill."""
+    return gate_passed and not backfill
+
+
+def serving_after_gate(gate_passed: bool, candidate: str, champion: str | None) -> str | None:
+    """The version that assigns the week: its own model when it passed the gate, else the champion (maybe none)."""
+    return candidate if gate_passed else champion
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the gate's verdict means for the week; ``reasons`` is what ``model.training_runs`` records."""
+
+    backfill: bool
+    promoted: bool
+    serving: str | None
+    reasons: list[str]
+
+
+def decide(
+    week: date, gate: GateResult, candidate: str, champion: str | None, latest_promoted: date | None
+) -> Decision:
+    """Apply the champion/backfill policy to a trained candidate."""
+    backfill = is_backfill(week, latest_promoted)
+    reasons = list(gate.reasons)
+    if backfill:
+        reasons.append(f"backfill of {week}: @champion stays on the model of {latest_promoted}")
+    return Decision(
+        backfill=backfill,
+        promoted=should_promote(gate.passed, backfill),
+        serving=serving_after_gate(gate.passed, candidate, champion),
+        reasons=reasons,
+    )
+
+
+def quality_gate_check(
+    gate: GateResult, decision: Decision, candidate: str, champion: str | None, config: TrainConfig
+) -> CheckOutcome:
+    """The ``quality_gate`` outcome: a failed gate is a warning while a champion serves the week, else an error."""
+    no_model = decision.serving is None
+    if gate.passed:
+        description = "promoted to @champion" if decision.promoted else "passed; backfill week, @champion unchanged"
+    else:
+        prefix = "no champion to fall back to: " if no_model else f"kept champion v{champion}: "
+        description = prefix + "; ".join(gate.reasons)
+    return CheckOutcome(
+        "quality_gate", gate.passed,
+        metadata={
+            "reasons": Json(gate.reasons),
+            "candidate_version": str(candidate),
+            "thresholds": Json({"min_segment_share": config.min_segment_share,
+                                "silhouette_floor": config.silhouette_floor,
+                                "stability_floor": config.stability_floor}),
+        },
+        description=description,
+        error=no_model,
+    )
+
+
+def training_run_row(
+    week: date, result: TrainResult, candidate: str, decision: Decision, accounts: int
+) -> dict[str, object]:
+    """The week's ``model.training_runs`` row."""
+    m = result.metrics
+    return {
+        "week_start": week, "model_version": str(candidate), "serving_version": decision.serving,
+        "promoted": decision.promoted, "gate_reasons": "; ".join(decision.reasons), "k": int(result.k_selection.k),
+        "n_segments": int(m.get("n_segments", 0)), "silhouette": m.get("silhouette"),
+        "calinski_harabasz": m.get("calinski_harabasz"), "davies_bouldin": m.get("davies_bouldin"),
+        "inertia": m.get("inertia"), "noise_share": m.get("noise_share"), "stability_ari": m.get("stability_ari"),
+        "changed_share": m.get("changed_share"), "accounts": accounts, "k_reason": result.k_selection.reason,
+    }
+
+
+def _metadata(
+    result: TrainResult, candidate: str, decision: Decision, accounts: int, tracking_uri: str
+) -> dict[str, object]:
+    return {
+        "model_version": str(candidate),
+        "serving_version": str(decision.serving),
+        "promoted": decision.promoted,
+        "k": int(result.k_selection.k),
+        "k_reason": result.k_selection.reason,
+        "accounts": accounts,
+        "k_selection": Markdown(result.k_selection.scores.round(4).to_markdown(index=False)),
+        "segments": Json({str(k): v for k, v in result.model.segment_names.items()}),
+        "mlflow_tracking_uri": tracking_uri,
+        **{k: float(v) for k, v in result.metrics.items() if v is not None and pd.notna(v)},
+    }
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    features: pd.DataFrame
+    previous: pd.DataFrame | None  # last week's published segments, None when there are none
+    latest_promoted: date | None
+
+
+def _read_inputs(warehouse: Warehouse, week: date, config: TrainConfig) -> _Inputs:
+    with warehouse.connect() as con:
+        features = load_week_features(con, week, list(config.features))
+        previous = week_segments(con, previous_week(week))
+        latest = latest_promoted_week(con, week)
+    return _Inputs(features, previous if len(previous) else None, latest)
+
+
+def run_week(
+    week: date, warehouse: Warehouse, tracker: MlflowTracker, config: TrainConfig, run_tags: Mapping[str, str]
+) -> StageResult:
+    """Train ``week``'s model against the champion, log it, promote it if the policy says so, record the run.
+
+    ``run_tags`` (the Dagster run id and partition) go on the MLflow run, which makes logging idempotent per run.
+    """
+    champion = tracker.load_champion()
+    champion_model: SegmentationModel | None = champion[0] if champion else None
+    champion_version = champion[1] if champion else None
+    inputs = _read_inputs(warehouse, week, config)
+    result = train_week(
+        inputs.features, config, champion=champion_model, champion_assignments=inputs.previous, week_start=week
+    )
+    candidate = tracker.log_week(result, week_start=week, tags=dict(run_tags), features=inputs.features)
+    decision = decide(week, result.gate, candidate, champion_version, inputs.latest_promoted)
+    if decision.promoted:
+        tracker.promote(candidate)
+    accounts = len(inputs.features)
+    with warehouse.connect() as con:
+        write_training_run(con, week, training_run_row(week, result, candidate, decision, accounts))
+    return StageResult(
+        _metadata(result, candidate, decision, accounts, tracker.tracking_uri),
+        [quality_gate_check(result.gate, decision, candidate, champion_version, config)],
+    )

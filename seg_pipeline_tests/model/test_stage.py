@@ -1,0 +1,64 @@
+"""The model and assignments stages' ``run_week`` on a tiny warehouse and a temporary MLflow store."""
+
+from dataclasses import replace
+from datetime import date
+
+import pytest
+
+from seg_pipeline.assignments import stage as assignments
+from seg_pipeline.model import stage as model
+from seg_pipeline.model.serving import NoChampionError, serving_model
+from seg_pipeline.segmentation.train import TrainConfig
+from seg_pipeline_tests.model.conftest import ACCOUNTS, Env
+
+OLD, NEW = date(2026, 1, 5), date(2026, 1, 12)
+TAGS = {"dagster.run_id": "test-run", "dagster.partition": "x"}
+
+
+def _training_run(env: Env, week: date) -> dict[str, object]:
+    with env.warehouse.connect(read_only=True) as con:
+        frame = con.execute("SELECT * FROM model.training_runs WHERE week_start = ?", [week]).fetchdf()
+    assert len(frame) == 1
+    return frame.iloc[0].to_dict()
+
+
+def test_backfill_keeps_champion_and_the_week_is_served_by_its_own_model(env: Env) -> None:
+    env.write_features(NEW, seed=1)
+    env.write_features(OLD, seed=2)
+    newest = model.run_week(NEW, env.warehouse, env.tracker, TrainConfig(), {**TAGS, "dagster.run_id": "r-new"})
+    assert newest.metadata["promoted"] is True and newest.check("quality_gate").passed
+    assert env.tracker.champion_version() == "1"
+
+    backfill = model.run_week(OLD, env.warehouse, env.tracker, TrainConfig(), {**TAGS, "dagster.run_id": "r-old"})
+    gate = backfill.check("quality_gate")
+    assert gate.passed and gate.description == "passed; backfill week, @champion unchanged"
+    assert env.tracker.champion_version() == "1"  # a model of older data never takes @champion
+    row = _training_run(env, OLD)
+    assert row["model_version"] == "2" and row["serving_version"] == "2" and not row["promoted"]
+    assert "backfill of 2026-01-05" in str(row["gate_reasons"])
+    assert row["accounts"] == ACCOUNTS
+
+    result = assignments.run_week(OLD, env.warehouse, env.tracker, run_id="r-assign")
+    with env.warehouse.connect(read_only=True) as con:
+        versions = con.execute(
+            "SELECT DISTINCT model_version, run_id FROM assignments.account_segments WHERE week_start = ?", [OLD]
+        ).fetchall()
+    assert versions == [("2", "r-assign")]
+    assert result.metadata["dagster/row_count"] == ACCOUNTS and result.metadata["model_version"] == "2"
+
+
+def test_failed_first_gate_blocks_the_week_and_assignment_has_no_model(env: Env) -> None:
+    env.write_features(OLD)
+    strict = replace(TrainConfig(), silhouette_floor=0.99)
+    result = model.run_week(OLD, env.warehouse, env.tracker, strict, TAGS)
+    gate = result.check("quality_gate")
+    assert not gate.passed and gate.error
+    assert gate.description is not None and gate.description.startswith("no champion to fall back to: silhouette")
+    assert result.metadata["serving_version"] == "None" and result.metadata["promoted"] is False
+    row = _training_run(env, OLD)
+    assert row["serving_version"] is None and not row["promoted"]
+    assert env.tracker.champion_version() is None
+    with pytest.raises(NoChampionError, match="no @champion"):
+        serving_model(env.warehouse, env.tracker, OLD)
+    with pytest.raises(NoChampionError):
+        assignments.run_week(OLD, env.warehouse, env.tracker, run_id="r")
