@@ -1,11 +1,12 @@
 """The mapping file and the shipped presets as pydantic models: structure, types and the contract vocabulary.
 
 pydantic checks the shape (keys, types, enums); the ``model_validator``s check it against the landing contracts
-(column names, allowed values, required columns). :func:`read_document` turns the first problem into one
+(column names, allowed values, required columns). :func:`validate_document` turns the first problem into one
 :class:`MappingError` sentence, ``<file>: <dotted.key>: <problem>; <fix>``, so a user never sees a pydantic dump.
 """
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
@@ -31,8 +32,6 @@ from seg_pipeline.sources.mappings.errors import MappingError
 from seg_pipeline.sources.mappings.model import SourceMapping
 from seg_pipeline.sources.mappings.values import as_text
 
-FILE_FORMATS = ("csv", "json", "jsonl")
-UNMAPPED_EVENTS = ("keep", "skip")
 EVENT_ONLY_KEYS = ("event_types", "feature_from", "ignore_events", "unmapped_events")
 
 Doc = TypeVar("Doc", bound="_Document")
@@ -265,10 +264,8 @@ class EventsSpec(SourceSpec):
         values = dict(base.values)
         event_map = {**(preset.event_types if preset else {}), **self.event_types}
         values["event_type"] = {**event_map, **values.get("event_type", {})}
-        return SourceMapping(source=base.source, input=base.input, preset=base.preset, format=base.format,
-                             columns=columns, values=values, defaults=base.defaults, formats=base.formats,
-                             time_zone=base.time_zone, ignore_events=frozenset(self.ignore_events),
-                             unmapped_events=self.unmapped_events)
+        return replace(base, columns=columns, values=values, ignore_events=frozenset(self.ignore_events),
+                       unmapped_events=self.unmapped_events)
 
 
 class CrmSpec(SourceSpec):
