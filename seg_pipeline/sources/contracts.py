@@ -4,7 +4,6 @@ The readers in :mod:`seg_pipeline.sources.landing`, the raw-table DDL and the te
 column added here is validated, typed and loaded everywhere at once (``docs/contracts.md`` is the prose twin).
 """
 
-import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -22,6 +21,11 @@ ACCOUNT_STATUSES = ("active", "churned")
 TICKET_PRIORITIES = ("P1", "P2", "P3", "P4")
 TICKET_CATEGORIES = ("bug", "how_to", "billing", "integration", "performance", "feature_request")
 TICKET_STATUSES = ("open", "pending", "solved", "closed")
+# Conventional values of free-text CRM columns (not enforced: other values load as they are). The simulator writes
+# them and ``seg import`` maps exports onto them: a head count n falls in the first band whose upper edge is >= n.
+EMPLOYEE_BANDS = ("1-10", "11-50", "51-200", "201-1000", "1001-5000", "5000+")
+EMPLOYEE_BAND_EDGES = (10, 50, 200, 1000, 5000)
+REGIONS = ("NA", "EMEA", "APAC", "LATAM")
 
 # Lineage columns appended to every raw.* table, and the raw.quarantine shape (name, DuckDB type).
 LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -31,8 +35,6 @@ QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("source", "VARCHAR"), ("week_start", "DATE"), ("source_file", "VARCHAR"), ("source_row", "BIGINT"),
     ("reason", "VARCHAR"), ("record", "VARCHAR"),
 )
-
-_WEEK_KEY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class ContractError(ValueError):
@@ -183,18 +185,3 @@ def get_contract(source: str) -> Contract:
     except KeyError:
         raise ValueError(f"unknown source {source!r}; expected one of {SOURCES}") from None
 
-
-def validate_week_key(value: str) -> date:
-    """Parse a partition key ``YYYY-MM-DD`` that must be a Monday (weeks start Monday UTC).
-
-    Checked before the key reaches any path or SQL, so metacharacters never get that far.
-    """
-    if not isinstance(value, str) or not _WEEK_KEY.fullmatch(value):
-        raise ValueError(f"invalid week key {value!r}: expected YYYY-MM-DD")
-    try:
-        day = date.fromisoformat(value)
-    except ValueError as exc:
-        raise ValueError(f"invalid week key {value!r}: {exc}") from None
-    if day.weekday() != 0:
-        raise ValueError(f"invalid week key {value!r}: {day:%A} is not a Monday (weeks start on Monday)")
-    return day

@@ -12,8 +12,8 @@ from seg_pipeline.sources.contracts import (
     Column,
     ContractError,
     get_contract,
-    validate_week_key,
 )
+from seg_pipeline.sources.landing import load_week, week_files
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "contracts.md"
 
@@ -67,23 +67,30 @@ def test_unknown_source_and_dtype_are_refused():
     assert issubclass(ContractError, ValueError)
 
 
-def test_week_key_accepts_a_monday():
-    assert validate_week_key("2026-01-05") == date(2026, 1, 5)
+def test_week_key_accepts_a_monday(tmp_path: Path):
+    (tmp_path / "crm_accounts").mkdir()
+    (tmp_path / "crm_accounts" / "accounts_2026-01-05.csv").write_text("account_id\n", encoding="utf-8")
+    assert week_files("crm_accounts", tmp_path, "2026-01-05") == [tmp_path / "crm_accounts/accounts_2026-01-05.csv"]
+    assert week_files("crm_accounts", tmp_path, date(2026, 1, 5)) == week_files("crm_accounts", tmp_path, "2026-01-05")
 
 
+# The landing readers validate the week key (seg_pipeline.weeks.parse_week) before it reaches a path.
 @pytest.mark.parametrize(
     ("value", "match"),
     [
-        ("2026-01-06", "not a Monday"),
-        ("2026-1-5", "expected YYYY-MM-DD"),
-        ("2026-01-05\n", "expected YYYY-MM-DD"),
-        ("2026-01-05'; DROP TABLE raw.x; --", "expected YYYY-MM-DD"),
-        ("../../etc/passwd", "expected YYYY-MM-DD"),
-        ("2026-02-30", "invalid week key"),
-        ("２０２６-01-05", "expected YYYY-MM-DD"),
-        ("", "expected YYYY-MM-DD"),
+        ("2026-01-06", "is a Tuesday; weeks start on Monday"),
+        ("2026-1-5", "not a date like 2026-01-05"),
+        ("2026-01-05\n", "not a date like 2026-01-05"),
+        ("2026-01-05'; DROP TABLE raw.x; --", "not a date like 2026-01-05"),
+        ("../../etc/passwd", "not a date like 2026-01-05"),
+        ("2026-02-30", "not a calendar date"),
+        ("２０２６-01-05", "not a (date like 2026-01-05|calendar date)"),  # non-ASCII digits
+        ("", "not a date like 2026-01-05"),
     ],
 )
-def test_week_key_rejects_bad_values(value, match):
-    with pytest.raises(ValueError, match=match):
-        validate_week_key(value)
+def test_week_key_rejects_bad_values(tmp_path: Path, value, match):
+    for source in SOURCES:
+        with pytest.raises(ValueError, match=match):
+            week_files(source, tmp_path, value)
+        with pytest.raises(ValueError, match=match):
+            load_week(source, tmp_path, value)

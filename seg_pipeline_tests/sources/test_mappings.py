@@ -319,7 +319,7 @@ def test_missing_file_is_a_mapping_error(tmp_path: Path):
         ({"tickets": {}}, "tickets: unknown source"),
         ({"product_events": {"preset": "segment"}}, "product_events.input: required"),
         ({"product_events": {"preset": "segmant", "input": "*"}}, "unknown preset 'segmant'; expected one of "
-                                                                  "segment, amplitude, mixpanel"),
+                                                                  "amplitude, mixpanel, segment"),
         ({"product_events": {"preset": "zendesk", "input": "*"}}, "preset 'zendesk' maps support_tickets"),
         ({"product_events": {"preset": "segment", "input": "*", "colums": {}}}, "product_events.colums: unknown key"),
         ({"product_events": {"preset": "segment", "input": "*", "event_types": {"Signed In": "signin"}}},

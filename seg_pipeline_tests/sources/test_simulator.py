@@ -13,10 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from seg_pipeline.sources.contracts import EVENT_TYPES, FEATURE_NAMES
+from seg_pipeline.sources.contracts import TICKET_CATEGORIES as CATEGORIES
 from seg_pipeline.sources.simulator import (
-    CATEGORIES,
-    EVENT_TYPES,
-    FEATURE_NAMES,
     PERSONAS,
     TICKET_WARMUP_WEEKS,
     SimulationConfig,

@@ -1,0 +1,295 @@
+"""One landing file → :class:`FileData`, per contract file format (Parquet, CSV, JSON lines).
+
+Readers only split and type-check the container: a broken line becomes a ``malformed_line`` quarantine row, a
+file that cannot be read at all becomes one ``unparseable_file`` row (text formats) or a :class:`ContractError`
+(Parquet, and any file missing a required column).
+"""
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from seg_pipeline.sources.contracts import Column, Contract, ContractError
+from seg_pipeline.sources.landing.filedata import STR, FileData, check_header, string_frame
+from seg_pipeline.sources.landing.records import dumps, frame_records, line_record
+
+UNPARSEABLE = "unparseable_file"
+
+_BOM = b"\xef\xbb\xbf"
+_DELIMITERS = (",", ";", "\t", "|")
+_MAX_RECORD_LINES = 50  # a quoted field may span lines, but an unclosed quote must not swallow the file
+
+
+# --------------------------------------------------------------------------------------------- parquet
+
+
+def read_parquet(path: Path, rel: str, contract: Contract) -> FileData:
+    try:
+        pf = pq.ParquetFile(path)
+        names = pf.schema_arrow.names
+    except Exception as exc:  # pyarrow raises several exception types for corrupt files
+        raise ContractError(f"{rel}: cannot read Parquet file: {exc}") from exc
+    warnings: list[str] = []
+    present = check_header(contract, names, rel, warnings)
+    try:
+        table = pf.read(columns=present)
+    except Exception as exc:
+        raise ContractError(f"{rel}: cannot read Parquet file: {exc}") from exc
+    arrays = {name: _normalise_arrow(table.column(name), contract.column(name), rel) for name in present}
+    n = table.num_rows
+    raw = pd.DataFrame(
+        {
+            name: (arrays[name].to_pandas(types_mapper=pd.ArrowDtype) if name in arrays
+                   else pd.Series(pa.nulls(n, pa.string()), dtype=STR))
+            for name in contract.names
+        }
+    )
+    return FileData(rel=rel, raw=raw, source_row=np.arange(1, n + 1, dtype=np.int64),
+                    records=frame_records(raw), rows_in=n, warnings=warnings)
+
+
+def _normalise_arrow(arr: pa.ChunkedArray, col: Column, rel: str) -> pa.ChunkedArray:
+    """Bring a Parquet column to a type the caster understands, or reject the file (schema mismatch)."""
+    typ = arr.type
+    if pa.types.is_dictionary(typ):
+        arr, typ = arr.cast(typ.value_type), typ.value_type
+    if pa.types.is_null(typ) or pa.types.is_large_string(typ) or pa.types.is_string_view(typ):
+        return arr.cast(pa.string())
+    if pa.types.is_string(typ):
+        return arr
+    ok = {
+        "VARCHAR": pa.types.is_integer(typ),
+        "BIGINT": pa.types.is_integer(typ) or pa.types.is_floating(typ),
+        "DOUBLE": pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_decimal(typ),
+        "DATE": pa.types.is_date(typ),
+        "TIMESTAMPTZ": pa.types.is_timestamp(typ),
+    }[col.dtype]
+    if not ok:
+        raise ContractError(f"{rel}: column {col.name!r} has Parquet type {typ}, expected {col.dtype}")
+    if col.dtype == "VARCHAR":
+        return arr.cast(pa.string())
+    if pa.types.is_decimal(typ):
+        return arr.cast(pa.float64())
+    if pa.types.is_date(typ):
+        return arr.cast(pa.date32())
+    return arr
+
+
+# --------------------------------------------------------------------------------------------- text files
+
+
+def _split_lines(data: bytes) -> list[bytes]:
+    """Physical lines (\\n, \\r\\n or \\r), BOM removed; index i is line i + 1."""
+    if data.startswith(_BOM):
+        data = data[len(_BOM):]
+    return data.splitlines()
+
+
+def _unparseable(rel: str, contract: Contract, problem: str, data: bytes) -> FileData:
+    record = dumps({"file": rel, "problem": problem,
+                    "head": data[:200].decode("utf-8", errors="backslashreplace")})
+    empty = string_frame(contract, {}, 0)
+    return FileData(rel=rel, raw=empty, source_row=np.zeros(0, dtype=np.int64), records=frame_records(empty),
+                    bad_lines=[(0, UNPARSEABLE, record)], rows_in=1,
+                    warnings=[f"{rel}: whole file quarantined ({problem})"])
+
+
+def _decode_line(raw: bytes) -> str | None:
+    if b"\x00" in raw:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+# --------------------------------------------------------------------------------------------- csv
+
+
+def _detect_delimiter(header: str, contract: Contract) -> tuple[str, list[str]] | None:
+    """The delimiter whose header split names the most contract columns, with those names."""
+    best: tuple[int, str, list[str]] | None = None
+    for delim in _DELIMITERS:
+        try:
+            fields = next(csv.reader([header], delimiter=delim, strict=True))
+        except (csv.Error, StopIteration):
+            continue
+        names = [f.strip() for f in fields]
+        score = len(set(names) & set(contract.names))
+        if score and (best is None or score > best[0]):
+            best = (score, delim, names)
+    return None if best is None else (best[1], best[2])
+
+
+def read_csv(path: Path, rel: str, contract: Contract) -> FileData:
+    data = path.read_bytes()
+    lines = _split_lines(data)
+    if not lines:
+        return _unparseable(rel, contract, "empty file", data)
+    header = _decode_line(lines[0])
+    if header is None:
+        return _unparseable(rel, contract, "header is not valid UTF-8 text", data)
+    dialect = _detect_delimiter(header, contract)
+    if dialect is None:
+        return _unparseable(rel, contract, "cannot detect the CSV dialect: no contract column in the header", data)
+    delim, names = dialect
+    warnings: list[str] = []
+    if delim != ",":
+        warnings.append(f"{rel}: delimiter {delim!r} detected instead of ','")
+    present = check_header(contract, names, rel, warnings)
+    index = {name: names.index(name) for name in present}
+    fields_by_row, rows, bad = _csv_rows(lines, delim, len(names))
+    columns = {name: [f[idx] or None for f in fields_by_row] for name, idx in index.items()}
+    raw_frame = string_frame(contract, columns, len(rows))
+
+    def records(pos: np.ndarray) -> list[str]:
+        return [dumps(dict(zip(names, fields_by_row[p], strict=True))) for p in pos]
+
+    return FileData(rel=rel, raw=raw_frame, source_row=np.asarray(rows, dtype=np.int64), records=records,
+                    bad_lines=bad, rows_in=len(rows) + len(bad), warnings=warnings)
+
+
+def _csv_rows(lines: list[bytes], delim: str, width: int
+              ) -> tuple[list[list[str]], list[int], list[tuple[int, str, str]]]:
+    """The data lines after the header: (fields per row, line number per row, malformed lines)."""
+    fields_by_row: list[list[str]] = []
+    rows: list[int] = []
+    bad: list[tuple[int, str, str]] = []
+    i = 1
+    while i < len(lines):
+        line_no, raw = i + 1, lines[i]
+        i += 1
+        if not raw.strip():
+            continue
+        text = _decode_line(raw)
+        if text is None:
+            bad.append((line_no, "malformed_line", line_record(raw)))
+            continue
+        if text.count('"') % 2:
+            joined = _join_quoted(lines, i, text)
+            if joined is None:
+                bad.append((line_no, "malformed_line", line_record(raw)))
+                continue
+            text, i = joined
+        fields = _parse_record(text, delim, width)
+        if fields is None:
+            bad.append((line_no, "malformed_line", line_record(raw)))
+            continue
+        fields_by_row.append(fields)
+        rows.append(line_no)
+    return fields_by_row, rows, bad
+
+
+def _join_quoted(lines: list[bytes], start: int, first: str) -> tuple[str, int] | None:
+    """An open quoted field: join the following lines until it closes -> (record text, next line index).
+
+    None when the quote never closes within ``_MAX_RECORD_LINES`` (or hits an undecodable line).
+    """
+    parts, j = [first], start
+    while j < len(lines) and j - start < _MAX_RECORD_LINES and sum(p.count('"') for p in parts) % 2:
+        nxt = _decode_line(lines[j])
+        if nxt is None:
+            break
+        parts.append(nxt)
+        j += 1
+    if sum(p.count('"') for p in parts) % 2:
+        return None
+    return "\n".join(parts), j
+
+
+def _parse_record(text: str, delim: str, width: int) -> list[str] | None:
+    """The fields of one CSV record, or None unless it is exactly one record of ``width`` fields."""
+    try:
+        parsed = list(csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True))
+    except csv.Error:
+        return None
+    if len(parsed) != 1 or len(parsed[0]) != width:
+        return None
+    return parsed[0]
+
+
+# --------------------------------------------------------------------------------------------- json lines
+
+
+def _json_scalar(value: Any) -> tuple[str | None, bool]:
+    """JSON value → (text for the string caster, ok). Objects, arrays and booleans never fit a contract column."""
+    if value is None:
+        return None, True
+    if isinstance(value, str):
+        return value, True
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None, False
+    return repr(value) if isinstance(value, float) else str(value), True
+
+
+def read_jsonl(path: Path, rel: str, contract: Contract) -> FileData:
+    lines = _split_lines(path.read_bytes())
+    objects, rows, bad = _json_objects(lines)
+    warnings: list[str] = []
+    if objects:
+        keys: set[str] = set()
+        for obj in objects:
+            keys.update(obj)
+        check_header(contract, sorted(keys), rel, warnings)
+    n = len(objects)
+    columns, pre = _json_columns(contract, objects)
+
+    def records(pos: np.ndarray) -> list[str]:
+        return [dumps(objects[p]) for p in pos]
+
+    return FileData(rel=rel, raw=string_frame(contract, columns, n), source_row=np.asarray(rows, dtype=np.int64),
+                    records=records, pre_reason=pre, bad_lines=bad, rows_in=n + len(bad), warnings=warnings)
+
+
+def _json_objects(lines: list[bytes]) -> tuple[list[dict[str, Any]], list[int], list[tuple[int, str, str]]]:
+    """(one JSON object per good line, its line number, malformed lines)."""
+    objects: list[dict[str, Any]] = []
+    rows: list[int] = []
+    bad: list[tuple[int, str, str]] = []
+    for i, raw in enumerate(lines):
+        if not raw.strip():
+            continue
+        text = _decode_line(raw)
+        obj: Any = None
+        if text is not None:
+            try:
+                obj = json.loads(text)
+            except ValueError:
+                obj = None
+        if not isinstance(obj, dict):
+            bad.append((i + 1, "malformed_line", line_record(raw)))
+            continue
+        objects.append(obj)
+        rows.append(i + 1)
+    return objects, rows, bad
+
+
+def _json_columns(contract: Contract, objects: list[dict[str, Any]]
+                  ) -> tuple[dict[str, list[str | None]], np.ndarray]:
+    """Contract columns as text, and per row the first column holding a non-scalar (``cast_error:<col>``)."""
+    pre = np.full(len(objects), None, dtype=object)
+    columns: dict[str, list[str | None]] = {}
+    for name in contract.names:
+        values: list[str | None] = []
+        for r, obj in enumerate(objects):
+            text, ok = _json_scalar(obj.get(name))
+            if not ok and pre[r] is None:
+                pre[r] = f"cast_error:{name}"
+            values.append(text)
+        columns[name] = values
+    return columns, pre
+
+
+READERS: dict[str, Callable[[Path, str, Contract], FileData]] = {
+    "parquet": read_parquet,
+    "csv": read_csv,
+    "jsonl": read_jsonl,
+}

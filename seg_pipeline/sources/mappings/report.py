@@ -1,0 +1,78 @@
+"""What an import did, per source: counts that reconcile (in = written + rejected + skipped), reasons, files."""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class SourceReport:
+    """One source's import: counts that reconcile, reasons, and what was written where."""
+
+    source: str
+    files_read: list[str] = field(default_factory=list)
+    files_written: list[str] = field(default_factory=list)
+    rejects_file: str | None = None
+    rows_in: int = 0
+    written: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)  # rejected + skipped rows by reason
+    coerced: Counter[str] = field(default_factory=Counter)  # written rows changed on purpose (nulling, defaults)
+    unmapped: dict[str, Counter[str]] = field(default_factory=dict)  # column -> verbatim value -> rows
+    weeks: set[date] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def reconciled(self) -> bool:
+        """``in = written + rejected + skipped``: the import's no-silent-loss invariant."""
+        return self.rows_in == self.written + self.rejected + self.skipped
+
+
+@dataclass
+class ImportReport:
+    """Everything :func:`import_exports` did, for the CLI and for asset metadata."""
+
+    sources: dict[str, SourceReport]
+    landing_dir: Path
+
+    @property
+    def reconciled(self) -> bool:
+        return all(r.reconciled for r in self.sources.values())
+
+    @property
+    def weeks(self) -> list[date]:
+        """Weeks that received landing files: the partitions to (re)materialize."""
+        return sorted(set().union(*(r.weeks for r in self.sources.values())))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for ``seg import --json`` and asset metadata."""
+        return {
+            "landing_dir": str(self.landing_dir),
+            "reconciled": self.reconciled,
+            "weeks": [w.isoformat() for w in self.weeks],
+            "sources": {
+                name: {
+                    "files_read": r.files_read, "files_written": r.files_written, "rejects_file": r.rejects_file,
+                    "rows_in": r.rows_in, "written": r.written, "rejected": r.rejected, "skipped": r.skipped,
+                    "reasons": dict(sorted(r.reasons.items())), "coerced": dict(sorted(r.coerced.items())),
+                    "warnings": r.warnings,
+                }
+                for name, r in self.sources.items()
+            },
+        }
+
+    def summary(self) -> str:
+        """Human-readable lines for ``seg import``."""
+        lines = []
+        for r in self.sources.values():
+            lines.append(f"{r.source}: {r.rows_in} in = {r.written} written + {r.rejected} rejected + "
+                         f"{r.skipped} skipped ({len(r.files_read)} file(s) read, {len(r.files_written)} written)")
+            lines += [f"  {reason}: {n}" for reason, n in sorted(r.reasons.items())]
+            lines += [f"  coerced {what}: {n}" for what, n in sorted(r.coerced.items())]
+            lines += [f"  warning: {w}" for w in r.warnings]
+        if self.weeks:
+            lines.append("weeks: " + ", ".join(w.isoformat() for w in self.weeks))
+        return "\n".join(lines)

@@ -1,0 +1,400 @@
+"""The mapping file and the shipped presets as pydantic models: structure, types and the contract vocabulary.
+
+pydantic checks the shape (keys, types, enums); the ``model_validator``s check it against the landing contracts
+(column names, allowed values, required columns). :func:`validate_document` turns the first problem into one
+:class:`MappingError` sentence, ``<file>: <dotted.key>: <problem>; <fix>``, so a user never sees a pydantic dump.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from seg_pipeline.sources.contracts import EVENT_TYPES, FEATURE_NAMES, SOURCES, Column, Contract, get_contract
+from seg_pipeline.sources.mappings.errors import MappingError
+from seg_pipeline.sources.mappings.model import SourceMapping
+from seg_pipeline.sources.mappings.values import as_text
+
+EVENT_ONLY_KEYS = ("event_types", "feature_from", "ignore_events", "unmapped_events")
+
+Doc = TypeVar("Doc", bound="_Document")
+
+
+def problem(message: str, *at: str) -> PydanticCustomError:
+    """A validation problem ``at`` a key below the validated object (joined to the error's location on report)."""
+    return PydanticCustomError("mapping", "{message}", {"message": message, "at": at})
+
+
+# --------------------------------------------------------------------------------------------- value types
+
+
+def _key_text(value: object) -> str:
+    """YAML keys may be numbers or booleans (an id crosswalk ``360001: acc_000001``); they match as text."""
+    return as_text(value) or ""
+
+
+def _scalar(value: object) -> str | int | float | bool | None:
+    if value is not None and not isinstance(value, str | int | float | bool):
+        raise ValueError(f"expected a single value (text, number, true/false or null), got {type(value).__name__}")
+    return value
+
+
+def _paths(value: object) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items or not all(isinstance(p, str) and p for p in items):
+        raise ValueError("expected an export column name or a list of them")
+    return tuple(items)
+
+
+def _input_glob(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is empty; set it to a glob of export files relative to the import directory")
+    if Path(value).is_absolute() or ".." in Path(value).parts:
+        raise ValueError(f"{value!r} must be relative and stay inside the import directory")
+    return value
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin") from None
+    return value
+
+
+def _event_target(value: object) -> str:
+    kind, _, feature = value.partition(":") if isinstance(value, str) else ("", "", "")
+    if kind not in EVENT_TYPES or (feature and (kind != "feature_use" or feature not in FEATURE_NAMES)):
+        raise ValueError(f"{value!r} is not an event type; expected one of {', '.join(EVENT_TYPES)} "
+                         f"or feature_use:<feature> with a feature in {', '.join(FEATURE_NAMES)}")
+    return str(value)
+
+
+Key = Annotated[str, BeforeValidator(_key_text)]
+Scalar = Annotated[str | int | float | bool | None, PlainValidator(_scalar)]
+ExportPaths = Annotated[tuple[str, ...], BeforeValidator(_paths)]
+InputGlob = Annotated[str, AfterValidator(_input_glob)]
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
+EventTarget = Annotated[str, BeforeValidator(_event_target)]
+ValueMap = dict[Key, Scalar]
+
+
+# --------------------------------------------------------------------------------------------- contract checks
+
+
+def _check_columns(contract: Contract, field: str, names: Iterable[str]) -> None:
+    for name in names:
+        if name not in contract.names:
+            raise problem(f"unknown contract column {name!r}; expected one of {', '.join(contract.names)}",
+                          field, name)
+
+
+def _check_target(col: Column, target: object, *at: str) -> None:
+    """A value-map target or default must be a value the contract column accepts."""
+    if target is None:
+        if not col.nullable:
+            raise problem(f"{col.name} may not be null; give it a value", *at)
+        return
+    if col.allowed is not None and str(target) not in col.allowed:
+        raise problem(f"{target!r} is not a valid {col.name}; expected one of {', '.join(col.allowed)}", *at)
+
+
+def _check_values(contract: Contract, values: Mapping[str, Mapping[str, object]]) -> None:
+    _check_columns(contract, "values", values)
+    for name, vmap in values.items():
+        for export_value, target in vmap.items():
+            _check_target(contract.column(name), target, "values", name, export_value)
+
+
+# --------------------------------------------------------------------------------------------- documents
+
+
+class _Document(BaseModel):
+    """Unknown keys are errors (a typo must not silently do nothing); documents are immutable once read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    unknown_key: ClassVar[str] = "unknown key"
+
+    @classmethod
+    def known_keys(cls) -> tuple[str, ...]:
+        return tuple(cls.model_fields)
+
+
+class Preset(_Document):
+    """A shipped preset (``seg_pipeline/sources/presets/<name>.yaml``): the column paths of one tool's export."""
+
+    source: Literal["product_events", "crm_accounts", "support_tickets"] = Field(
+        description="the landing source this export maps onto")
+    columns: dict[Key, ExportPaths] = Field(
+        description="a mapping of contract column to export column name (or a list of them)")
+    values: dict[Key, ValueMap] = Field(
+        default_factory=dict, description="a mapping of contract column to {export value: contract value}")
+    event_types: dict[Key, EventTarget] = Field(
+        default_factory=dict, description="a mapping of export event name to an event type")
+    common_event_types: bool = Field(
+        default=False, description="true to start from the event names shared by most tracking plans")
+    time_zone: TimeZone | None = Field(default=None, description="an IANA time zone name such as Europe/Berlin")
+
+    @model_validator(mode="after")
+    def _fits_contract(self) -> "Preset":
+        contract = get_contract(self.source)
+        _check_columns(contract, "columns", self.columns)
+        _check_values(contract, self.values)
+        if self.source != "product_events":
+            for key in ("event_types", "common_event_types"):
+                if key in self.model_fields_set:
+                    raise problem("only applies to product_events presets; remove it", key)
+        return self
+
+
+class CommonEventTypes(_Document):
+    """``presets/_common_event_types.yaml``: event names that mean the same thing in most tracking plans."""
+
+    event_types: dict[Key, EventTarget] = Field(description="a mapping of export event name to an event type")
+
+
+class SourceSpec(_Document):
+    """One source section of a mapping file, as written; :meth:`resolve` merges in its preset.
+
+    Validation needs ``context={"presets": {name: Preset}}`` to check the preset name and required columns.
+    """
+
+    source: ClassVar[str]
+    preset: str | None = Field(default=None, description="the name of a built-in preset")
+    input: InputGlob = Field(description="a glob of export files relative to the import directory")
+    format: Literal["csv", "json", "jsonl"] | None = Field(default=None, description="csv, json or jsonl")
+    columns: dict[Key, ExportPaths] = Field(
+        default_factory=dict, description="a mapping of contract column to export column name (or a list of them)")
+    values: dict[Key, ValueMap] = Field(
+        default_factory=dict, description="a mapping of contract column to {export value: contract value}")
+    defaults: dict[Key, Scalar] = Field(
+        default_factory=dict, description="a mapping of contract column to the value used when the export has none")
+    formats: dict[Key, str] = Field(
+        default_factory=dict, description="a mapping of date/timestamp column to a strptime format")
+    time_zone: TimeZone | None = Field(default=None, description="an IANA time zone name such as Europe/Berlin")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _event_keys_only_for_events(cls, data: object) -> object:
+        if cls.source != "product_events" and isinstance(data, dict):
+            for key in EVENT_ONLY_KEYS:
+                if key in data:
+                    raise problem("only applies to product_events; remove it", key)
+        return data
+
+    @model_validator(mode="after")
+    def _fits_contract(self, info: ValidationInfo) -> "SourceSpec":
+        contract = get_contract(self.source)
+        _check_columns(contract, "columns", self.columns)
+        _check_values(contract, self.values)
+        _check_columns(contract, "defaults", self.defaults)
+        for name, value in self.defaults.items():
+            _check_target(contract.column(name), value, "defaults", name)
+        _check_columns(contract, "formats", self.formats)
+        for name in self.formats:
+            if contract.column(name).dtype not in ("DATE", "TIMESTAMPTZ"):
+                raise problem(f"a strptime format only applies to a date or timestamp column ({name} is "
+                              f"{contract.column(name).dtype}); remove it", "formats", name)
+        presets: Mapping[str, Preset] = (info.context or {}).get("presets", {})
+        resolved = self.resolve(self._preset(presets))
+        for col in contract.columns:
+            if not col.nullable and col.name not in resolved.columns and col.name not in resolved.defaults \
+                    and col.name != "event_id":  # a missing event id is derived from the record
+                raise problem(f"required contract column has no mapping; set columns.{col.name} or "
+                              f"defaults.{col.name}", "columns", col.name)
+        return self
+
+    def _preset(self, presets: Mapping[str, Preset]) -> Preset | None:
+        if self.preset is None:
+            return None
+        fitting = ", ".join(name for name, p in presets.items() if p.source == self.source)
+        preset = presets.get(self.preset)
+        if preset is None:
+            raise problem(f"unknown preset {self.preset!r}; expected one of {fitting}", "preset")
+        if preset.source != self.source:
+            raise problem(f"preset {self.preset!r} maps {preset.source}, not {self.source}; use one of {fitting}",
+                          "preset")
+        return preset
+
+    def resolve(self, preset: Preset | None) -> SourceMapping:
+        """The importer's view: preset columns/values/time zone, overridden by what this section sets."""
+        columns = {**(preset.columns if preset else {}), **self.columns}
+        values: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (preset.values if preset else {}).items()}
+        for name, vmap in self.values.items():
+            values.setdefault(name, {}).update(vmap)
+        time_zone = self.time_zone or (preset.time_zone if preset else None) or "UTC"
+        return SourceMapping(source=self.source, input=self.input, preset=self.preset, format=self.format,
+                             columns=columns, values=values, defaults=dict(self.defaults),
+                             formats=dict(self.formats), time_zone=time_zone)
+
+
+class EventsSpec(SourceSpec):
+    """``product_events``: also maps event names onto the contract's event types."""
+
+    source: ClassVar[str] = "product_events"
+    event_types: dict[Key, EventTarget] = Field(
+        default_factory=dict, description="a mapping of export event name to an event type")
+    feature_from: ExportPaths | None = Field(
+        default=None, description="the export column (or a list of them) holding the feature name")
+    ignore_events: list[str] = Field(default_factory=list, description="a list of export event names")
+    unmapped_events: Literal["keep", "skip"] = Field(default="keep", description="keep or skip")
+
+    def resolve(self, preset: Preset | None) -> SourceMapping:
+        base = super().resolve(preset)
+        columns = dict(base.columns)
+        if self.feature_from is not None:
+            columns["feature_name"] = self.feature_from
+        values = dict(base.values)
+        event_map = {**(preset.event_types if preset else {}), **self.event_types}
+        values["event_type"] = {**event_map, **values.get("event_type", {})}
+        return replace(base, columns=columns, values=values, ignore_events=frozenset(self.ignore_events),
+                       unmapped_events=self.unmapped_events)
+
+
+class CrmSpec(SourceSpec):
+    source: ClassVar[str] = "crm_accounts"
+
+
+class TicketsSpec(SourceSpec):
+    source: ClassVar[str] = "support_tickets"
+
+
+_SECTION = "a mapping of settings such as preset, input and columns"
+
+
+class MappingFile(_Document):
+    """A whole mapping file (``SEG_MAPPINGS``): a version and at least one source section."""
+
+    unknown_key: ClassVar[str] = "unknown source"
+    version: Literal[1] = Field(default=1, description="1")
+    product_events: EventsSpec | None = Field(default=None, description=_SECTION)
+    crm_accounts: CrmSpec | None = Field(default=None, description=_SECTION)
+    support_tickets: TicketsSpec | None = Field(default=None, description=_SECTION)
+
+    @classmethod
+    def known_keys(cls) -> tuple[str, ...]:
+        return SOURCES
+
+    @model_validator(mode="after")
+    def _has_a_source(self) -> "MappingFile":
+        if not self.sections():
+            raise problem(f"no source configured; add at least one of {', '.join(SOURCES)}")
+        return self
+
+    def sections(self) -> dict[str, SourceSpec]:
+        found = {name: getattr(self, name) for name in SOURCES}
+        return {name: spec for name, spec in found.items() if spec is not None}
+
+
+# --------------------------------------------------------------------------------------------- reading
+
+
+def read_yaml(path: Path) -> object:
+    """Parse a YAML file; unreadable files and syntax errors become a :class:`MappingError` naming the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MappingError(f"{path}: cannot read mapping file: {exc.strerror or exc}") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem_text = getattr(exc, "problem", None) or str(exc)
+        raise MappingError(f"{path}: invalid YAML{where}: {problem_text}") from exc
+
+
+def validate_document(model: type[Doc], doc: object, origin: str, context: Mapping[str, object] | None = None
+                      ) -> Doc:
+    """``model`` validated from ``doc``; the first problem becomes a :class:`MappingError` naming ``origin``."""
+    try:
+        return model.model_validate(doc, context=dict(context or {}))
+    except ValidationError as exc:
+        raise explain(exc, model, origin) from None
+
+
+def explain(exc: ValidationError, model: type["_Document"], origin: str) -> MappingError:
+    """One sentence for the first problem; a misspelt key is reported first, as it usually explains the rest."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
+    loc = tuple(str(p) for p in err["loc"] if p != "[key]") + tuple(err.get("ctx", {}).get("at", ()))
+    text = _describe(err, model, loc)
+    return MappingError(f"{origin}: {'.'.join(loc)}: {text}" if loc else f"{origin}: {text}")
+
+
+def _describe(err: ErrorDetails, model: type["_Document"], loc: tuple[str, ...]) -> str:
+    kind, ctx = err["type"], err.get("ctx", {})
+    if kind == "mapping":
+        return str(ctx["message"])
+    if kind == "value_error":
+        return str(ctx["error"])
+    if kind == "extra_forbidden":
+        parent = _model_at(model, loc[:-1]) or model
+        return f"{parent.unknown_key}; expected one of {', '.join(parent.known_keys())}"
+    if kind == "literal_error":
+        return f"{err['input']!r} is not allowed; expected {ctx['expected']}"
+    got = type(err["input"]).__name__
+    if not loc:
+        return f"expected a mapping with at least one of {', '.join(SOURCES)}, got {got}"
+    depth, field = _field_at(model, loc)
+    wanted = field.description if field is not None and field.description else "another value"
+    if kind == "missing":
+        return f"required; set it to {wanted}"
+    if depth < len(loc):  # an entry inside a list or mapping: name the entry's type and what the field holds
+        return f"expected {_BASIC_TYPES.get(kind, 'another value')}, got {got} ({loc[depth - 1]} is {wanted})"
+    return f"expected {wanted}, got {got}"
+
+
+_BASIC_TYPES = {"string_type": "text", "int_type": "a whole number", "float_type": "a number",
+                "bool_type": "true or false", "list_type": "a list", "dict_type": "a mapping",
+                "tuple_type": "a list"}
+
+
+def _model_at(model: type[BaseModel], loc: tuple[str, ...]) -> type[_Document] | None:
+    """The document class found by following field names ``loc`` from ``model``."""
+    current: object = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields):
+            return None
+        current = _unwrap(current.model_fields[part].annotation)
+    return current if isinstance(current, type) and issubclass(current, _Document) else None
+
+
+def _field_at(model: type[BaseModel], loc: tuple[str, ...]) -> tuple[int, FieldInfo | None]:
+    """(how many parts of ``loc`` name model fields, the deepest such field): a bad entry of a list or mapping
+    is explained by the field holding it."""
+    current: object = model
+    found: FieldInfo | None = None
+    depth = 0
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields):
+            break
+        found = current.model_fields[part]
+        current = _unwrap(found.annotation)
+        depth += 1
+    return depth, found
+
+
+def _unwrap(annotation: object) -> object:
+    """``X | None`` -> ``X``."""
+    if get_origin(annotation) in (Union, UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else annotation
+    return annotation

@@ -1,0 +1,81 @@
+""":func:`simulate`: the weekly loop that ties accounts, persona dynamics, events, tickets and CRM together."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from seg_pipeline.sources.simulator.accounts import Accounts, crm_changes, initial_accounts, sign_up
+from seg_pipeline.sources.simulator.config import SimulationConfig, SimulationResult, days, rng
+from seg_pipeline.sources.simulator.crm import snapshot
+from seg_pipeline.sources.simulator.dynamics import (
+    advance_truth,
+    churn,
+    settle_transitions,
+    start_transitions,
+    week_profile,
+)
+from seg_pipeline.sources.simulator.events import week_events
+from seg_pipeline.sources.simulator.tickets import TicketLog, raise_tickets, warm_up, week_jsonl
+from seg_pipeline.sources.simulator.truth import TruthLog
+from seg_pipeline.sources.simulator.writer import LandingWriter, write_truth
+
+
+def simulate(config: SimulationConfig, landing_dir: Path, truth_dir: Path,
+             progress: Callable[[str], None] | None = None) -> SimulationResult:
+    """Write ``config.weeks`` weeks of landing files plus ground truth; rerunning overwrites the same files.
+
+    Landing: ``product_events/events_<day>.parquet`` (one per UTC day), ``crm_accounts/accounts_<week>.csv``
+    and ``support_tickets/tickets_<week>.jsonl``. Truth (evaluation only): ``personas``, ``migrations`` and
+    ``churn`` Parquet files in ``truth_dir``, which must not be inside the landing zone.
+    """
+    landing_dir, truth_dir = Path(landing_dir).resolve(), Path(truth_dir).resolve()
+    if truth_dir == landing_dir or truth_dir.is_relative_to(landing_dir):
+        raise ValueError("truth_dir must not be inside landing_dir (the pipeline must never read the truth)")
+    weeks = [config.start + timedelta(weeks=w) for w in range(config.weeks)]
+    company = _Company(config, initial_accounts(config))
+    warm_up(company.tickets, company.acc, config)
+    report = progress or (lambda _msg: None)
+    writer = LandingWriter(landing_dir)
+    try:
+        for w, week in enumerate(weeks):
+            alive = company.simulate_week(w, week, writer)
+            report(f"week {week}: {int(alive.sum())} accounts, {writer.counts['product_events']} events so far")
+    finally:
+        writer.close()
+    truth_files = write_truth(truth_dir, company.truth.tables(company.acc, weeks))
+    return SimulationResult(weeks=weeks, files=writer.files, counts=writer.counts, truth_files=truth_files)
+
+
+@dataclass
+class _Company:
+    """The simulated company's state, moved on one week at a time."""
+
+    config: SimulationConfig
+    acc: Accounts
+    tickets: TicketLog = field(default_factory=TicketLog)
+    truth: TruthLog = field(default_factory=TruthLog)
+
+    def simulate_week(self, w: int, week: date, writer: LandingWriter) -> np.ndarray:
+        """Move the company through week ``w`` and write its landing files; returns who was alive."""
+        seed, day0 = self.config.seed, days(week)
+        sign_up(self.acc, self.config, w, day0)
+        acc = self.acc
+        alive = acc.alive(w, day0)
+        start_transitions(rng(seed, 6, w), acc, alive, day0)
+        weight, migration = advance_truth(acc, w, alive)
+        if migration is not None:
+            self.truth.migrations.append(migration)
+        churn(rng(seed, 2, w), acc, w, alive)
+        crm_changes(acc, seed, w, alive)
+        prof = week_profile(acc, weight, alive)
+        for day, table in week_events(acc, self.config, w, day0, alive, prof):
+            writer.events(day, table)
+        raise_tickets(self.tickets, acc, rng(seed, 5, w), w, day0, alive, prof)
+        writer.tickets(week, week_jsonl(self.tickets, acc, days(self.config.start), day0))
+        writer.crm(week, snapshot(acc, w, day0, alive))
+        self.truth.personas.append((acc.num[alive], w, acc.truth[alive]))
+        settle_transitions(acc, alive)
+        return alive
