@@ -7,7 +7,7 @@ path or SQL. DuckDB's ``date_trunc('week', ts)`` agrees with :func:`week_start_o
 import re
 from datetime import date, datetime, timedelta
 
-_KEY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_KEY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits only
 ONE_WEEK = timedelta(days=7)
 
 
