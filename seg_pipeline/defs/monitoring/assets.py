@@ -12,7 +12,7 @@ from seg_pipeline.defs.resources import SegResource
 from seg_pipeline.defs.weekly import column_schema, weekly_asset
 from seg_pipeline.features import registry
 from seg_pipeline.monitoring.drift import weekly_drift
-from seg_pipeline.monitoring.migrations import detect_migrations
+from seg_pipeline.monitoring.segment_moves import detect_migrations
 from seg_pipeline.partitions import week_of, weekly_check
 from seg_pipeline.segmentation.tracking import TAG_WEEK, MlflowTracker
 from seg_pipeline.sinks import send_engineer_alert
