@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
-from seg_pipeline.monitoring.segment_moves import LEDGER_COLUMNS, to_week
+from seg_pipeline.monitoring.ledger import LEDGER_COLUMNS, to_week
 
 AT_RISK_NAMES = frozenset({"Declining / At-Risk"})
 OUTLIER = "outlier"
