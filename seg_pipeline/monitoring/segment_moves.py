@@ -82,7 +82,8 @@ def _step(st: _State, day: int, seg: int, margin: float, rule: _Rule) -> tuple[s
 
 
 def _days(weeks: pd.Series) -> np.ndarray:
-    return weeks.to_numpy("datetime64[D]").astype(np.int64)
+    days: np.ndarray = weeks.to_numpy("datetime64[D]").astype(np.int64)
+    return days
 
 
 class _Replay:
