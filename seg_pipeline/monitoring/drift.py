@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from seg_pipeline.atomic import atomic_write_text
+
 SKIP_ALL_NULL = "skipped: all values null"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _DASHBOARD_ID = re.compile(r"metric_[0-9a-f]{32}")
@@ -83,32 +85,18 @@ def _stable_html(html: str, name: str) -> str:
     return _DASHBOARD_ID.sub(stable_id, head + marker + tail)
 
 
-def _write_empty(html_path: Path, json_path: Path, name: str, reason: str, per_column: dict) -> None:
-    html_path.write_text(
+def _write_empty(html_path: Path, json_path: Path, name: str, reason: str,
+                 per_column: dict[str, dict[str, Any]]) -> None:
+    atomic_write_text(
+        html_path,
         f"<!DOCTYPE html><html lang='en'><head><meta charset='UTF-8'><title>{escape(name)}</title></head>"
-        f"<body><h1>Drift report {escape(name)}</h1><p>No drift computed: {escape(reason)}.</p></body></html>",
-        encoding="utf-8")
-    json_path.write_text(json.dumps({"name": name, "skipped": reason, "per_column": per_column}, indent=2),
-                         encoding="utf-8")
+        f"<body><h1>Drift report {escape(name)}</h1><p>No drift computed: {escape(reason)}.</p></body></html>")
+    atomic_write_text(json_path, json.dumps({"name": name, "skipped": reason, "per_column": per_column}, indent=2))
 
 
-def drift_report(current: pd.DataFrame, reference: pd.DataFrame, *, columns: list[str], out_dir: Path, name: str,
-                 sample: int = 10_000, seed: int = 0) -> DriftResult:
-    """Run Evidently's DataDriftPreset on ``columns`` and save ``name.html`` / ``name.json`` in ``out_dir``.
-
-    Columns missing from either frame or all-null in either frame are reported as skipped instead of crashing
-    Evidently; constant columns are compared normally (a constant that changes value is drift). Numeric and
-    boolean columns are numerical, anything else categorical. ``sample`` rows per side at most, fixed seed.
-    """
-    # imported here: evidently takes seconds to import and Dagster loads this module at definitions time
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    html_path, json_path = out_dir / f"{name}.html", out_dir / f"{name}.json"
-    per_column: dict[str, dict[str, Any]] = {}
-    cur, ref = _sample(current, sample, seed), _sample(reference, sample, seed)
-
+def _usable_columns(cur: pd.DataFrame, ref: pd.DataFrame, columns: list[str],
+                    per_column: dict[str, dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """(usable columns, the numerical ones among them); records each skipped column's reason in ``per_column``."""
     numeric = [c for c in columns if c in cur.columns and c in ref.columns
                and (pd.api.types.is_numeric_dtype(cur[c]) or pd.api.types.is_bool_dtype(cur[c]))]
     usable: list[str] = []
@@ -119,24 +107,28 @@ def drift_report(current: pd.DataFrame, reference: pd.DataFrame, *, columns: lis
             per_column[c] = {"drifted": False, "status": SKIP_ALL_NULL}
         else:
             usable.append(c)
-    numeric = [c for c in numeric if c in usable]
+    return usable, [c for c in numeric if c in usable]
+
+
+def _run_preset(cur: pd.DataFrame, ref: pd.DataFrame, usable: list[str], numeric: list[str]) -> Any:
+    """Evidently's DataDriftPreset (with its tests) on the usable columns; returns the snapshot."""
+    # imported here: evidently takes seconds to import and Dagster loads this module at definitions time
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
     categorical = [c for c in usable if c not in numeric]
-
-    if not usable or cur.empty or ref.empty:
-        reason = "no rows" if cur.empty or ref.empty else "no usable columns"
-        _write_empty(html_path, json_path, name, reason, per_column)
-        return DriftResult(0, 0, 0.0, [], html_path, json_path, per_column)
-
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     cur_ds = Dataset.from_pandas(_column_frame(cur, usable, numeric), data_definition=definition)
     ref_ds = Dataset.from_pandas(_column_frame(ref, usable, numeric), data_definition=definition)
     with warnings.catch_warnings():
         # constant columns divide by a zero std inside numpy/scipy; the result (no drift / drift) is still right
         warnings.simplefilter("ignore", RuntimeWarning)
-        snapshot = Report([DataDriftPreset(columns=usable)], include_tests=True).run(
+        return Report([DataDriftPreset(columns=usable)], include_tests=True).run(
             current_data=cur_ds, reference_data=ref_ds)
-    result = snapshot.dict()
 
+
+def _read_columns(result: dict[str, Any], per_column: dict[str, dict[str, Any]]) -> None:
+    """Fill ``per_column`` from the snapshot: each ValueDrift metric's method/threshold/score, its test's verdict."""
     by_metric: dict[str, str] = {}
     for m in result["metrics"]:
         cfg = m.get("config", {})
@@ -150,14 +142,35 @@ def drift_report(current: pd.DataFrame, reference: pd.DataFrame, *, columns: lis
         if col is not None:
             per_column[col]["drifted"] = str(getattr(t["status"], "value", t["status"])) == "FAIL"
 
+
+def drift_report(current: pd.DataFrame, reference: pd.DataFrame, *, columns: list[str], out_dir: Path, name: str,
+                 sample: int = 10_000, seed: int = 0) -> DriftResult:
+    """Run Evidently's DataDriftPreset on ``columns`` and save ``name.html`` / ``name.json`` in ``out_dir``.
+
+    Columns missing from either frame or all-null in either frame are reported as skipped instead of crashing
+    Evidently; constant columns are compared normally (a constant that changes value is drift). Numeric and
+    boolean columns are numerical, anything else categorical. ``sample`` rows per side at most, fixed seed.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path, json_path = out_dir / f"{name}.html", out_dir / f"{name}.json"
+    per_column: dict[str, dict[str, Any]] = {}
+    cur, ref = _sample(current, sample, seed), _sample(reference, sample, seed)
+    usable, numeric = _usable_columns(cur, ref, columns, per_column)
+    if not usable or cur.empty or ref.empty:
+        reason = "no rows" if cur.empty or ref.empty else "no usable columns"
+        _write_empty(html_path, json_path, name, reason, per_column)
+        return DriftResult(0, 0, 0.0, [], html_path, json_path, per_column)
+
+    snapshot = _run_preset(cur, ref, usable, numeric)
+    _read_columns(snapshot.dict(), per_column)
     drifted = [c for c in usable if per_column[c]["drifted"]]
     share = len(drifted) / len(usable)
-    html_path.write_text(_stable_html(snapshot.get_html_str(as_iframe=False), name), encoding="utf-8")
-    json_path.write_text(json.dumps({
+    atomic_write_text(html_path, _stable_html(snapshot.get_html_str(as_iframe=False), name))
+    atomic_write_text(json_path, json.dumps({
         "name": name, "n_features": len(usable), "n_drifted": len(drifted), "share_drifted": share,
         "drifted_features": drifted, "per_column": per_column, "rows_current": len(cur),
         "rows_reference": len(ref), "evidently": json.loads(snapshot.json()),
-    }, indent=2, default=str), encoding="utf-8")
+    }, indent=2, default=str))
     return DriftResult(len(usable), len(drifted), share, drifted, html_path, json_path, per_column)
 
 

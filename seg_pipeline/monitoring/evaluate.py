@@ -12,16 +12,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
-from seg_pipeline.monitoring.migrations import LEDGER_COLUMNS, to_week
+from seg_pipeline.monitoring.ledger import LEDGER_COLUMNS, to_week
+from seg_pipeline.segmentation.personas import is_at_risk
 
-AT_RISK_NAMES = frozenset({"Declining / At-Risk"})
 OUTLIER = "outlier"
 MATCH_WINDOW = pd.Timedelta(weeks=2)
-
-
-def is_at_risk(name: object) -> bool:
-    """At-risk segment names: the named persona or any name containing "At-Risk"."""
-    return isinstance(name, str) and (name in AT_RISK_NAMES or "at-risk" in name.lower())
 
 
 def _predicted_label(df: pd.DataFrame) -> pd.Series:
@@ -58,24 +53,8 @@ def _match_migrations(pred: pd.DataFrame, truth: pd.DataFrame) -> int:
     return len(used_p)
 
 
-def evaluate(truth_personas: pd.DataFrame, truth_migrations: pd.DataFrame, truth_churn: pd.DataFrame,
-             assignments: pd.DataFrame, migrations: pd.DataFrame) -> dict[str, Any]:
-    """Compare assignments / the migration ledger with the truth; returns a JSON-friendly dict.
-
-    - ARI per week over accounts present in both; predicted outliers (``is_outlier``) form one "outlier" class,
-      matching the truth persona of that name. ``ari_core`` repeats it without any outlier on either side.
-    - Migrations: confirmed ``kind == "segment"`` rows, mapped to personas by the majority mapping, match a
-      true migration of the same account whose from/to personas agree within ±2 weeks (one-to-one). True
-      migrations outside the assigned weeks, or from/to "outlier", are not counted (the pipeline cannot see them
-      as segment moves). None when there is nothing to divide by.
-    - Median whole weeks from an account's first at-risk week to its churn week (at-risk weeks after the churn
-      week are ignored).
-    """
-    tp = truth_personas.assign(week_start=to_week(truth_personas["week_start"]))
-    asg = assignments.assign(week_start=to_week(assignments["week_start"]))
-    joined = asg.merge(tp[["account_id", "week_start", "persona"]], on=["account_id", "week_start"], how="inner")
-    joined = joined.loc[joined["persona"].notna()]
-
+def _ari_per_week(joined: pd.DataFrame) -> list[dict[str, Any]]:
+    """ARI of each week's predicted labels (outliers as one class) vs the truth personas, with and without outliers."""
     per_week: list[dict[str, Any]] = []
     for week, g in joined.groupby("week_start", sort=True):
         pred = _predicted_label(g)
@@ -86,29 +65,62 @@ def evaluate(truth_personas: pd.DataFrame, truth_migrations: pd.DataFrame, truth
             "ari": float(adjusted_rand_score(truth, pred)),
             "ari_core": float(adjusted_rand_score(truth[core], pred[core])) if core.any() else None,
         })
-    mapping = segment_persona_map(joined)
+    return per_week
 
-    weeks = sorted(asg["week_start"].unique())
+
+def _predicted_migrations(migrations: pd.DataFrame, mapping: dict[int, str]) -> pd.DataFrame:
+    """Confirmed segment moves of the ledger with their from/to segments mapped to personas."""
     confirmed = pd.DataFrame(columns=LEDGER_COLUMNS) if migrations.empty else migrations.loc[
         (migrations["kind"] == "segment") & migrations["confirmed"].astype(bool)]
-    pred_m = pd.DataFrame({
+    return pd.DataFrame({
         "account_id": confirmed["account_id"].to_numpy(),
         "week_start": to_week(confirmed["week_start"]).to_numpy(),
         "from_persona": [mapping.get(int(s)) if pd.notna(s) else None for s in confirmed["from_segment"]],
         "to_persona": [mapping.get(int(s)) if pd.notna(s) else None for s in confirmed["to_segment"]],
     })
+
+
+def _visible_true_migrations(truth_migrations: pd.DataFrame, weeks: list[pd.Timestamp]) -> pd.DataFrame:
+    """True moves the pipeline could see as segment moves: inside the assigned weeks, not from/to an outlier."""
     tm = truth_migrations.assign(week_start=to_week(truth_migrations["week_start"]))
     if weeks:
         tm = tm.loc[(tm["week_start"] > weeks[0]) & (tm["week_start"] <= weeks[-1])]
     tm = tm.loc[(tm["from_persona"] != OUTLIER) & (tm["to_persona"] != OUTLIER)]
-    tm = tm[["account_id", "week_start", "from_persona", "to_persona"]].reset_index(drop=True)
-    matched = _match_migrations(pred_m, tm)
+    return tm[["account_id", "week_start", "from_persona", "to_persona"]].reset_index(drop=True)
 
-    churn = truth_churn.assign(churn_week=to_week(truth_churn["churn_week"]))
+
+def _first_at_risk(asg: pd.DataFrame, churn: pd.DataFrame) -> pd.DataFrame:
+    """Per churned account flagged at-risk on or before its churn week: its first at-risk week and churn week."""
     risky = asg.loc[asg["segment_name"].map(is_at_risk), ["account_id", "week_start"]]
     risky = risky.merge(churn[["account_id", "churn_week"]], on="account_id")
     risky = risky.loc[risky["week_start"] <= risky["churn_week"]]
-    first = risky.groupby("account_id").agg(first=("week_start", "min"), churn=("churn_week", "first"))
+    return risky.groupby("account_id").agg(first=("week_start", "min"), churn=("churn_week", "first"))
+
+
+def evaluate(truth_personas: pd.DataFrame, truth_migrations: pd.DataFrame, truth_churn: pd.DataFrame,
+             assignments: pd.DataFrame, migrations: pd.DataFrame) -> dict[str, Any]:
+    """Compare assignments / the migration ledger with the truth; returns a JSON-friendly dict.
+
+    - ARI per week over accounts present in both; predicted outliers (``is_outlier``) form one "outlier" class,
+      matching the truth persona of that name. ``ari_core`` repeats it without any outlier on either side.
+    - Migrations: confirmed ``kind == "segment"`` rows, mapped to personas by the majority mapping, match a
+      true migration of the same account whose from/to personas agree within ±2 weeks (one-to-one). True
+      migrations outside the assigned weeks, or from/to "outlier", are not counted (the pipeline cannot see them
+      as segment moves). None when there is nothing to divide by.
+    - Median whole weeks from an account's first at-risk week (``personas.is_at_risk``, the definition the AM
+      alerts use) to its churn week (at-risk weeks after the churn week are ignored).
+    """
+    tp = truth_personas.assign(week_start=to_week(truth_personas["week_start"]))
+    asg = assignments.assign(week_start=to_week(assignments["week_start"]))
+    joined = asg.merge(tp[["account_id", "week_start", "persona"]], on=["account_id", "week_start"], how="inner")
+    joined = joined.loc[joined["persona"].notna()]
+    per_week = _ari_per_week(joined)
+    mapping = segment_persona_map(joined)
+    pred_m = _predicted_migrations(migrations, mapping)
+    tm = _visible_true_migrations(truth_migrations, sorted(asg["week_start"].unique()))
+    matched = _match_migrations(pred_m, tm)
+    churn = truth_churn.assign(churn_week=to_week(truth_churn["churn_week"]))
+    first = _first_at_risk(asg, churn)
     lead_weeks = ((first["churn"] - first["first"]).dt.days // 7).astype(int)
 
     ari_values = [w["ari"] for w in per_week]

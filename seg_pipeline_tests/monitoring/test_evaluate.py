@@ -3,7 +3,9 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from seg_pipeline.monitoring.evaluate import evaluate, is_at_risk
+from seg_pipeline.monitoring import evaluate as evaluate_module
+from seg_pipeline.monitoring.evaluate import evaluate
+from seg_pipeline.segmentation import personas
 
 W = [date(2026, 1, 5) + timedelta(weeks=i) for i in range(6)]
 SEG = {"steady_core": 0, "declining_at_risk": 1, "power_users": 2}
@@ -91,6 +93,15 @@ def test_empty_predictions_give_none_precision():
     assert res["precision"] is None and res["recall"] == 0.0
 
 
-def test_at_risk_names():
-    assert is_at_risk("Declining / At-Risk") and is_at_risk("Enterprise at-risk")
-    assert not is_at_risk("Power Users") and not is_at_risk(None)
+def test_at_risk_is_the_persona_definition():
+    """One definition of at-risk (the AM alerts'): a suffixed or other at-risk persona counts, free text does not."""
+    assert evaluate_module.is_at_risk is personas.is_at_risk
+    tp = truth_personas()
+    asg = perfect_assignments(tp)
+    for name in ("Declining / At-Risk", "Declining / At-Risk 2", "Dormant", "Support-Heavy Strugglers"):
+        renamed = asg.assign(segment_name=asg["segment_name"].replace({"Declining / At-Risk": name}))
+        res = evaluate(tp, TRUTH_MIGRATIONS, CHURN, renamed, pd.DataFrame())
+        assert (res["churned_flagged_at_risk"], res["median_weeks_at_risk_to_churn"]) == (2, 4.5), name
+    free_text = asg.assign(segment_name=asg["segment_name"].replace({"Declining / At-Risk": "Enterprise at-risk"}))
+    res = evaluate(tp, TRUTH_MIGRATIONS, CHURN, free_text, pd.DataFrame())
+    assert res["churned_flagged_at_risk"] == 0 and res["median_weeks_at_risk_to_churn"] is None

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from seg_pipeline.defs.monitoring.assets import DRIFT
-from seg_pipeline.settings import Settings
+from seg_pipeline.defs.resources import PolicyResource
 
 retrain_job = dg.define_asset_job(
     "early_retrain",
@@ -22,8 +22,10 @@ retrain_job = dg.define_asset_job(
     "requests one early retrain of that week (run key = week: the retrain's own drift report, which it re-creates, "
     "cannot trigger another one).",
 )
-def drift_retrain_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):  # type: ignore[no-untyped-def]
-    threshold = Settings.from_env().drift_retrain_threshold
+def drift_retrain_sensor(
+    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, policy: PolicyResource
+) -> dg.RunRequest | dg.SkipReason:
+    threshold = policy.drift_retrain_threshold
     mat = asset_event.asset_materialization
     if mat is None or mat.partition is None:
         return dg.SkipReason("materialization without a partition")

@@ -3,7 +3,9 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from seg_pipeline.monitoring.migrations import LEDGER_COLUMNS, describe_change, detect_migrations
+from seg_pipeline.monitoring.explain import describe_change
+from seg_pipeline.monitoring.ledger import LEDGER_COLUMNS
+from seg_pipeline.monitoring.segment_moves import detect_migrations
 
 W0 = date(2026, 1, 5)  # a Monday
 NAMES = {0: "Power Users", 1: "Steady Core", 2: "Declining / At-Risk"}

@@ -1,0 +1,99 @@
+"""The monitoring stage's SQL: what it reads (assignments, features, the champion's training week) and its tables.
+
+``monitoring.segment_migrations`` (the ledger) and ``monitoring.drift_summary`` are declared in
+``warehouse/schema.py``; each week replaces its own rows, so a rerun never duplicates them.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import duckdb
+import pandas as pd
+
+from seg_pipeline.monitoring.explain import HISTORY_WEEKS
+from seg_pipeline.warehouse.duck import replace_partition, table_columns, table_exists
+from seg_pipeline.weeks import previous_week
+
+DRIFT_SUMMARY_COLUMNS = ["week_start", "reference", "n_features", "n_drifted", "share_drifted", "drifted_features",
+                         "html_path", "json_path"]
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> pd.DataFrame:
+    return con.execute(sql, params).fetchdf()
+
+
+def _assignments(con: duckdb.DuckDBPyConnection, week: date) -> pd.DataFrame:
+    return _frame(con, "SELECT * FROM assignments.account_segments WHERE week_start = ?", [week])
+
+
+def _features(con: duckdb.DuckDBPyConnection, week: date) -> pd.DataFrame:
+    return _frame(con, "SELECT * FROM features.account_features WHERE week_start = ?", [week])
+
+
+@dataclass(frozen=True)
+class MigrationInputs:
+    """Everything the week's ledger depends on (see ``segment_moves.detect_migrations``)."""
+
+    current: pd.DataFrame  # this week's assignments
+    previous: pd.DataFrame  # last week's
+    history: pd.DataFrame  # every earlier week's
+    features: pd.DataFrame  # this week's features
+    features_history: pd.DataFrame  # the explanation window's features (4 weeks before)
+    prior: pd.DataFrame | None  # the ledger as already written for earlier weeks
+
+
+def read_migration_inputs(con: duckdb.DuckDBPyConnection, week: date) -> MigrationInputs:
+    """The ledger's inputs for ``week`` (features of the ``HISTORY_WEEKS`` weeks before it for explanations)."""
+    prior = (
+        _frame(con, "SELECT * FROM monitoring.segment_migrations WHERE week_start < ?", [week])
+        if table_exists(con, "monitoring", "segment_migrations")
+        else None
+    )
+    return MigrationInputs(
+        current=_assignments(con, week),
+        previous=_assignments(con, previous_week(week)),
+        history=_frame(con, "SELECT * FROM assignments.account_segments WHERE week_start < ?", [week]),
+        features=_features(con, week),
+        features_history=_frame(
+            con, "SELECT * FROM features.account_features WHERE week_start >= ? AND week_start < ?",
+            [week - timedelta(weeks=HISTORY_WEEKS), week],
+        ),
+        prior=prior,
+    )
+
+
+def write_ledger(con: duckdb.DuckDBPyConnection, week: date, ledger: pd.DataFrame) -> list[tuple[str, str]]:
+    """Replace the week's ledger rows; returns the table's columns (name, type) for the UI."""
+    replace_partition(con, "monitoring", "segment_migrations", ledger, key=week)
+    return table_columns(con, "monitoring", "segment_migrations")
+
+
+@dataclass(frozen=True)
+class DriftInputs:
+    """This week's and last week's features and assignments, and the champion's training-week features."""
+
+    features: pd.DataFrame
+    features_prev: pd.DataFrame
+    assignments: pd.DataFrame
+    assignments_prev: pd.DataFrame
+    features_train: pd.DataFrame | None  # None before any promotion
+
+
+def read_drift_inputs(con: duckdb.DuckDBPyConnection, week: date) -> DriftInputs:
+    """The drift reports' inputs; the training reference is the latest promoted week before ``week``."""
+    train_week = con.execute(
+        "SELECT max(week_start) FROM model.training_runs WHERE promoted AND week_start < ?", [week]
+    ).fetchall()[0][0]
+    prev = previous_week(week)
+    return DriftInputs(
+        features=_features(con, week),
+        features_prev=_features(con, prev),
+        assignments=_assignments(con, week),
+        assignments_prev=_assignments(con, prev),
+        features_train=_features(con, train_week) if train_week is not None else None,
+    )
+
+
+def write_drift_summary(con: duckdb.DuckDBPyConnection, week: date, rows: pd.DataFrame) -> None:
+    """Replace the week's ``monitoring.drift_summary`` rows (an empty frame clears a rerun's old rows)."""
+    replace_partition(con, "monitoring", "drift_summary", rows, key=week)
