@@ -137,7 +137,7 @@ class PolicyResource(dg.ConfigurableResource):
                                self.sinks_override)
 
     def drift(self, reports_dir: Path) -> DriftConfig:
-        return DriftConfig(reports_dir, self.seed, self.drift_retrain_threshold)
+        return DriftConfig(reports_dir, self.seed)
 
 
 def _secret(settings: Settings, name: str) -> str | dg.EnvVar | None:
@@ -168,7 +168,6 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             smtp_from=s.smtp_from, engineer_email=s.engineer_email, dry_run=s.sinks_dry_run, jitter_seed=s.seed,
         ),
         "reports": ReportStoreResource(path=str(s.reports_dir)),
-        "seg": SegResource(home=str(s.home)),  # TEMPORARY
         "policy": PolicyResource(
             seed=s.seed, k_min=s.k_min, k_max=s.k_max, fixed_k=s.fixed_k, scaler=s.scaler,
             gate_min_segment_share=s.gate_min_segment_share, gate_silhouette_floor=s.gate_silhouette_floor,
@@ -178,14 +177,3 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         ),
     }
 
-
-class SegResource(dg.ConfigurableResource):
-    """TEMPORARY: the old catch-all resource, kept until every stage takes the typed resources above."""
-
-    home: str | None = None
-
-    def settings(self) -> Settings:
-        settings = Settings.from_env()
-        if self.home:
-            settings = settings.with_home(Path(self.home))
-        return settings

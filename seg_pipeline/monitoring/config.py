@@ -16,4 +16,3 @@ class MigrationConfig:
 class DriftConfig:
     reports_dir: Path
     seed: int = 7
-    retrain_threshold: float = 0.5  # drifted-feature share that makes the sensor request a retrain
