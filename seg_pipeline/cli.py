@@ -9,8 +9,9 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -40,7 +41,7 @@ def _echo_step(message: str) -> None:
 class _Group(click.Group):
     """Turns unexpected exceptions into one clear line unless --debug is given."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
@@ -82,7 +83,7 @@ def main(home: str | None, debug: bool) -> None:
 @click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default="2026-01-05", show_default=True,
               help="First Monday.")
 @click.pass_context
-def simulate(ctx: click.Context, accounts: int, weeks: int, seed: int, start) -> None:  # type: ignore[no-untyped-def]
+def simulate(ctx: click.Context, accounts: int, weeks: int, seed: int, start: datetime) -> None:
     """Write landing files of a simulated B2B SaaS company (events, CRM, tickets) under SEG_HOME/landing.
 
     \b
@@ -377,7 +378,7 @@ def _int_option(name: str, value: str) -> int:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 def rfm(transactions: Path, customer_col: str, invoice_col: str, date_col: str, quantity_col: str, price_col: str,
-        as_of, seed: int, out_dir: Path) -> None:  # type: ignore[no-untyped-def]
+        as_of: datetime | None, seed: int, out_dir: Path) -> None:
     """RFM study of a transaction log: cleaning chain, RF-score segments, K-means and DBSCAN on RFM.
 
     \b
@@ -395,7 +396,7 @@ def rfm(transactions: Path, customer_col: str, invoice_col: str, date_col: str, 
                           seed=seed)
     except InputError as exc:
         raise SegError(str(exc), "check the column options against the file's header") from exc
-    rf_segments: dict[str, int] = summary["rf_segments"]  # type: ignore[assignment]
+    rf_segments: dict[str, int] = summary["rf_segments"]
     click.echo(f"{summary['customers']:,} customers; RF segments: "
                + ", ".join(f"{k}={v}" for k, v in rf_segments.items()))
     click.echo(f"wrote {out_dir}/summary.json and customers.csv")

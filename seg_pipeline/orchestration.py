@@ -10,13 +10,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import duckdb
 import pandas as pd
 
 from seg_pipeline.settings import Settings
 from seg_pipeline.warehouse.duck import connect, table_exists
 from seg_pipeline.weeks import parse_week, week_start_of
+
+if TYPE_CHECKING:  # Dagster is imported lazily, so `seg --help` stays fast
+    from dagster_shared.error import SerializableErrorInfo
 
 Progress = Callable[[str], None]
 # the full event log goes to the instance (see `seg ui`); the terminal only shows warnings and the progress lines
@@ -130,21 +134,21 @@ def _describe(run: WeekRun) -> str:
     return f"week {run.week}: {state} in {run.seconds:.1f}s{checks}"
 
 
-def _error_class(err) -> str:  # type: ignore[no-untyped-def]
+def _error_class(err: "SerializableErrorInfo | None") -> str:
     return (err.cls_name or "") if err is not None else ""
 
 
-def _root_cause(err) -> str:  # type: ignore[no-untyped-def]
+def _root_cause(err: "SerializableErrorInfo | None") -> str:
     """The innermost error message of a step failure (the user's actual problem, not Dagster's wrapper)."""
     if err is None:
         return "run failed"
-    while getattr(err, "cause", None) is not None:
+    while err.cause is not None:
         err = err.cause
     lines = [ln for ln in err.message.strip().splitlines() if ln.strip()]
     return lines[0] if lines else "run failed"
 
 
-def _counts(con, table: str, weeks: list[str]) -> list[int]:  # type: ignore[no-untyped-def]
+def _counts(con: duckdb.DuckDBPyConnection, table: str, weeks: list[str]) -> list[int]:
     schema, name = table.split(".")
     if not table_exists(con, schema, name):
         return [0] * len(weeks)

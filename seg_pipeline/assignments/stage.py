@@ -1,6 +1,7 @@
 """The assignments stage's week: every account gets its stable segment from the model serving the week."""
 
 from datetime import date
+from typing import cast
 
 import pandas as pd
 
@@ -40,7 +41,7 @@ def _metadata(
         "median_margin": float(assigned["margin"].median()) if len(assigned) else 0.0,
         "segment_sizes": Markdown(table.to_markdown(index=False)),
         "catalog_segments": catalog_size,
-        **{f"size_segment_{int(k)}": int(v) for k, v in sizes.items()},
+        **{f"size_segment_{int(cast(int, k))}": int(v) for k, v in sizes.items()},
         "dagster/column_schema": columns,
     }
 

@@ -17,7 +17,7 @@ WAREHOUSE_POOL = "warehouse"
 PARTITION_START = "2026-01-05"  # a Monday; the simulator's default first week
 WEEKLY = dg.WeeklyPartitionsDefinition(start_date=PARTITION_START, day_offset=1, timezone="UTC")
 
-Event = dg.MaterializeResult | dg.AssetCheckResult
+Event = dg.MaterializeResult[None] | dg.AssetCheckResult
 
 
 def weekly_asset(

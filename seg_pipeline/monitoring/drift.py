@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -62,7 +62,7 @@ def _column_frame(df: pd.DataFrame, columns: list[str], numeric: list[str]) -> p
         if c in numeric:
             out[c] = pd.to_numeric(df[c], errors="coerce").astype(float).replace([np.inf, -np.inf], np.nan)
         else:
-            out[c] = df[c].astype("string").astype(object).where(df[c].notna(), None)
+            out[c] = df[c].astype("string").astype(object).mask(df[c].isna(), None)
     return out
 
 
@@ -235,9 +235,9 @@ def weekly_drift(features_cur: pd.DataFrame, features_prev: pd.DataFrame | None,
                                                         assignments_prev["segment_id"])
         sizes = assignments_cur["segment_id"].dropna().value_counts()
         sizes = sizes[sizes.index.map(lambda s: int(s) >= 0)]
-        top = sorted(sizes.items(), key=lambda kv: (-kv[1], int(kv[0])))[:largest_segments]
+        top = sorted(sizes.items(), key=lambda kv: (-kv[1], int(cast(int, kv[0]))))[:largest_segments]
         for seg, _ in top:
-            seg_i = int(seg)
+            seg_i = int(cast(int, seg))
             cur_ids = assignments_cur.loc[assignments_cur["segment_id"] == seg, "account_id"]
             prev_ids = assignments_prev.loc[assignments_prev["segment_id"] == seg, "account_id"]
             cur_f = features_cur.loc[features_cur["account_id"].isin(cur_ids)]

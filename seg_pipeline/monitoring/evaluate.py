@@ -6,7 +6,7 @@ ones (precision / recall after mapping segments to personas), and how much warni
 an account churns.
 """
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -61,7 +61,7 @@ def _ari_per_week(joined: pd.DataFrame) -> list[dict[str, Any]]:
         truth = g["persona"].astype(str)
         core = (pred != OUTLIER) & (truth != OUTLIER)
         per_week.append({
-            "week_start": pd.Timestamp(week).date().isoformat(), "n_accounts": len(g),
+            "week_start": pd.Timestamp(cast(pd.Timestamp, week)).date().isoformat(), "n_accounts": len(g),
             "ari": float(adjusted_rand_score(truth, pred)),
             "ari_core": float(adjusted_rand_score(truth[core], pred[core])) if core.any() else None,
         })

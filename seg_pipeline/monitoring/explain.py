@@ -161,9 +161,9 @@ class Explainer:
     def _scores(self, i: int, j: int, from_seg: object, to_seg: object, toward: bool) -> np.ndarray:
         """Each feature's push towards ``to_seg`` (``|Δz|`` without its centroid); 0 where a value is missing."""
         dz = np.nan_to_num(self._dz_cur[i] - self._dz_hist[j])
-        c_to = self._cent.get(int(to_seg)) if toward and valid_segment(to_seg) else None  # type: ignore[call-overload]
+        c_to = self._cent.get(int(to_seg)) if toward and valid_segment(to_seg) else None
         if c_to is not None:
-            c_from = self._cent.get(int(from_seg)) if valid_segment(from_seg) else None  # type: ignore[call-overload]
+            c_from = self._cent.get(int(from_seg)) if valid_segment(from_seg) else None
             score = dz * (c_to - (c_from if c_from is not None else 0.0))
         else:
             score = np.abs(dz)

@@ -4,6 +4,8 @@ Shared by the ledger's writer (:mod:`segment_moves`), its explanations and ``seg
 agrees on the columns, the kinds, which segment ids are real segments and when two weeks are the same week.
 """
 
+from typing import Any, SupportsInt, TypeGuard
+
 import pandas as pd
 
 LEDGER_COLUMNS = [
@@ -21,9 +23,9 @@ def to_week(values: pd.Series) -> pd.Series:
     return ts.dt.normalize()
 
 
-def valid_segment(seg: object) -> bool:
+def valid_segment(seg: Any) -> TypeGuard[SupportsInt]:
     """A real segment id: set and >= 0 (negative ids are noise, never a segment an account moves to)."""
-    return seg is not None and not pd.isna(seg) and int(seg) >= 0  # type: ignore[call-overload]
+    return seg is not None and not pd.isna(seg) and int(seg) >= 0
 
 
 def valid_mask(segments: pd.Series) -> pd.Series:

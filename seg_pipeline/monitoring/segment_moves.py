@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -190,7 +191,7 @@ def _segment_moves(w: _Weeks, week: pd.Timestamp, replay_rule: _Rule, ledger_las
     seen = pd.concat([vp[["account_id", "segment_id"]], cur_valid[["account_id", "segment_id"]]])
     nuniq = seen.groupby("account_id")["segment_id"].nunique()
     changing = set(nuniq.index[nuniq > 1]) | set(ledger_last)
-    stable_now: dict[str, int] = vp.groupby("account_id")["segment_id"].last().astype(int).to_dict()
+    stable_now = cast(dict[str, int], vp.groupby("account_id")["segment_id"].last().astype(int).to_dict())
     replay = _Replay(vp.loc[vp["account_id"].isin(changing)], ledger_last, replay_rule)
     week_day = int(_days(pd.Series([week]))[0])
     rows: list[Row] = []
@@ -226,7 +227,7 @@ def _changed_profiles(cur: pd.DataFrame, prev: pd.DataFrame) -> pd.DataFrame:
 
 
 def _seg_or_none(v: object) -> int | None:
-    return int(v) if valid_segment(v) else None  # type: ignore[call-overload]
+    return int(v) if valid_segment(v) else None
 
 
 def _micro_label(v: int | None) -> str:
@@ -241,6 +242,7 @@ def _outlier_and_micro_rows(cur: pd.DataFrame, prev: pd.DataFrame, names: Mappin
     from/to_segment hold the micro-community ids (null = none).
     """
     rows: list[Row] = []
+    r: Any  # an itertuples row: its fields hold whatever the frame's columns hold
     for r in _changed_profiles(cur, prev).itertuples(index=False):
         base: Row = {"account_id": r.account_id, "week_start": week.date(), "margin": float(r.margin),
                      "confirmed": False}

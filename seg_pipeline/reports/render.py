@@ -7,6 +7,7 @@ rendered with fixed div ids so identical data gives a byte-identical page.
 import html
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -75,7 +76,7 @@ def weekly_axis(fig: go.Figure, weeks: Sequence[str]) -> None:
         fig.update_xaxes(type="date", tick0=min(weeks), dtick=7 * 86_400_000 * step, tickformat="%Y-%m-%d")
 
 
-def _cell(v: object) -> str:
+def _cell(v: Any) -> str:
     if isinstance(v, float):
         return "" if pd.isna(v) else f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
     if v is None or (not isinstance(v, str | bool) and pd.isna(v)):

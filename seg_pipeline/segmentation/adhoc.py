@@ -7,7 +7,7 @@ The clustering itself reuses the pipeline's estimators, so the ad-hoc tool and t
 
 import json
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ def read_table(path: Path, *, string_cols: Iterable[str] = ()) -> pd.DataFrame:
             df = pd.read_parquet(path)
         else:
             sep = "\t" if suffix == ".tsv" else ","
-            dtypes = {c: str for c in string_cols}
+            dtypes: dict[Hashable, type[str]] = {c: str for c in string_cols}
             # utf-8-sig accepts a BOM; the python engine is not needed, CRLF is handled by the C parser.
             df = pd.read_csv(path, sep=sep, dtype=dtypes or None, encoding="utf-8-sig", low_memory=False)
     except InputError:

@@ -61,7 +61,8 @@ def _two_nearest(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _row_distance(X: np.ndarray, centers_per_row: np.ndarray) -> np.ndarray:
-    return np.sqrt(((np.asarray(X, dtype=float) - centers_per_row) ** 2).sum(axis=1))
+    dist: np.ndarray = np.sqrt(((np.asarray(X, dtype=float) - centers_per_row) ** 2).sum(axis=1))
+    return dist
 
 
 def nearest_core_labels(
@@ -183,7 +184,8 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
         check_is_fitted(self, "cluster_centers_")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         diff = np.asarray(X, dtype=float)[:, None, :] - self.cluster_centers_[None, :, :]
-        return np.sqrt((diff**2).sum(axis=2))
+        dist: np.ndarray = np.sqrt((diff**2).sum(axis=2))
+        return dist
 
 
 class DBSCANSegmenter(ClusterMixin, BaseEstimator):

@@ -6,6 +6,7 @@ segment id from week to week unless the profile changed materially.
 """
 
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -91,12 +92,12 @@ def name_segments(
     """
     previous = previous or {}
     names: dict[int, str] = {}
-    for seg, prof in profiles_z.iterrows():
-        seg = int(seg)
+    for label, prof in profiles_z.iterrows():
+        seg = int(cast(int, label))
         if seg in previous and previous_profiles_z is not None and seg in previous_profiles_z.index:
             cols = profiles_z.columns.intersection(previous_profiles_z.columns)
             if len(cols):
-                diff = prof[cols].astype(float) - previous_profiles_z.loc[seg, cols].astype(float)
+                diff = prof[cols].astype(float) - previous_profiles_z.loc[seg][cols].astype(float)
                 small = float(np.sqrt(np.nanmean(diff.to_numpy() ** 2))) < MATERIAL_CHANGE
                 # entering a more urgent state (e.g. usage now falling) is material however small the shift
                 escalated = _tier(_rule_name(prof)[0]) < _tier(previous[seg])
@@ -105,10 +106,10 @@ def name_segments(
                     names[seg] = previous[seg]
     taken = set(names.values())
     proposals = []
-    for seg, prof in profiles_z.iterrows():
-        if int(seg) not in names:
+    for label, prof in profiles_z.iterrows():
+        if int(cast(int, label)) not in names:
             name, score = _rule_name(prof)
-            proposals.append((name, -score, int(seg)))
+            proposals.append((name, -score, int(cast(int, label))))
     for name, _, seg in sorted(proposals):
         candidate, n = name, 1
         while candidate in taken:

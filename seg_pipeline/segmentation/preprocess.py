@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -58,7 +59,8 @@ class QuantileClipper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def transform(self, X: np.ndarray) -> np.ndarray:
         check_is_fitted(self, "lower_")
         X = validate_data(self, X, dtype=float, reset=False, ensure_all_finite="allow-nan")
-        return np.clip(X, self.lower_, self.upper_)
+        clipped: np.ndarray = np.clip(X, self.lower_, self.upper_)
+        return clipped
 
 
 def make_scaler(name: str) -> StandardScaler | RobustScaler | MinMaxScaler | None:
@@ -113,7 +115,7 @@ def build_preprocessor(
     return Pipeline([("columns", columns)])
 
 
-def transform_unclipped(pre: Pipeline, frame: object) -> np.ndarray:
+def transform_unclipped(pre: Pipeline, frame: pd.DataFrame) -> np.ndarray:
     """``pre.transform(frame)`` with the quantile cap skipped, for outlier distances.
 
     Capping protects centroids and scales from extreme accounts, but it also pulls those accounts back into the
@@ -124,7 +126,7 @@ def transform_unclipped(pre: Pipeline, frame: object) -> np.ndarray:
     for name, trans, cols in columns.transformers_:
         if name == "remainder" or isinstance(trans, str):
             continue
-        part = frame[cols]  # type: ignore[index]
+        part = frame[cols]
         if isinstance(trans, Pipeline):
             for step_name, step in trans.steps:
                 if step_name != "clip" and not isinstance(step, str):

@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -173,7 +173,8 @@ def rfm_matrix(rfm: pd.DataFrame) -> np.ndarray:
     lo, hi = np.quantile(raw, CAP_QUANTILES, axis=0)
     logged = np.log1p(np.clip(raw, np.maximum(lo, 0.0), hi))
     std = logged.std(axis=0)
-    return (logged - logged.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    scaled: np.ndarray = (logged - logged.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    return scaled
 
 
 def _crosstab(labels: np.ndarray, rf: pd.Series) -> dict[str, dict[str, int]]:
@@ -188,7 +189,7 @@ def _sizes(labels: np.ndarray) -> dict[str, int]:
 
 def _profile(rfm: pd.DataFrame, labels: np.ndarray) -> dict[str, dict[str, float]]:
     means = rfm[["recency", "frequency", "monetary"]].groupby(labels).mean().round(2)
-    return {str(int(c)): {k: float(v) for k, v in row.items()} for c, row in means.iterrows()}
+    return {str(int(cast(int, c))): {str(k): float(v) for k, v in row.items()} for c, row in means.iterrows()}
 
 
 def cluster_rfm(
@@ -242,7 +243,7 @@ def run_rfm(
     price_col: str,
     as_of: date | None = None,
     seed: int = 0,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Run the whole RFM study and write ``summary.json`` and ``customers.csv`` into ``out_dir``."""
     input_path = Path(input_path)
     cols = [customer_col, invoice_col, date_col, quantity_col, price_col]
@@ -262,7 +263,7 @@ def run_rfm(
         price_col=price_col,
         as_of=as_of,
     )
-    summary: dict[str, object] = {
+    summary: dict[str, Any] = {
         "input": input_path.name,
         "as_of": as_of.isoformat(),
         "seed": seed,

@@ -32,7 +32,7 @@ import pandas as pd
 import skops.io as sio
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
-from mlflow.pyfunc import PythonModel
+from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
 
@@ -127,7 +127,8 @@ class SegmentationPyfunc(PythonModel):
         )
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        return self.model.assign(model_input)
+        assigned: pd.DataFrame = self.model.assign(model_input)
+        return assigned
 
 
 def model_signature(model: Any) -> ModelSignature:
@@ -262,7 +263,7 @@ class MlflowTracker:
                 yield
             finally:
                 mlflow.set_tracking_uri(prev_tracking)  # type: ignore[arg-type]  # None = unset, as MLflow does
-                mlflow.set_registry_uri(prev_registry)  # type: ignore[arg-type]
+                mlflow.set_registry_uri(prev_registry)  # type: ignore[arg-type]  # same: MLflow's hint omits None
                 for key, value in prev_env.items():
                     if value is None:
                         os.environ.pop(key, None)

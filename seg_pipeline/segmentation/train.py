@@ -7,6 +7,7 @@ Pure logic; the model stage (``seg_pipeline.model.stage``) calls :func:`train_we
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -137,10 +138,10 @@ def _align_micro(
     """Stable micro-community ids, aligned like segments through the accounts they share with last week's."""
     found = micro_labels >= 0
     new = pd.Series(micro_labels[found], index=account_ids[found])
-    prev = None
+    prev: pd.Series | None = None
     if champion_assignments is not None and "micro_community" in champion_assignments:
-        prev = champion_assignments.dropna(subset=["micro_community"]).drop_duplicates("account_id", keep="last")
-        prev = prev.set_index("account_id")["micro_community"].astype(int)
+        last = champion_assignments.dropna(subset=["micro_community"]).drop_duplicates("account_id", keep="last")
+        prev = last.set_index("account_id")["micro_community"].astype(int)
     next_id = champion.max_micro_id + 1 if champion is not None else 0
     mapping = align_clusters(new, prev, next_id=next_id).mapping if len(new) else {}
     return mapping, max([next_id - 1, *mapping.values()])
@@ -262,7 +263,7 @@ def _build_model(
         version=f"{week_start.isoformat()}-k{len(seg_ids)}-seed{config.seed}",
         max_segment_id=max([ids.next_id - 1, *seg_ids]),
         max_micro_id=max_micro,
-        profiles_z={int(i): {k: float(v) for k, v in row.items()} for i, row in profiles_z.iterrows()},
+        profiles_z={int(cast(int, i)): {str(k): float(v) for k, v in row.items()} for i, row in profiles_z.iterrows()},
     )
 
 

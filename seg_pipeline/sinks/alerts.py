@@ -172,6 +172,7 @@ def _new_moves(con: duckdb.DuckDBPyConnection, migrations: pd.DataFrame, week: d
 
 def _dead_letter_unrouted(con: duckdb.DuckDBPyConnection, unrouted: pd.DataFrame, week: date) -> None:
     """One dead letter per move without an account manager (a rerun adds none)."""
+    r: Any  # an itertuples row: its fields hold whatever the frame's columns hold
     for r in unrouted.itertuples():
         key = stable_key("unrouted", r.account_id, week.isoformat())
         exists = con.execute("SELECT 1 FROM sinks.dead_letters WHERE sink = 'alerts' AND item_key = ?",
@@ -194,8 +195,8 @@ def _enqueue_digest(con: duckdb.DuckDBPyConnection, msg: Message, routed: pd.Dat
     return True
 
 
-def _int(v: object) -> int | None:
-    return None if v is None or pd.isna(v) else int(v)  # type: ignore[call-overload]
+def _int(v: Any) -> int | None:
+    return None if v is None or pd.isna(v) else int(v)
 
 
 def _enqueue(con: duckdb.DuckDBPyConnection, msg: Message, *, reason_key: str | None, n_items: int) -> bool:

@@ -224,7 +224,7 @@ def _pending(con: duckdb.DuckDBPyConnection, week: date) -> pd.DataFrame:
     ).df()
 
 
-def _properties(row: pd.Series) -> dict[str, Any]:
+def _properties(row: Any) -> dict[str, Any]:
     """CRM properties with provenance; ids and names only, nothing about end users."""
     return {
         "seg_segment_id": None if pd.isna(row.segment_id) else int(row.segment_id),

@@ -6,6 +6,7 @@ column added here is validated, typed and loaded everywhere at once (``docs/cont
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TypedDict, Unpack
 
 SOURCES = ("product_events", "crm_accounts", "support_tickets")
 DTYPES = ("VARCHAR", "BIGINT", "DOUBLE", "DATE", "TIMESTAMPTZ")
@@ -106,8 +107,16 @@ class Contract:
         return tuple((c.name, c.dtype) for c in self.columns) + LINEAGE_COLUMNS
 
 
-def _col(name: str, dtype: str = "VARCHAR", **kw: object) -> Column:
-    return Column(name, dtype, **kw)  # type: ignore[arg-type]
+class _ColumnOptions(TypedDict, total=False):
+    nullable: bool
+    allowed: tuple[str, ...] | None
+    min: float | None
+    max: float | None
+    required: bool
+
+
+def _col(name: str, dtype: str = "VARCHAR", **kw: Unpack[_ColumnOptions]) -> Column:
+    return Column(name, dtype, **kw)
 
 
 CONTRACTS: dict[str, Contract] = {

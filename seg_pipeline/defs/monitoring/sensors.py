@@ -1,5 +1,7 @@
 """Drift sensor: request an early retrain of a week whose features drifted beyond the threshold."""
 
+from typing import cast
+
 import dagster as dg
 
 from seg_pipeline.defs.monitoring.assets import DRIFT
@@ -30,7 +32,7 @@ def drift_retrain_sensor(
     if mat is None or mat.partition is None:
         return dg.SkipReason("materialization without a partition")
     value = mat.metadata.get("share_drifted")
-    share = float(value.value) if value is not None else 0.0  # type: ignore[arg-type]
+    share = float(cast(float, value.value)) if value is not None else 0.0  # the stage writes it as a float
     if share <= threshold:
         return dg.SkipReason(f"week {mat.partition}: {share:.0%} of features drifted (threshold {threshold:.0%})")
     return dg.RunRequest(

@@ -5,6 +5,7 @@ Text columns (CSV, JSON lines) arrive as pyarrow strings; Parquet columns arrive
 null for it plus a ``(mask, reason)`` problem.
 """
 
+import typing
 from typing import Any
 
 import numpy as np
@@ -98,8 +99,9 @@ def _cast_number(s: pd.Series, col: Column, null: np.ndarray) -> tuple[pd.Series
         low = ok & (vals < col.min) if col.min is not None else np.zeros(len(s), bool)
         high = ok & (vals > col.max) if col.max is not None else np.zeros(len(s), bool)
     problems.append((low | high, f"out_of_domain:{name}"))
+    out: pd.Series
     if col.dtype == "BIGINT":
-        if not _is_string(s) and pa.types.is_integer(s.dtype.pyarrow_dtype):
+        if not _is_string(s) and pa.types.is_integer(typing.cast(pd.ArrowDtype, s.dtype).pyarrow_dtype):
             out = s.astype("Int64").mask(~ok)
         else:
             out = pd.Series(np.where(ok, vals, np.nan), index=s.index).astype("Int64")
@@ -139,7 +141,7 @@ def _cast_timestamp_text(s: pd.Series, col: Column, null: np.ndarray, time_zone:
 def _cast_timestamp_arrow(s: pd.Series, col: Column, null: np.ndarray, time_zone: str
                           ) -> tuple[pd.Series, np.ndarray, Problems]:
     """Parquet timestamps: outside pandas' nanosecond range is ``ts_out_of_range``; naive ones are local."""
-    tz = s.dtype.pyarrow_dtype.tz
+    tz = typing.cast(pd.ArrowDtype, s.dtype).pyarrow_dtype.tz
     if tz is None:  # naive Parquet timestamps are in the declared source zone
         lo, hi = _NS_MIN.tz_localize(None), _NS_MAX.tz_localize(None)
     else:

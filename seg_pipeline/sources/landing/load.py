@@ -146,7 +146,8 @@ def _drop_duplicates(rows: pd.DataFrame, contract: Contract, read: _WeekRead) ->
 
 
 def _empty_rows(contract: Contract) -> pd.DataFrame:
-    dtypes = {"VARCHAR": STR, "BIGINT": "Int64", "DOUBLE": "Float64", "DATE": DATE, "TIMESTAMPTZ": TS}
+    dtypes: dict[str, str | pd.ArrowDtype] = {"VARCHAR": STR, "BIGINT": "Int64", "DOUBLE": "Float64", "DATE": DATE,
+                                             "TIMESTAMPTZ": TS}
     frame = pd.DataFrame({c.name: pd.Series(dtype=dtypes[c.dtype]) for c in contract.columns})
     frame["source_row"] = pd.Series(dtype="int64")
     frame["source_file"] = pd.Series(dtype=STR)

@@ -134,12 +134,14 @@ def week_jsonl(log: TicketLog, acc: Accounts, start_day: int, day0: int) -> str:
     status = np.where(closed, CLOSED, np.where(solved, SOLVED, np.where(pending, PENDING, OPEN)))
     csat = pd.array(t["csat"][i], dtype="Int64")
     csat[~solved | (t["csat"][i] <= 0)] = pd.NA
+    resolved_at = iso_timestamps(np.where(solved, res, 0))
+    resolved_at[~solved] = None
     frame = pd.DataFrame({
         "ticket_id": fixed_ids("tkt_", t["num"][i], 7).to_pandas(),
         "account_id": fixed_ids("acc_", t["account"][i], 6).to_pandas(),
         "created_at": iso_timestamps(t["created"][i]),
         "updated_at": iso_timestamps(upd),
-        "resolved_at": np.where(solved, iso_timestamps(np.where(solved, res, 0)), None),  # type: ignore[call-overload]
+        "resolved_at": resolved_at,
         "priority": np.asarray(TICKET_PRIORITIES, dtype=object)[t["priority"][i]],
         "category": np.asarray(TICKET_CATEGORIES, dtype=object)[t["category"][i]],
         "status": status.astype(object),
