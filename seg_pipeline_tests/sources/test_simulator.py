@@ -180,11 +180,13 @@ def test_crm_snapshot_contract(crm: pd.DataFrame) -> None:
     assert not crm.groupby("week_start")["account_id"].apply(lambda s: s.duplicated().any()).any()
     assert crm["plan"].isin(["starter", "growth", "business", "enterprise"]).all()
     assert crm["status"].isin(["active", "churned"]).all()
-    assert (crm["seats"] >= 0).all() and (crm["mrr"] >= 0).all()
+    assert (crm["seats"] >= 0).all()
+    assert (crm["mrr"] >= 0).all()
     signup = pd.to_datetime(crm["signup_date"], format="%Y-%m-%d")
     renewal = pd.to_datetime(crm["renewal_date"], format="%Y-%m-%d")
     week_end = pd.to_datetime(crm["week_start"]) + pd.Timedelta(days=7)
-    assert (signup < week_end).all() and (renewal >= week_end).all()
+    assert (signup < week_end).all()
+    assert (renewal >= week_end).all()
     assert 8 <= crm["account_manager_id"].nunique() <= 15
     assert crm.groupby("account_manager_id")["account_manager_email"].nunique().eq(1).all()
     assert crm["account_manager_email"].str.fullmatch(r"[a-z.]+@example\.com").all()
@@ -196,7 +198,8 @@ def test_tickets_contract_and_lifecycle(tickets: pd.DataFrame, sim: tuple[Path, 
     assert set(tickets.columns) == TICKET_KEYS | {"file_week"}
     assert not tickets.duplicated(["ticket_id", "file_week"]).any()
     iso = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00"
-    assert tickets["created_at"].str.fullmatch(iso).all() and tickets["updated_at"].str.fullmatch(iso).all()
+    assert tickets["created_at"].str.fullmatch(iso).all()
+    assert tickets["updated_at"].str.fullmatch(iso).all()
     created = pd.to_datetime(tickets["created_at"])
     updated = pd.to_datetime(tickets["updated_at"])
     resolved = pd.to_datetime(tickets["resolved_at"])
@@ -220,7 +223,8 @@ def test_tickets_contract_and_lifecycle(tickets: pd.DataFrame, sim: tuple[Path, 
     in_run = first_created >= start
     assert ((first_created >= first_week) & (first_created < first_week + pd.Timedelta(days=7)))[in_run].all()
     history = first_created[~in_run]
-    assert len(history) and (history >= start - pd.Timedelta(weeks=TICKET_WARMUP_WEEKS)).all()
+    assert len(history)
+    assert (history >= start - pd.Timedelta(weeks=TICKET_WARMUP_WEEKS)).all()
     assert (pd.to_datetime(first.loc[~in_run, "updated_at"]) > history).all()
     hours = (resolved - created).dt.total_seconds() / 3600
     by_prio = hours[done].groupby(tickets.loc[done, "priority"]).median()
