@@ -113,8 +113,8 @@ def test_prior_ledger_prevents_second_confirmation_and_rerun_is_idempotent():
     prev = assignments(wk(2), [("a1", 1)])
     cur = assignments(wk(3), [("a1", 1)])
     feats = features(wk(3), ["a1"])
-    kwargs = dict(history=hist, features_current=feats, features_history=feats.iloc[0:0], centroids_z=None,
-                  week_start=wk(3))
+    kwargs = {"history": hist, "features_current": feats, "features_history": feats.iloc[0:0], "centroids_z": None,
+              "week_start": wk(3)}
     fresh = detect_migrations(cur, prev, **kwargs)
     assert fresh.confirmed == 1
     # An earlier run already confirmed 0→1 (e.g. with a lower margin threshold): never alert it twice.

@@ -42,7 +42,7 @@ def _features(seed: int, n: int = 90) -> pd.DataFrame:
 
 
 def _model(feats: pd.DataFrame, seed: int) -> tuple[SegmentationModel, np.ndarray, KSelection]:
-    """A real SegmentationModel (skops types, micro-communities, outlier radii) built from the estimators."""
+    """Build a real SegmentationModel (skops types, micro-communities, outlier radii) from the estimators."""
     pre = build_preprocessor(FEATURES, categorical=["plan"], heavy_tailed=["logins"], scaler="standard").fit(feats)
     X = pre.transform(feats)
     est = HybridSegmenter(3, min_micro_size=3, random_state=seed).fit(X)

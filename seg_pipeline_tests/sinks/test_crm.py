@@ -154,7 +154,7 @@ def test_5xx_retries_with_bounded_full_jitter(con, crm_config, crm, clock):
 
     assert result.sent == 5
     assert result.requests == 3
-    backoffs = [s for s in clock.sleeps]
+    backoffs = list(clock.sleeps)
     assert len(backoffs) == 2
     assert 0 <= backoffs[0] <= 0.5  # full jitter within base * 2^n
     assert 0 <= backoffs[1] <= 1.0
@@ -204,7 +204,7 @@ def test_401_stops_at_once_and_rows_stay_pending(con, crm_config, crm, clock):
     url, state = crm
     _plan(con)
     with pytest.raises(SinkAuthError) as err:
-        _deliver(con, rest(crm_config, url, token="wrong-token"), clock)
+        _deliver(con, rest(crm_config, url, token="wrong-token"), clock)  # noqa: S106 - deliberately wrong fake token
 
     assert len(state.requests) == 1
     assert not state.companies

@@ -87,7 +87,7 @@ def test_writeback_week_without_assignments_enqueues_nothing(tmp_path: Path, crm
 def test_writeback_week_stop_error_keeps_rows_pending_and_writes_no_stats(warehouse, crm_config, crm) -> None:
     url, state = crm
     with pytest.raises(SinkAuthError):
-        writeback_week(WEEK1, warehouse, rest(crm_config, url, token="wrong-token"), "run-a")
+        writeback_week(WEEK1, warehouse, rest(crm_config, url, token="wrong-token"), "run-a")  # noqa: S106 - fake token
     assert len(state.requests) == 1
     assert not state.companies
     assert _rows(warehouse, "SELECT DISTINCT status FROM sinks.crm_outbox") == [("pending",)]

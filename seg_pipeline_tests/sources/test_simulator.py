@@ -62,10 +62,11 @@ def crm(sim: tuple[Path, SimulationResult]) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def tickets(sim: tuple[Path, SimulationResult]) -> pd.DataFrame:
     _, result = sim
-    rows = []
-    for week, path in zip(result.weeks, result.files["support_tickets"], strict=True):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            rows.append({**json.loads(line), "file_week": week})
+    rows = [
+        {**json.loads(line), "file_week": week}
+        for week, path in zip(result.weeks, result.files["support_tickets"], strict=True)
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
     return pd.DataFrame(rows)
 
 
@@ -107,10 +108,14 @@ def test_events_scale_multiplies_volume_only(tmp_path: Path) -> None:
         tmp_path / "y" / "truth" / "personas.parquet").read_bytes()
 
 
-@pytest.mark.parametrize("kwargs", [{"start": date(2026, 1, 6)}, {"accounts": 0}, {"weeks": 0},
-                                    {"events_scale": 0.0}])
-def test_invalid_config_is_rejected(kwargs: dict) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"start": date(2026, 1, 6)}, "is not a Monday"),
+    ({"accounts": 0}, "accounts and weeks must be >= 1"),
+    ({"weeks": 0}, "accounts and weeks must be >= 1"),
+    ({"events_scale": 0.0}, "events_scale must be > 0"),
+])
+def test_invalid_config_is_rejected(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         SimulationConfig(**kwargs)
 
 
