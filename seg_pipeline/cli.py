@@ -219,9 +219,10 @@ def ui(ctx: click.Context, port: int, no_daemon: bool) -> None:
     workspace = str(PROJECT_ROOT / "workspace.yaml")
     bindir = Path(sys.executable).parent
     procs = []
+    # S603: both executables are this venv's own Dagster entry points with fixed arguments
     if not no_daemon:
-        procs.append(subprocess.Popen([str(bindir / "dagster-daemon"), "run", "-w", workspace], env=env))
-    procs.append(subprocess.Popen(
+        procs.append(subprocess.Popen([str(bindir / "dagster-daemon"), "run", "-w", workspace], env=env))  # noqa: S603
+    procs.append(subprocess.Popen(  # noqa: S603
         [str(bindir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", workspace], env=env
     ))
     click.echo(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={settings.home}); Ctrl-C stops it.")

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from seg_pipeline.settings import Settings
-from seg_pipeline.warehouse.duck import connect, table_exists
+from seg_pipeline.warehouse.duck import connect, qualified, table_exists
 from seg_pipeline.weeks import parse_week, week_start_of
 
 Progress = Callable[[str], None]
@@ -148,7 +148,8 @@ def _counts(con, table: str, weeks: list[str]) -> list[int]:  # type: ignore[no-
     schema, name = table.split(".")
     if not table_exists(con, schema, name):
         return [0] * len(weeks)
-    rows = dict(con.execute(f"SELECT CAST(week_start AS VARCHAR), count(*) FROM {table} GROUP BY 1").fetchall())
+    target = qualified(schema, name)
+    rows = dict(con.execute(f"SELECT CAST(week_start AS VARCHAR), count(*) FROM {target} GROUP BY 1").fetchall())  # noqa: S608 - qualified()
     return [int(rows.get(w, 0)) for w in weeks]
 
 
@@ -217,19 +218,23 @@ def status_summary(settings: Settings) -> dict[str, Any]:
             out["drift"] = drift.to_dict(orient="records")
         for table in ("writeback_stats", "alert_stats"):
             if table_exists(con, "sinks", table):
-                stats = con.execute(f"SELECT * FROM sinks.{table} WHERE week_start = ?", [latest]).fetchdf()
+                sql = f"SELECT * FROM {qualified('sinks', table)} WHERE week_start = ?"  # noqa: S608 - qualified()
+                stats = con.execute(sql, [latest]).fetchdf()
                 out[table] = stats.drop(columns=["week_start"]).to_dict(orient="records")
     lines = [f"week {out['week_start']}: {out['accounts']:,} accounts"]
-    for s in out.get("segments", []):
-        lines.append(f"  segment {s['segment_id']:>3}  {s['name']:<28} {s['n']:>7,} accounts"
-                     + (f"  ({s['outliers']} outliers)" if s["outliers"] else ""))
+    lines += [
+        f"  segment {s['segment_id']:>3}  {s['name']:<28} {s['n']:>7,} accounts"
+        + (f"  ({s['outliers']} outliers)" if s["outliers"] else "")
+        for s in out.get("segments", [])
+    ]
     if "moves" in out:
         lines.append(f"migrations: {out['moves']} moves, {out['confirmed_moves']} confirmed")
-    for d in out.get("drift", []):
-        lines.append(f"drift vs {d['reference']}: {d['share_drifted']:.0%} of features drifted")
-    for key in ("writeback_stats", "alert_stats"):
-        for rec in out.get(key, []):
-            lines.append(f"{key.replace('_', ' ')}: " + ", ".join(f"{k}={v}" for k, v in rec.items()))
+    lines += [f"drift vs {d['reference']}: {d['share_drifted']:.0%} of features drifted" for d in out.get("drift", [])]
+    lines += [
+        f"{key.replace('_', ' ')}: " + ", ".join(f"{k}={v}" for k, v in rec.items())
+        for key in ("writeback_stats", "alert_stats")
+        for rec in out.get(key, [])
+    ]
     out["text"] = "\n".join(lines)
     return out
 

@@ -18,7 +18,8 @@ _TABLE = qualified(*FEATURE_TABLE)
 
 def _week_row(con: duckdb.DuckDBPyConnection, select: str, week: date) -> tuple[Any, ...]:
     """The one row of aggregates ``select`` over the week's rows (SQL NULL where the week is empty)."""
-    rows = con.execute(f"SELECT {select} FROM {_TABLE} WHERE week_start = ?", [week]).fetchall()
+    # _TABLE is qualified(); ``select`` is built by this module from registry names passed through ident()
+    rows = con.execute(f"SELECT {select} FROM {_TABLE} WHERE week_start = ?", [week]).fetchall()  # noqa: S608
     if len(rows) != 1:  # an aggregate without GROUP BY always returns one row
         raise RuntimeError(f"expected one aggregate row from {_TABLE}, got {len(rows)}")
     return tuple(rows[0])

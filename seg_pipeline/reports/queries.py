@@ -12,7 +12,7 @@ import pandas as pd
 
 from seg_pipeline.features import registry
 from seg_pipeline.segmentation.personas import is_at_risk
-from seg_pipeline.warehouse.duck import table_columns, table_exists
+from seg_pipeline.warehouse.duck import ident, table_columns, table_exists
 
 
 class Unavailable(Exception):
@@ -124,16 +124,16 @@ def segment_profiles(con: duckdb.DuckDBPyConnection) -> tuple[str, pd.DataFrame]
         raise Unavailable("no week has both features and segment assignments yet.")
 
     def expr(name: str) -> str:
-        col = f'f."{name}"'
+        col = f"f.{ident(name)}"
         return f"ln(1 + greatest({col}, 0))" if registry.get(name).heavy_tailed else f"{col}::double"
 
-    # identifiers come from the registry allow-list above and are quoted; the week is a bound parameter
-    values = ", ".join(f'{expr(n)} as "{n}"' for n in feats)
+    # identifiers come from the registry allow-list above and pass ident(); the week is a bound parameter
+    cols = [(n, ident(n), ident(f"m_{n}"), ident(f"s_{n}")) for n in feats]  # (name, column, mean, std)
+    values = ", ".join(f"{expr(n)} as {c}" for n, c, _, _ in cols)
     z_cols = ", ".join(
-        f'coalesce((avg(j."{n}") - any_value(g."m_{n}")) / nullif(any_value(g."s_{n}"), 0), 0) as "{n}"'
-        for n in feats
+        f"coalesce((avg(j.{c}) - any_value(g.{m})) / nullif(any_value(g.{sd}), 0), 0) as {c}" for _, c, m, sd in cols
     )
-    stats = ", ".join(f'avg("{n}") as "m_{n}", stddev_pop("{n}") as "s_{n}"' for n in feats)
+    stats = ", ".join(f"avg({c}) as {m}, stddev_pop({c}) as {sd}" for _, c, m, sd in cols)
     sql = f"""
         with j as (
             select s.segment_id, s.segment_name, {values}
@@ -148,7 +148,7 @@ def segment_profiles(con: duckdb.DuckDBPyConnection) -> tuple[str, pd.DataFrame]
         from j cross join g
         group by j.segment_id
         order by j.segment_id
-    """
+    """  # noqa: S608 - ident() names only
     df = _read(con, sql, [week], what="segment profiles")
     return pd.Timestamp(week).strftime("%Y-%m-%d"), df
 
@@ -296,7 +296,7 @@ def top_movers(
         where m.week_start = ?::date and list_contains(?::varchar[], m.to_name)
         order by m.confirmed desc nulls last, m.margin desc nulls last, m.account_id
         limit ?
-    """
+    """  # noqa: S608 - the fixed fragments of _crm_names() only
     df = _read(con, sql, [week, targets, int(limit)], what="moves into at-risk segments")
     return week, _iso_weeks(df, "week_start")
 

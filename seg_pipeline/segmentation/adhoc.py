@@ -36,7 +36,7 @@ def read_table(path: Path, *, string_cols: Iterable[str] = ()) -> pd.DataFrame:
             df = pd.read_parquet(path)
         else:
             sep = "\t" if suffix == ".tsv" else ","
-            dtypes = {c: str for c in string_cols}
+            dtypes = dict.fromkeys(string_cols, str)
             # utf-8-sig accepts a BOM; the python engine is not needed, CRLF is handled by the C parser.
             df = pd.read_csv(path, sep=sep, dtype=dtypes or None, encoding="utf-8-sig", low_memory=False)
     except InputError:

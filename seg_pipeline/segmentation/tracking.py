@@ -365,9 +365,7 @@ class MlflowTracker:
         if selection is not None:
             params["k_rule"] = selection.reason
         params["model_version_label"] = getattr(result.model, "version", None)
-        for k, v in cfg.items():
-            if k.startswith("gate") or k.startswith("min_segment") or k.endswith("_floor"):
-                params[k] = v
+        params.update({k: v for k, v in cfg.items() if k.startswith(("gate", "min_segment")) or k.endswith("_floor")})
         return {k: _param_value(v) for k, v in params.items() if v is not None}
 
     @staticmethod

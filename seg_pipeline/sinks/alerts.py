@@ -221,7 +221,7 @@ def make_channel(config: AlertConfig, *, client: httpx.Client | None = None, smt
                  now: Callable[[], float] = time.time, policy: RetryPolicy | None = None) -> Channel:
     """The channel named by ``config.channel`` (file | webhook | email)."""
     policy = policy or RetryPolicy()
-    rng = random.Random(config.jitter_seed)
+    rng = random.Random(config.jitter_seed)  # noqa: S311 - retry jitter, seedable for tests; not cryptographic
     if config.channel == "file":
         return FileChannel(config.outbox_path)
     if config.channel == "webhook":

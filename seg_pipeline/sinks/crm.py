@@ -218,7 +218,7 @@ def _enqueue_changes(con: duckdb.DuckDBPyConnection, view: str, *, week: date, m
 
 def _pending(con: duckdb.DuckDBPyConnection, week: date) -> pd.DataFrame:
     return con.execute(
-        f"SELECT {_OUTBOX_COLUMNS} FROM sinks.crm_outbox "
+        f"SELECT {_OUTBOX_COLUMNS} FROM sinks.crm_outbox "  # noqa: S608 - module constant column list
         "WHERE status = 'pending' AND week_start <= ? ORDER BY batch_key NULLS LAST, account_id, idempotency_key",
         [week],
     ).df()
@@ -369,7 +369,7 @@ def _deliver_file(con: duckdb.DuckDBPyConnection, config: CrmConfig, week: date,
         return
     # Rows already delivered in this week's file are rewritten too, so a rerun yields the identical file.
     rows = con.execute(
-        "SELECT " + ", ".join(EXPORT_COLUMNS) + " FROM sinks.crm_outbox "
+        "SELECT " + ", ".join(EXPORT_COLUMNS) + " FROM sinks.crm_outbox "  # noqa: S608 - module constant columns
         "WHERE (status = 'pending' AND week_start <= $week) "
         "   OR (status = 'sent' AND delivered_week = $week AND delivered_via = 'file') "
         "ORDER BY account_id, week_start, idempotency_key", {"week": week}).df()
@@ -390,7 +390,7 @@ def _deliver_rest(con: duckdb.DuckDBPyConnection, config: CrmConfig, week: date,
     rows = pending.set_index("idempotency_key", drop=False)
     queue = deque(_assign_batches(con, pending, config.batch_size))
     limiter = RateLimiter(config.rps, clock=clock, sleep=sleep)
-    rng = random.Random(config.jitter_seed)
+    rng = random.Random(config.jitter_seed)  # noqa: S311 - retry jitter, seedable for tests; not cryptographic
     own_client = client is None
     http = default_client(policy.timeout) if client is None else client
     try:
