@@ -26,6 +26,8 @@ _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
 @dataclass
 class WeekRun:
+    """One week's Dagster run as the CLI reports it: outcome, timing, failed and blocking checks."""
+
     week: str
     success: bool
     run_id: str
@@ -135,7 +137,7 @@ def _error_class(err) -> str:  # type: ignore[no-untyped-def]
 
 
 def _root_cause(err) -> str:  # type: ignore[no-untyped-def]
-    """The innermost error message of a step failure (the user's actual problem, not Dagster's wrapper)."""
+    """Return the innermost error message of a step failure (the user's actual problem, not Dagster's wrapper)."""
     if err is None:
         return "run failed"
     while getattr(err, "cause", None) is not None:
@@ -185,7 +187,7 @@ def demo_summary(settings: Settings, runs: list[WeekRun]) -> str:
 
 
 def status_summary(settings: Settings) -> dict[str, Any]:
-    """The latest week in the warehouse: segment sizes, confirmed moves, drift and deliveries."""
+    """Summarise the latest week in the warehouse: segment sizes, confirmed moves, drift and deliveries."""
     out: dict[str, Any] = {}
     with settings.warehouse().reader() as con:
         if not table_exists(con, "features", "account_features"):

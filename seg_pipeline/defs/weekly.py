@@ -50,17 +50,17 @@ def weekly_asset(
 
 
 def weekly_check(name: str, *, asset: dg.AssetKey, **kwargs: Any) -> dg.AssetCheckSpec:
-    """A check spec evaluated per week, so the UI shows each week's result against its partition."""
+    """Declare a check spec evaluated per week, so the UI shows each week's result against its partition."""
     return dg.AssetCheckSpec(name, asset=asset, partitions_def=WEEKLY, **kwargs)
 
 
 def partition_week(context: dg.AssetExecutionContext) -> date:
-    """The run's week, validated before it reaches any SQL or path."""
+    """Return the run's week, validated before it reaches any SQL or path."""
     return parse_week(context.partition_key)
 
 
 def metadata_value(value: Any) -> Any:
-    """A stage's plain metadata value as the Dagster metadata the UI renders best."""
+    """Convert a stage's plain metadata value to the Dagster metadata the UI renders best."""
     if isinstance(value, Markdown):
         return dg.MetadataValue.md(str(value))
     if isinstance(value, Json):

@@ -73,7 +73,7 @@ def segment_sizes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def migration_flows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Moves per (week, from, to): ``week_start, from_name, to_name, moves, confirmed``."""
+    """Count moves per (week, from, to): ``week_start, from_name, to_name, moves, confirmed``."""
     _require(con, "monitoring.segment_migrations")
     df = _read(
         con,
@@ -154,7 +154,7 @@ def segment_profiles(con: duckdb.DuckDBPyConnection) -> tuple[str, pd.DataFrame]
 
 
 def segment_catalog(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The catalog (ids, names, lifetime, status) for the profile table."""
+    """Read the catalog (ids, names, lifetime, status) for the profile table."""
     _require(con, "assignments.segment_catalog")
     df = _read(
         con,
@@ -258,7 +258,7 @@ def _crm_names(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
 
 
 def _at_risk_targets(con: duckdb.DuckDBPyConnection, at_risk: Callable[[object], bool]) -> tuple[str, list[str]]:
-    """The latest migration week and the segment names moved into that week which ``at_risk`` accepts."""
+    """Find the latest migration week and the segment names moved into that week which ``at_risk`` accepts."""
     latest = _read(con, "select max(week_start) as w from monitoring.segment_migrations", what="migrations")
     week = latest["w"].iloc[0]
     if pd.isna(week):

@@ -249,7 +249,7 @@ def _check_options(algorithm: str, scaler: str, eps: float | None, min_samples: 
 
 
 def _scaled(data: pd.DataFrame, scaler: str) -> np.ndarray:
-    """The feature matrix in the space the clustering sees (raw units with ``--scaler none``)."""
+    """Return the feature matrix in the space the clustering sees (raw units with ``--scaler none``)."""
     X = data.to_numpy(dtype=float)
     scaler_obj = make_scaler(scaler)
     return X if scaler_obj is None else np.asarray(scaler_obj.fit_transform(X), dtype=float)

@@ -52,6 +52,7 @@ class AlertResult:
     unrouted_moves: int = 0
 
     def as_metadata(self) -> dict[str, Any]:
+        """Return the counts shown on the asset's materialization."""
         meta: dict[str, Any] = {k: getattr(self, k) for k in (
             "channel", "dry_run", "planned", "pending_before", "sent", "failed", "dead_lettered", "would_send",
             "unrouted_moves")}
@@ -60,10 +61,12 @@ class AlertResult:
 
 
 def digest_message_id(am_id: str, week: date) -> str:
+    """Derive a stable message id, so re-running the week never sends a manager's digest twice."""
     return "msg_" + stable_key("am_digest", am_id, week.isoformat())
 
 
 def engineer_message_id(week: date, reason: str) -> str:
+    """Derive a stable message id, so one week's engineer alert for ``reason`` is sent once."""
     return "msg_" + stable_key("engineer", week.isoformat(), reason)
 
 
@@ -155,7 +158,7 @@ def plan_alerts(
 
 
 def _new_moves(con: duckdb.DuckDBPyConnection, migrations: pd.DataFrame, week: date) -> pd.DataFrame:
-    """The week's confirmed segment moves (one per account), minus those already announced (quieting)."""
+    """Select the week's confirmed segment moves (one per account), minus those already announced (quieting)."""
     m = migrations[(pd.to_datetime(migrations["week_start"]).dt.date == week)
                    & (migrations["kind"] == "segment") & migrations["confirmed"].eq(True)]
     m = m.sort_values(["account_id", "to_segment"], kind="stable").drop_duplicates("account_id", keep="last")
@@ -219,7 +222,7 @@ def _enqueue(con: duckdb.DuckDBPyConnection, msg: Message, *, reason_key: str | 
 def make_channel(config: AlertConfig, *, client: httpx.Client | None = None, smtp_factory: SmtpFactory | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], float] = time.time, policy: RetryPolicy | None = None) -> Channel:
-    """The channel named by ``config.channel`` (file | webhook | email)."""
+    """Make the channel named by ``config.channel`` (file | webhook | email)."""
     policy = policy or RetryPolicy()
     rng = random.Random(config.jitter_seed)  # noqa: S311 - retry jitter, seedable for tests; not cryptographic
     if config.channel == "file":

@@ -30,6 +30,7 @@ def ident(name: str) -> str:
 
 
 def qualified(schema: str, table: str) -> str:
+    """Quote ``schema.table`` after checking the schema is one of :data:`SCHEMAS` and the table an identifier."""
     if schema not in SCHEMAS:
         raise ValueError(f"unknown schema {schema!r}; allowed: {', '.join(SCHEMAS)}")
     return f"{ident(schema)}.{ident(table)}"
@@ -69,6 +70,7 @@ def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Tell whether ``schema.table`` exists (readers of optional tables check before they query)."""
     row = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [schema, table],
@@ -77,6 +79,7 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
+    """List ``(name, type)`` of the table's columns in declaration order (empty when it does not exist)."""
     return [
         (r[0], r[1])
         for r in con.execute(
@@ -154,7 +157,7 @@ def replace_partition_sql(
     key_column: str = "week_start",
     key: date,
 ) -> int:
-    """Same as :func:`replace_partition` for a SELECT that runs inside DuckDB (data never leaves it)."""
+    """Do what :func:`replace_partition` does for a SELECT that runs inside DuckDB (data never leaves it)."""
     target = qualified(schema, table)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
     # names are qualified()/ident(); select_sql is the project's own model SQL, its values bound via params

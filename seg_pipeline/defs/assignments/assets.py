@@ -1,5 +1,7 @@
-"""Assignments stage wiring: every active account gets this week's stable segment (logic in
-``seg_pipeline.assignments``)."""
+"""Assignments stage wiring: every active account gets this week's stable segment.
+
+The logic lives in ``seg_pipeline.assignments``.
+"""
 
 from collections.abc import Iterator
 
@@ -28,6 +30,7 @@ MODEL = dg.AssetKey(["model", "segmentation_model"])
 def account_segments(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, model_registry: ModelRegistryResource
 ) -> Iterator[Event]:
+    """Assign the week with the serving model; no champion to serve fails the run with the reason."""
     try:
         result = run_week(partition_week(context), warehouse.engine(), model_registry.tracker(), context.run.run_id)
     except NoChampionError as exc:

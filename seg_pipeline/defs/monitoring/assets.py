@@ -1,5 +1,7 @@
-"""Monitoring wiring: the migration ledger with the mass-migration gate, and weekly Evidently drift reports
-(logic in ``seg_pipeline.monitoring.stage``)."""
+"""Monitoring wiring: the migration ledger with the mass-migration gate, and weekly Evidently drift reports.
+
+The logic lives in ``seg_pipeline.monitoring.stage``.
+"""
 
 from collections.abc import Iterator
 
@@ -54,6 +56,7 @@ def segment_migrations(
     policy: PolicyResource,
     alerts: AlertChannelResource,
 ) -> Iterator[Event]:
+    """Write the week's migration ledger; a failed mass-migration gate also alerts the engineers."""
     engine = warehouse.engine()
     try:
         result = migrations_week(partition_week(context), engine, model_registry.tracker(), policy.migrations())
@@ -81,6 +84,7 @@ def drift_report(
     policy: PolicyResource,
     reports: ReportStoreResource,
 ) -> Iterator[Event]:
+    """Write the week's drift reports under the report store's ``drift`` folder."""
     config = policy.drift(reports.directory())
     result = drift_week(partition_week(context), warehouse.engine(), model_registry.tracker(), config)
     yield from emit(result)

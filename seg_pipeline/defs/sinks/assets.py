@@ -1,5 +1,7 @@
-"""Sinks wiring: CRM write-back and account-manager digests (logic in ``seg_pipeline.sinks``), gated upstream
-by the blocking checks (mass migration, event volume)."""
+"""Sinks wiring: CRM write-back and account-manager digests, gated upstream by the blocking checks.
+
+The logic lives in ``seg_pipeline.sinks``; the blocking checks are mass migration and event volume.
+"""
 
 from collections.abc import Iterator
 
@@ -30,6 +32,7 @@ CRM = dg.AssetKey(["staging", "stg_crm_accounts"])
 def crm_writeback(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, crm: CrmSinkResource
 ) -> Iterator[Event]:
+    """Write the week's segment changes back to the CRM; a stop (e.g. bad credentials) fails the run."""
     try:
         result = writeback_week(partition_week(context), warehouse.engine(), crm.config(), context.run.run_id)
     except SinkStopError as exc:
@@ -52,6 +55,7 @@ def crm_writeback(
 def am_alerts(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, alerts: AlertChannelResource
 ) -> Iterator[Event]:
+    """Send the account managers their digests of the week's moves; a stop fails the run."""
     try:
         result = alerts_week(partition_week(context), warehouse.engine(), alerts.config())
     except SinkStopError as exc:
