@@ -4,6 +4,7 @@ Key prefix = Dagster group = DuckDB schema = stage; weekly partitions (Monday, U
 """
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,15 @@ def weekly_check(name: str, *, asset: dg.AssetKey, **kwargs: Any) -> dg.AssetChe
 def partition_week(context: dg.AssetExecutionContext) -> date:
     """Return the run's week, validated before it reaches any SQL or path."""
     return parse_week(context.partition_key)
+
+
+@contextmanager
+def fail_run_on(*errors: type[Exception], prefix: str = "") -> Iterator[None]:
+    """Turn a stage's expected stop (no champion, a sink giving up) into a run failure that states the reason."""
+    try:
+        yield
+    except errors as exc:
+        raise dg.Failure(description=f"{prefix}{exc}") from exc
 
 
 def metadata_value(value: Any) -> Any:

@@ -47,6 +47,14 @@ def _read(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = (
     return df
 
 
+def _read_table(
+    con: duckdb.DuckDBPyConnection, table: str, sql: str, *, dates: Sequence[str] = ("week_start",)
+) -> pd.DataFrame:
+    """Read ``sql`` over one table that must be built and hold rows (else a note), ``dates`` as ISO strings."""
+    _require(con, table)
+    return _iso_weeks(_read(con, sql, what=table), *dates)
+
+
 def _iso_weeks(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
     """Dates as ISO strings: stable JSON in the HTML and no time-zone surprises in plotly."""
     for col in cols:
@@ -56,9 +64,9 @@ def _iso_weeks(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
 
 def segment_sizes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Accounts per segment per week: ``week_start, segment_id, segment_name, accounts``."""
-    _require(con, "assignments.account_segments")
-    df = _read(
+    return _read_table(
         con,
+        "assignments.account_segments",
         """
         select week_start, segment_id,
                coalesce(any_value(segment_name), 'segment ' || segment_id::varchar) as segment_name,
@@ -67,16 +75,14 @@ def segment_sizes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         group by week_start, segment_id
         order by week_start, segment_id
         """,
-        what="assignments.account_segments",
     )
-    return _iso_weeks(df, "week_start")
 
 
 def migration_flows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Count moves per (week, from, to): ``week_start, from_name, to_name, moves, confirmed``."""
-    _require(con, "monitoring.segment_migrations")
-    df = _read(
+    return _read_table(
         con,
+        "monitoring.segment_migrations",
         """
         select week_start,
                coalesce(from_name, 'segment ' || from_segment::varchar, '(new)') as from_name,
@@ -87,9 +93,7 @@ def migration_flows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         group by all
         order by week_start, from_name, to_name
         """,
-        what="monitoring.segment_migrations",
     )
-    return _iso_weeks(df, "week_start")
 
 
 def profile_features(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -155,21 +159,20 @@ def segment_profiles(con: duckdb.DuckDBPyConnection) -> tuple[str, pd.DataFrame]
 
 def segment_catalog(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Read the catalog (ids, names, lifetime, status) for the profile table."""
-    _require(con, "assignments.segment_catalog")
-    df = _read(
+    return _read_table(
         con,
+        "assignments.segment_catalog",
         "select segment_id, segment_name, first_week, last_week, status from assignments.segment_catalog "
         "order by segment_id",
-        what="assignments.segment_catalog",
+        dates=("first_week", "last_week"),
     )
-    return _iso_weeks(df, "first_week", "last_week")
 
 
 def training_runs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """One retrain per week (the promoted one when there were several) with its quality gates."""
-    _require(con, "model.training_runs")
-    df = _read(
+    return _read_table(
         con,
+        "model.training_runs",
         """
         select week_start, model_version, silhouette, stability_ari, changed_share, promoted,
                gate_reasons::varchar as gate_reasons
@@ -179,9 +182,7 @@ def training_runs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         ) = 1
         order by week_start
         """,
-        what="model.training_runs",
     )
-    return _iso_weeks(df, "week_start")
 
 
 def drift_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -191,9 +192,9 @@ def drift_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     the population, and would make the line zigzag. Columns: ``week_start, reference, share_drifted, n_drifted,
     n_features, drifted_features``.
     """
-    _require(con, "monitoring.drift_summary")
-    df = _read(
+    return _read_table(
         con,
+        "monitoring.drift_summary",
         """
         select week_start, reference, share_drifted, n_drifted, n_features,
                drifted_features::varchar as drifted_features
@@ -201,9 +202,7 @@ def drift_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         where reference not like 'segment:%'
         order by reference, week_start
         """,
-        what="monitoring.drift_summary",
     )
-    return _iso_weeks(df, "week_start")
 
 
 def churn_by_segment(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -303,21 +302,17 @@ def top_movers(
 
 def writeback_stats(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """CRM write-back outcomes per week: ``week_start, sent, unchanged, failed, dead_lettered``."""
-    _require(con, "sinks.writeback_stats")
-    df = _read(
+    return _read_table(
         con,
+        "sinks.writeback_stats",
         "select week_start, sent, unchanged, failed, dead_lettered from sinks.writeback_stats order by week_start",
-        what="sinks.writeback_stats",
     )
-    return _iso_weeks(df, "week_start")
 
 
 def alert_stats(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Account-manager alerting per week: ``week_start, digests_sent, moves_alerted, blocked``."""
-    _require(con, "sinks.alert_stats")
-    df = _read(
+    return _read_table(
         con,
+        "sinks.alert_stats",
         "select week_start, digests_sent, moves_alerted, blocked from sinks.alert_stats order by week_start",
-        what="sinks.alert_stats",
     )
-    return _iso_weeks(df, "week_start")

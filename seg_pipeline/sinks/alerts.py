@@ -23,7 +23,7 @@ from seg_pipeline.segmentation.personas import AT_RISK_NAMES, is_at_risk
 from seg_pipeline.sinks.channels import Channel, EmailChannel, FileChannel, Message, SmtpFactory, WebhookChannel
 from seg_pipeline.sinks.config import AlertConfig
 from seg_pipeline.sinks.http import Outcome, RetryPolicy, SinkStopError
-from seg_pipeline.sinks.outbox import dead_letter, stable_key
+from seg_pipeline.sinks.outbox import dead_letter, delivery_metadata, stable_key
 from seg_pipeline.warehouse.duck import transaction
 from seg_pipeline.warehouse.schema import ensure_tables
 from seg_pipeline.weeks import parse_week
@@ -53,11 +53,9 @@ class AlertResult:
 
     def as_metadata(self) -> dict[str, Any]:
         """Return the counts shown on the asset's materialization."""
-        meta: dict[str, Any] = {k: getattr(self, k) for k in (
+        return delivery_metadata(self, (
             "channel", "dry_run", "planned", "pending_before", "sent", "failed", "dead_lettered", "would_send",
-            "unrouted_moves")}
-        meta["week_start"] = self.week_start.isoformat()
-        return meta
+            "unrouted_moves"), self.week_start)
 
 
 def digest_message_id(am_id: str, week: date) -> str:

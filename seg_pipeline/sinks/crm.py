@@ -35,7 +35,7 @@ from seg_pipeline.sinks.http import (
     http_attempt,
     run_with_retry,
 )
-from seg_pipeline.sinks.outbox import dead_letter, stable_key
+from seg_pipeline.sinks.outbox import dead_letter, delivery_metadata, stable_key
 from seg_pipeline.warehouse.duck import transaction
 from seg_pipeline.warehouse.schema import ensure_tables
 from seg_pipeline.weeks import parse_week
@@ -72,12 +72,9 @@ class WritebackResult:
 
     def as_metadata(self) -> dict[str, Any]:
         """Return the counts shown on the asset's materialization."""
-        meta: dict[str, Any] = {
-            k: getattr(self, k)
-            for k in ("mode", "dry_run", "pending_before", "sent", "unchanged", "failed", "dead_lettered",
-                      "not_in_crm", "would_send", "requests")
-        }
-        meta["week_start"] = self.week_start.isoformat()
+        meta = delivery_metadata(self, (
+            "mode", "dry_run", "pending_before", "sent", "unchanged", "failed", "dead_lettered", "not_in_crm",
+            "would_send", "requests"), self.week_start)
         if self.file_path is not None:
             meta["file_path"] = str(self.file_path)
         return meta

@@ -9,7 +9,7 @@ import dagster as dg
 
 from seg_pipeline.assignments.stage import run_week
 from seg_pipeline.defs.resources import ModelRegistryResource, WarehouseResource
-from seg_pipeline.defs.weekly import Event, emit, partition_week, weekly_asset
+from seg_pipeline.defs.weekly import Event, emit, fail_run_on, partition_week, weekly_asset
 from seg_pipeline.model.serving import NoChampionError
 
 MODEL = dg.AssetKey(["model", "segmentation_model"])
@@ -31,8 +31,6 @@ def account_segments(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, model_registry: ModelRegistryResource
 ) -> Iterator[Event]:
     """Assign the week with the serving model; no champion to serve fails the run with the reason."""
-    try:
+    with fail_run_on(NoChampionError):
         result = run_week(partition_week(context), warehouse.engine(), model_registry.tracker(), context.run.run_id)
-    except NoChampionError as exc:
-        raise dg.Failure(description=str(exc)) from exc
     yield from emit(result)

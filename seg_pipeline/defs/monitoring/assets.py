@@ -14,7 +14,7 @@ from seg_pipeline.defs.resources import (
     ReportStoreResource,
     WarehouseResource,
 )
-from seg_pipeline.defs.weekly import Event, emit, partition_week, weekly_asset, weekly_check
+from seg_pipeline.defs.weekly import Event, emit, fail_run_on, partition_week, weekly_asset, weekly_check
 from seg_pipeline.model.serving import NoChampionError
 from seg_pipeline.monitoring.stage import MASS_MIGRATION_GATE, drift_week, migrations_week
 from seg_pipeline.sinks.engineer import notify_engineers
@@ -58,10 +58,8 @@ def segment_migrations(
 ) -> Iterator[Event]:
     """Write the week's migration ledger; a failed mass-migration gate also alerts the engineers."""
     engine = warehouse.engine()
-    try:
+    with fail_run_on(NoChampionError):
         result = migrations_week(partition_week(context), engine, model_registry.tracker(), policy.migrations())
-    except NoChampionError as exc:
-        raise dg.Failure(description=str(exc)) from exc
     yield from emit(result, notify=lambda alert: notify_engineers(engine, alerts.config(), alert))
 
 

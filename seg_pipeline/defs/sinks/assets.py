@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from seg_pipeline.defs.resources import AlertChannelResource, CrmSinkResource, WarehouseResource
-from seg_pipeline.defs.weekly import Event, emit, partition_week, weekly_asset
+from seg_pipeline.defs.weekly import Event, emit, fail_run_on, partition_week, weekly_asset
 from seg_pipeline.sinks.http import SinkStopError
 from seg_pipeline.sinks.stage import alerts_week, writeback_week
 
@@ -33,10 +33,8 @@ def crm_writeback(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, crm: CrmSinkResource
 ) -> Iterator[Event]:
     """Write the week's segment changes back to the CRM; a stop (e.g. bad credentials) fails the run."""
-    try:
+    with fail_run_on(SinkStopError, prefix="CRM write-back stopped: "):
         result = writeback_week(partition_week(context), warehouse.engine(), crm.config(), context.run.run_id)
-    except SinkStopError as exc:
-        raise dg.Failure(description=f"CRM write-back stopped: {exc}") from exc
     yield from emit(result)
 
 
@@ -56,8 +54,6 @@ def am_alerts(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, alerts: AlertChannelResource
 ) -> Iterator[Event]:
     """Send the account managers their digests of the week's moves; a stop fails the run."""
-    try:
+    with fail_run_on(SinkStopError, prefix="alert delivery stopped: "):
         result = alerts_week(partition_week(context), warehouse.engine(), alerts.config())
-    except SinkStopError as exc:
-        raise dg.Failure(description=f"alert delivery stopped: {exc}") from exc
     yield from emit(result)
