@@ -78,7 +78,8 @@ def _child(stage: str, home: Path, accounts: int, weeks: int, week: str) -> dict
             "invites": g["event_type"].agg(lambda s: (s == "invite").sum()),
         }).fillna(0)
         usage["key_feature_adoption"] = usage["key_features"] / 4
-        assert len(usage) > 0
+        if usage.empty:
+            raise RuntimeError("the pandas feature build produced no rows")
     return {"stage": stage, "seconds": time.perf_counter() - t0, "rows": rows}
 
 
@@ -90,7 +91,7 @@ def _weeks(first: str, n: int) -> list[date]:
 def _run_stage(stage: str, home: Path, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--child", stage, "--home", str(home), "--accounts", str(args.accounts),
            "--weeks", str(args.weeks), "--week", args.week]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)  # noqa: S603 - re-runs this script as a child
     _, status, usage = os.wait4(proc.pid, 0)
     out = proc.stdout.read() if proc.stdout else ""
     if status != 0:
@@ -101,6 +102,7 @@ def _run_stage(stage: str, home: Path, args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
+    """Run each stage in its own child process (or be that child with ``--child``) and print the comparison."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--accounts", type=int, default=100_000)
     p.add_argument("--weeks", type=int, default=2)

@@ -1,4 +1,4 @@
-"""Measure segmentation at scale: weekly training + assignment, the hybrid at 1M rows, and why not global DBSCAN.
+r"""Measure segmentation at scale: weekly training + assignment, the hybrid at 1M rows, and why not global DBSCAN.
 
 Every measured stage runs in its own child process, so the peak RSS reported (``os.wait4`` rusage) is that
 stage's alone; the input features are generated once per size into Parquet by a separate child. Figures are
@@ -16,7 +16,7 @@ is printed next to every figure.
   ``--global-accounts`` sizes under ``RLIMIT_AS`` = ``--global-mem-gib`` and a ``--global-timeout``; an OOM or
   timeout is reported as such.
 
-    .venv/bin/python benchmarks/bench_segmentation.py --accounts 100000 --features 25 --repeat 3 \\
+    .venv/bin/python benchmarks/bench_segmentation.py --accounts 100000 --features 25 --repeat 3 \
         --hybrid-accounts 1000000 --json /tmp/bench_segmentation.json
 """
 
@@ -117,8 +117,11 @@ def _preprocess(frame: Any, config: Any) -> tuple[Any, Any]:
 
 
 def _mem() -> dict:
-    """Current RSS and the peak so far just before the measured call, then reset the peak (Linux VmHWM) so
-    :func:`_call_peak` is the call's own; ``run_child`` folds ``peak_before_mib`` back into the stage peak."""
+    """Record the current RSS and the peak so far just before the measured call, then reset the peak.
+
+    Resetting the peak (Linux VmHWM) makes :func:`_call_peak` the call's own; ``run_child`` folds
+    ``peak_before_mib`` back into the stage peak.
+    """
     import psutil
 
     mem = {"rss_start_mib": psutil.Process().memory_info().rss / MIB,
@@ -146,6 +149,7 @@ def _ari(truth: Any, labels: Any) -> float:
 
 
 def child_gen(p: dict) -> dict:
+    """Generate the size's features and planted personas once into Parquet, shared by every stage at that size."""
     import pandas as pd
 
     frame, persona, features = make_features(p["n"], p["features"], p["seed"])
@@ -190,7 +194,7 @@ def child_train(p: dict) -> dict:
 
 
 def _combined_labels(a: Any) -> Any:
-    """segment id, replaced by a micro-community or 'outlier' label where set (comparable with the personas)."""
+    """Segment id, replaced by a micro-community or 'outlier' label where set (comparable with the personas)."""
     import numpy as np
 
     lab = a["segment_id"].astype(str).to_numpy(dtype=object)
@@ -364,7 +368,7 @@ def run_child(stage: str, params: dict, *, timeout: float | None = None, workdir
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "ARROW_DEFAULT_MEMORY_POOL": "system"}
     with open(err_path, "w") as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=ROOT)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=ROOT)  # noqa: S603 - this script
         timed_out = threading.Event()
 
         def _kill() -> None:
@@ -395,7 +399,7 @@ def run_child(stage: str, params: dict, *, timeout: float | None = None, workdir
 
 
 def _median(runs: list[dict]) -> dict:
-    """The median run by measured seconds, with every run's seconds and the median peak RSS."""
+    """Pick the median run by measured seconds, with every run's seconds and the median peak RSS."""
     ok = [r for r in runs if r["status"] == "ok"]
     if not ok:
         return runs[-1]
@@ -416,6 +420,7 @@ def _fmt(v: Any, spec: str) -> str:
 
 
 def print_table(rows: list[dict]) -> None:
+    """Print one line per measured stage: status, seconds, peak RSS, load average and the stage's figures."""
     print(f"\n{'stage':8} {'n':>9} {'status':>8} {'seconds':>9} {'peak RSS MiB':>13} {'load1':>6}  details")
     for r in rows:
         secs = r.get("seconds") if r["status"] == "ok" else None
@@ -503,6 +508,7 @@ def _data(n: int, args: argparse.Namespace, cache: dict[int, Path], work: Path) 
 
 
 def main(argv: list[str] | None = None) -> dict:
+    """Run every stage in its own child (or be that child with ``--child``) and return all figures."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--accounts", type=int, default=100_000, help="rows for train_week + assign")
     p.add_argument("--features", type=int, default=25, help="numeric feature columns (>= 19, the registry set)")

@@ -140,6 +140,7 @@ def persona_ari(landing: Path, truth: Path, k: int | None = None, seed: int = 0)
 
 
 def main() -> None:
+    """Simulate the landing files once, print throughput and peak RSS, then optionally the persona ARI."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--weeks", type=int, default=8)

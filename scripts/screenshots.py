@@ -58,7 +58,7 @@ def build_demo_home(home: Path, *, accounts: int, weeks: int, seed: int) -> Sett
 
 
 def shoot_dashboard(settings: Settings, out: Path, *, width: int = 1280, height: int = 900) -> Path:
-    """The top of the dashboard (sizes + migrations Sankey) as a viewport crop: the full page is several MB."""
+    """Shoot the top of the dashboard (sizes + migrations Sankey) as a viewport crop: the full page is several MB."""
     path = settings.reports_dir / "dashboard.html"
     server, url = serve_dashboard(path)
     with server:
@@ -93,6 +93,7 @@ def shoot_asset_graph(base: str, out: Path, *, width: int = 1800, height: int = 
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Write the dashboard and asset-graph screenshots, from a given home or a fresh tiny demo."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, help="materialized SEG_HOME (default: a fresh tiny demo in a tmp dir)")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="output directory (default: docs/img)")

@@ -22,6 +22,7 @@ class SegError(click.ClickException):
     """A user-facing failure: one sentence saying what went wrong, plus how to fix it."""
 
     def __init__(self, message: str, fix: str | None = None) -> None:
+        """Append the suggested ``fix`` on its own line, after the message."""
         super().__init__(message + (f"\n  fix: {fix}" if fix else ""))
 
 
@@ -72,7 +73,7 @@ def main(home: str | None, debug: bool) -> None:
       seg segment customers.csv --features "Annual Income (k$),Spending Score (1-100)" --k 5 --out out/
       seg rfm online_retail.csv --customer-col CustomerID --invoice-col InvoiceNo \\
           --date-col InvoiceDate --quantity-col Quantity --price-col UnitPrice --out rfm/
-    """
+    """  # noqa: D301 - click's \b no-rewrap marker must stay a real backspace
 
 
 # --------------------------------------------------------------------------------------------- pipeline
@@ -89,7 +90,7 @@ def simulate(ctx: click.Context, accounts: int, weeks: int, seed: int, start: da
     \b
     Example:  seg simulate --accounts 5000 --weeks 12 --seed 3
     Ground truth for `seg evaluate` goes to SEG_HOME/truth (the pipeline never reads it).
-    """
+    """  # noqa: D301 - click's \b no-rewrap marker must stay a real backspace
     from seg_pipeline.sources.simulator import SimulationConfig
     from seg_pipeline.sources.simulator import simulate as run_simulation
 
@@ -120,7 +121,7 @@ def run(ctx: click.Context, weeks: tuple[str, ...], all_weeks: bool) -> None:
     Examples:
       seg run 2026-01-12            one week (a Monday)
       seg run --all                 every week found in the landing zone, in order
-    """
+    """  # noqa: D301 - click's \b no-rewrap marker must stay a real backspace
     from seg_pipeline.orchestration import landing_weeks, run_weeks
 
     settings = _settings(ctx)
@@ -149,7 +150,7 @@ def import_cmd(ctx: click.Context, import_dir: Path, mapping: Path | None, week:
       seg run --all
     Rows that cannot be mapped are kept for the loader to quarantine, or written to landing/import_rejects/ with
     a reason: nothing is dropped silently. See docs/byo_data.md.
-    """
+    """  # noqa: D301 - click's \b no-rewrap marker must stay a real backspace
     from seg_pipeline.sources.mappings import MappingError, import_exports, load_mapping
     from seg_pipeline.weeks import parse_week
 
@@ -185,7 +186,7 @@ def demo(ctx: click.Context, accounts: int, weeks: int, seed: int, fresh: bool) 
     Example:  seg demo --weeks 6 --accounts 1500
     Afterwards: `seg ui` shows the runs and lineage, `seg status` the latest week, `seg dashboard --open` the
     segment-health dashboard.
-    """
+    """  # noqa: D301 - click's \b no-rewrap marker must stay a real backspace
     from seg_pipeline.orchestration import demo_summary, reset_home, run_weeks
     from seg_pipeline.sources.simulator import SimulationConfig
     from seg_pipeline.sources.simulator import simulate as run_simulation
@@ -214,15 +215,16 @@ def ui(ctx: click.Context, port: int, no_daemon: bool) -> None:
 
     \b
     Example:  seg ui --port 3001     then open http://127.0.0.1:3001
-    """
+    """  # noqa: D301 - click's \b no-rewrap marker must stay a real backspace
     settings = _settings(ctx)
     env = {**os.environ, "DAGSTER_HOME": str(settings.home), "SEG_HOME": str(settings.home)}
     workspace = str(PROJECT_ROOT / "workspace.yaml")
     bindir = Path(sys.executable).parent
     procs = []
+    # S603: both executables are this venv's own Dagster entry points with fixed arguments
     if not no_daemon:
-        procs.append(subprocess.Popen([str(bindir / "dagster-daemon"), "run", "-w", workspace], env=env))
-    procs.append(subprocess.Popen(
+        procs.append(subprocess.Popen([str(bindir / "dagster-daemon"), "run", "-w", workspace], env=env))  # noqa: S603
+    procs.append(subprocess.Popen(  # noqa: S603
         [str(bindir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", workspace], env=env
     ))
     click.echo(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={settings.home}); Ctrl-C stops it.")
@@ -246,7 +248,7 @@ def ui(ctx: click.Context, port: int, no_daemon: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """The latest week's summary: segments with sizes, confirmed migrations, drift, alerts and write-back."""
+    """Show the latest week's summary: segments with sizes, confirmed migrations, drift, alerts and write-back."""
     from seg_pipeline.orchestration import status_summary
 
     settings = _settings(ctx)
@@ -344,7 +346,7 @@ def segment(input_path: Path, features: str, id_col: str | None, algorithm: str,
     Example (the Mall-customers study):
       seg segment Mall_Customers.csv --features "Annual Income (k$),Spending Score (1-100)" \\
           --id-col CustomerID --k 5 --scaler none --out mall/
-    """
+    """  # noqa: D301 - click's \b no-rewrap marker must stay a real backspace
     from seg_pipeline.segmentation.adhoc import InputError, run_segment
 
     k_value: str | int = k if k == "auto" else _int_option("--k", k)
@@ -385,7 +387,7 @@ def rfm(transactions: Path, customer_col: str, invoice_col: str, date_col: str, 
     Example (Online Retail layout):
       seg rfm online_retail.csv --customer-col CustomerID --invoice-col InvoiceNo --date-col InvoiceDate \\
           --quantity-col Quantity --price-col UnitPrice --out rfm/
-    """
+    """  # noqa: D301 - click's \b no-rewrap marker must stay a real backspace
     from seg_pipeline.segmentation.adhoc import InputError
     from seg_pipeline.segmentation.rfm import run_rfm
 

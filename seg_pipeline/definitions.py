@@ -9,7 +9,7 @@ from seg_pipeline.settings import Settings
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """The project's definitions for ``settings`` (the CLI passes its own; the code server reads the env)."""
+    """Build the project's definitions for ``settings`` (the CLI passes its own; the code server reads the env)."""
     settings.ensure_home()
     return dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
@@ -19,4 +19,5 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    """Build the definitions from the environment (what the code server and `dagster dev` load)."""
     return build_definitions(Settings.from_env())

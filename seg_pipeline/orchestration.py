@@ -16,7 +16,7 @@ import duckdb
 import pandas as pd
 
 from seg_pipeline.settings import Settings
-from seg_pipeline.warehouse.duck import connect, table_exists
+from seg_pipeline.warehouse.duck import connect, qualified, table_exists
 from seg_pipeline.weeks import parse_week, week_start_of
 
 if TYPE_CHECKING:  # Dagster is imported lazily, so `seg --help` stays fast
@@ -30,6 +30,8 @@ _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
 @dataclass
 class WeekRun:
+    """One week's Dagster run as the CLI reports it: outcome, timing, failed and blocking checks."""
+
     week: str
     success: bool
     run_id: str
@@ -139,7 +141,7 @@ def _error_class(err: "SerializableErrorInfo | None") -> str:
 
 
 def _root_cause(err: "SerializableErrorInfo | None") -> str:
-    """The innermost error message of a step failure (the user's actual problem, not Dagster's wrapper)."""
+    """Return the innermost error message of a step failure (the user's actual problem, not Dagster's wrapper)."""
     if err is None:
         return "run failed"
     while err.cause is not None:
@@ -152,7 +154,8 @@ def _counts(con: duckdb.DuckDBPyConnection, table: str, weeks: list[str]) -> lis
     schema, name = table.split(".")
     if not table_exists(con, schema, name):
         return [0] * len(weeks)
-    rows = dict(con.execute(f"SELECT CAST(week_start AS VARCHAR), count(*) FROM {table} GROUP BY 1").fetchall())
+    target = qualified(schema, name)
+    rows = dict(con.execute(f"SELECT CAST(week_start AS VARCHAR), count(*) FROM {target} GROUP BY 1").fetchall())  # noqa: S608 - qualified()
     return [int(rows.get(w, 0)) for w in weeks]
 
 
@@ -188,7 +191,7 @@ def demo_summary(settings: Settings, runs: list[WeekRun]) -> str:
 
 
 def status_summary(settings: Settings) -> dict[str, Any]:
-    """The latest week in the warehouse: segment sizes, confirmed moves, drift and deliveries."""
+    """Summarise the latest week in the warehouse: segment sizes, confirmed moves, drift and deliveries."""
     out: dict[str, Any] = {}
     with settings.warehouse().reader() as con:
         if not table_exists(con, "features", "account_features"):
@@ -221,19 +224,23 @@ def status_summary(settings: Settings) -> dict[str, Any]:
             out["drift"] = drift.to_dict(orient="records")
         for table in ("writeback_stats", "alert_stats"):
             if table_exists(con, "sinks", table):
-                stats = con.execute(f"SELECT * FROM sinks.{table} WHERE week_start = ?", [latest]).fetchdf()
+                sql = f"SELECT * FROM {qualified('sinks', table)} WHERE week_start = ?"  # noqa: S608 - qualified()
+                stats = con.execute(sql, [latest]).fetchdf()
                 out[table] = stats.drop(columns=["week_start"]).to_dict(orient="records")
     lines = [f"week {out['week_start']}: {out['accounts']:,} accounts"]
-    for s in out.get("segments", []):
-        lines.append(f"  segment {s['segment_id']:>3}  {s['name']:<28} {s['n']:>7,} accounts"
-                     + (f"  ({s['outliers']} outliers)" if s["outliers"] else ""))
+    lines += [
+        f"  segment {s['segment_id']:>3}  {s['name']:<28} {s['n']:>7,} accounts"
+        + (f"  ({s['outliers']} outliers)" if s["outliers"] else "")
+        for s in out.get("segments", [])
+    ]
     if "moves" in out:
         lines.append(f"migrations: {out['moves']} moves, {out['confirmed_moves']} confirmed")
-    for d in out.get("drift", []):
-        lines.append(f"drift vs {d['reference']}: {d['share_drifted']:.0%} of features drifted")
-    for key in ("writeback_stats", "alert_stats"):
-        for rec in out.get(key, []):
-            lines.append(f"{key.replace('_', ' ')}: " + ", ".join(f"{k}={v}" for k, v in rec.items()))
+    lines += [f"drift vs {d['reference']}: {d['share_drifted']:.0%} of features drifted" for d in out.get("drift", [])]
+    lines += [
+        f"{key.replace('_', ' ')}: " + ", ".join(f"{k}={v}" for k, v in rec.items())
+        for key in ("writeback_stats", "alert_stats")
+        for rec in out.get(key, [])
+    ]
     out["text"] = "\n".join(lines)
     return out
 

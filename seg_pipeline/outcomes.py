@@ -59,7 +59,7 @@ class StageResult:
     checks: list[CheckOutcome] = field(default_factory=list)
 
     def check(self, name: str) -> CheckOutcome:
-        """The outcome of check ``name`` (KeyError when the stage did not evaluate it)."""
+        """Return the outcome of check ``name`` (KeyError when the stage did not evaluate it)."""
         for outcome in self.checks:
             if outcome.name == name:
                 return outcome

@@ -107,6 +107,7 @@ class Settings:
     # ---- derived locations (all under SEG_HOME) ----
     @property
     def warehouse_path(self) -> Path:
+        """Live DuckDB warehouse, written by the single writer only."""
         return self.home / "warehouse.duckdb"
 
     @property
@@ -116,6 +117,7 @@ class Settings:
 
     @property
     def landing_dir(self) -> Path:
+        """Landing zone the raw stage reads a week of source files from."""
         return self.home / "landing"
 
     @property
@@ -125,20 +127,24 @@ class Settings:
 
     @property
     def mlflow_dir(self) -> Path:
+        """Local MLflow store (tracking database and artifacts)."""
         return self.home / "mlflow"
 
     @property
     def tracking_uri(self) -> str:
+        """MLflow tracking (and registry) URI: the configured one, else the local SQLite store."""
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
         return f"sqlite:///{(self.mlflow_dir / 'mlflow.db').as_posix()}"
 
     @property
     def mlflow_artifact_root(self) -> Path:
+        """Where MLflow stores logged models and reports."""
         return self.mlflow_dir / "artifacts"
 
     @property
     def reports_dir(self) -> Path:
+        """Dashboard and drift reports."""
         return self.home / "reports"
 
     @property
@@ -147,7 +153,7 @@ class Settings:
         return self.home / "outbox"
 
     def warehouse(self) -> "Warehouse":
-        """The warehouse these settings point at (the engine seam; DuckDB today)."""
+        """Return the warehouse these settings point at (the engine seam; DuckDB today)."""
         from seg_pipeline.warehouse.engine import Warehouse
 
         return Warehouse(self.warehouse_path, self.snapshot_path, self.sql_memory_limit or None)
@@ -159,6 +165,7 @@ class Settings:
 
     @property
     def dashboard_path(self) -> Path:
+        """The static segment-health dashboard page."""
         return self.reports_dir / DASHBOARD_FILE
 
     def secret(self, name: str, env: Mapping[str, str] | None = None) -> str | None:
@@ -167,6 +174,7 @@ class Settings:
         return env.get(self.secret_env[name]) or None
 
     def with_home(self, home: Path) -> "Settings":
+        """Return these settings under another SEG_HOME (resolved, so relative homes work from any cwd)."""
         return replace(self, home=home.resolve())
 
     def ensure_home(self) -> Path:

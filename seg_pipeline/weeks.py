@@ -12,7 +12,7 @@ ONE_WEEK = timedelta(days=7)
 
 
 def parse_week(value: str | date | datetime) -> date:
-    """A week start given as ``YYYY-MM-DD``, date or datetime; raises ``ValueError`` unless it is a Monday."""
+    """Parse a week start given as ``YYYY-MM-DD``, date or datetime; raise ``ValueError`` unless it is a Monday."""
     if isinstance(value, datetime):
         day = value.date()
     elif isinstance(value, date):
@@ -31,14 +31,15 @@ def parse_week(value: str | date | datetime) -> date:
 
 
 def week_start_of(day: date) -> date:
-    """The Monday that starts the week containing ``day``."""
+    """Return the Monday that starts the week containing ``day``."""
     return day - timedelta(days=day.weekday())
 
 
 def week_window(week_start: date) -> tuple[date, date]:
-    """The half-open window ``[week_start, week_start + 7 days)``."""
+    """Return the half-open window ``[week_start, week_start + 7 days)``."""
     return week_start, week_start + ONE_WEEK
 
 
 def previous_week(week_start: date) -> date:
+    """Return the Monday one week before ``week_start``."""
     return week_start - ONE_WEEK

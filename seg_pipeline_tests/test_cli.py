@@ -18,7 +18,8 @@ def test_top_level_help_lists_every_command_with_examples():
     assert out.exit_code == 0
     for cmd in COMMANDS:
         assert cmd in out.output
-    assert "seg demo" in out.output and "Quick start" in out.output
+    assert "seg demo" in out.output
+    assert "Quick start" in out.output
 
 
 @pytest.mark.parametrize("cmd", COMMANDS)
@@ -31,14 +32,20 @@ def test_every_subcommand_explains_itself(cmd):
 def test_errors_are_one_sentence_with_a_fix_and_no_traceback(tmp_path):
     out = CliRunner().invoke(main, ["--home", str(tmp_path / "h"), "status"])
     assert out.exit_code != 0
-    assert "no warehouse" in out.output and "fix:" in out.output and "Traceback" not in out.output
+    assert "no warehouse" in out.output
+    assert "fix:" in out.output
+    assert "Traceback" not in out.output
     out = CliRunner().invoke(main, ["--home", str(tmp_path / "h"), "run", "2026-01-06"])
-    assert out.exit_code != 0 and "Monday" in out.output and "Traceback" not in out.output
+    assert out.exit_code != 0
+    assert "Monday" in out.output
+    assert "Traceback" not in out.output
 
 
 def test_features_lists_the_registry():
     out = CliRunner().invoke(main, ["features"])
-    assert out.exit_code == 0 and "weekly_active_users" in out.output and "support_load_score" in out.output
+    assert out.exit_code == 0
+    assert "weekly_active_users" in out.output
+    assert "support_load_score" in out.output
 
 
 @pytest.mark.skipif(not MALL.exists(), reason="shared Mall-customers data not present")
@@ -49,10 +56,12 @@ def test_segment_reproduces_the_mall_customers_reference(tmp_path):
     ])
     assert out.exit_code == 0, out.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["k"] == 5 and round(summary["silhouette"], 4) == 0.5539
+    assert summary["k"] == 5
+    assert round(summary["silhouette"], 4) == 0.5539
     assert sorted(s["size"] for s in summary["segments"]) == [22, 23, 35, 39, 81]
     assignments = pd.read_csv(tmp_path / "out" / "assignments.csv")
-    assert list(assignments.columns) == ["CustomerID", "segment"] and len(assignments) == 200
+    assert list(assignments.columns) == ["CustomerID", "segment"]
+    assert len(assignments) == 200
     assert (tmp_path / "out" / "report.html").stat().st_size > 10_000
 
 
@@ -60,7 +69,9 @@ def test_segment_reports_a_missing_column_clearly(tmp_path):
     data = tmp_path / "t.csv"
     pd.DataFrame({"a": range(20), "b": range(20)}).to_csv(data, index=False)
     out = CliRunner().invoke(main, ["segment", str(data), "--features", "a,zzz", "--out", str(tmp_path / "o")])
-    assert out.exit_code != 0 and "zzz" in out.output and "Traceback" not in out.output
+    assert out.exit_code != 0
+    assert "zzz" in out.output
+    assert "Traceback" not in out.output
 
 
 @pytest.mark.e2e
@@ -68,11 +79,13 @@ def test_demo_status_and_evaluate_on_the_tiny_home(demo_home):
     home = str(demo_home["home"])
     out = CliRunner().invoke(main, ["--home", home, "status"])
     assert out.exit_code == 0, out.output
-    assert demo_home["weeks"][-1] in out.output and "segment" in out.output
+    assert demo_home["weeks"][-1] in out.output
+    assert "segment" in out.output
     out = CliRunner().invoke(main, ["--home", home, "evaluate", "--json"])
     assert out.exit_code == 0, out.output
     result = json.loads(out.output)
-    assert len(result["per_week"]) == len(demo_home["weeks"]) and 0 < result["mean_ari"] <= 1
+    assert len(result["per_week"]) == len(demo_home["weeks"])
+    assert 0 < result["mean_ari"] <= 1
 
 
 def test_import_maps_a_saas_stack_into_the_landing_zone(tmp_path):
@@ -91,7 +104,8 @@ def test_import_maps_a_saas_stack_into_the_landing_zone(tmp_path):
 
 def test_import_without_a_mapping_says_how_to_fix_it(tmp_path):
     out = CliRunner().invoke(main, ["--home", str(tmp_path / "h"), "import", str(tmp_path)])
-    assert out.exit_code != 0 and "SEG_MAPPINGS" in out.output
+    assert out.exit_code != 0
+    assert "SEG_MAPPINGS" in out.output
 
 
 def test_demo_reset_only_removes_pipeline_state(tmp_path):
@@ -105,5 +119,6 @@ def test_demo_reset_only_removes_pipeline_state(tmp_path):
     (tmp_path / "my_notes.txt").write_text("keep me")
     reset_home(settings)
     assert (tmp_path / "my_notes.txt").read_text() == "keep me"
-    assert not (tmp_path / "warehouse.duckdb").exists() and not list(settings.landing_dir.iterdir())
+    assert not (tmp_path / "warehouse.duckdb").exists()
+    assert not list(settings.landing_dir.iterdir())
     assert (tmp_path / "dagster.yaml").exists()

@@ -22,7 +22,8 @@ def test_every_asset_is_documented_grouped_owned_and_in_the_warehouse_pool():
         stage = key.path[0]
         assert stage in STAGES, key
         assert node.group_name == stage, f"{key} is in group {node.group_name}"
-        assert node.description and len(node.description) > 60, f"{key} needs a description for the UI"
+        assert node.description, f"{key} needs a description for the UI"
+        assert len(node.description) > 60, f"{key} needs a description for the UI"
         assert node.owners, f"{key} has no owner"
         assert any(t.startswith("dagster/kind/") for t in node.tags), f"{key} has no kinds"
         assert node.partitions_def is not None

@@ -19,7 +19,7 @@ def _con(home):
 
 
 def _table_digest(con, table: str, week: str) -> str:
-    rows = con.execute(f"SELECT * FROM {table} WHERE week_start = ? ORDER BY ALL", [week]).fetchall()
+    rows = con.execute(f"SELECT * FROM {table} WHERE week_start = ? ORDER BY ALL", [week]).fetchall()  # noqa: S608 - literal names
     return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
@@ -31,14 +31,15 @@ def test_every_week_materializes_every_layer(demo_home):
         for table in ("raw.product_events", "raw.crm_accounts", "raw.support_tickets", "staging.stg_product_events",
                       "intermediate.int_account_weekly_usage", "features.account_features",
                       "assignments.account_segments"):
-            weeks = {str(r[0]) for r in con.execute(f"SELECT DISTINCT week_start FROM {table}").fetchall()}
+            weeks = {str(r[0]) for r in con.execute(f"SELECT DISTINCT week_start FROM {table}").fetchall()}  # noqa: S608 - literal
             assert weeks == set(demo_home["weeks"]), table
         # one segment row per active account per week, never a NULL segment
         row = con.execute("""
             SELECT count(*), count(DISTINCT (account_id, week_start)), count(*) FILTER (WHERE segment_id IS NULL)
             FROM assignments.account_segments""").fetchall()[0]
         feats = con.execute("SELECT count(*) FROM features.account_features").fetchall()[0][0]
-        assert row[0] == row[1] == feats and row[2] == 0
+        assert row[0] == row[1] == feats
+        assert row[2] == 0
         # raw reconciles with the simulator: nothing lost, nothing invented
         loaded = con.execute("SELECT count(*) FROM raw.product_events").fetchall()[0][0]
         quarantined = con.execute(
@@ -75,11 +76,13 @@ def test_sinks_and_reports_exist_after_the_first_week(demo_home):
         stats = con.execute("SELECT week_start, sent FROM sinks.writeback_stats ORDER BY 1").fetchall()
         drift = con.execute("SELECT DISTINCT week_start FROM monitoring.drift_summary").fetchall()
     assert set(demo_home["weeks"][1:]) <= mig_weeks  # moves exist once there is a previous week
-    assert len(stats) == len(demo_home["weeks"]) and stats[0][1] > 0  # first week writes every account back
+    assert len(stats) == len(demo_home["weeks"])
+    assert stats[0][1] > 0  # first week writes every account back
     assert {str(r[0]) for r in drift} >= set(demo_home["weeks"][1:])
     assert list((settings.outbox_dir / "crm").glob("*")), "no CRM export written"
     html = (settings.reports_dir / "dashboard.html").read_text()
-    assert "<h1" in html and "plotly" in html.lower()
+    assert "<h1" in html
+    assert "plotly" in html.lower()
     drift_html = list((settings.reports_dir / "drift").glob("*.html"))
     assert drift_html
 
@@ -116,7 +119,8 @@ def test_rerunning_an_older_week_keeps_the_champion_and_never_moves_the_crm_back
         row = con.execute(
             "SELECT promoted, gate_reasons FROM model.training_runs WHERE week_start = ?", [first]).fetchall()[0]
     assert state_after == state_before
-    assert row[0] is False and "backfill" in row[1]
+    assert row[0] is False
+    assert "backfill" in row[1]
 
 
 def test_mass_migration_blocks_sinks_and_sends_one_engineer_alert(demo_home):
@@ -133,9 +137,11 @@ def test_mass_migration_blocks_sinks_and_sends_one_engineer_alert(demo_home):
     lines_before = alerts.read_text().splitlines() if alerts.exists() else []
     for _ in range(2):  # a second rerun must not alert the engineers again
         (run,) = run_weeks(strict, [last])
-        assert run.blocked and "monitoring/segment_migrations:mass_migration_gate" in run.failed_checks
+        assert run.blocked
+        assert "monitoring/segment_migrations:mass_migration_gate" in run.failed_checks
     new = [json.loads(x) for x in alerts.read_text().splitlines()[len(lines_before):]]
-    assert len(new) == 1 and "mass migration" in json.dumps(new[0]).lower()
+    assert len(new) == 1
+    assert "mass migration" in json.dumps(new[0]).lower()
     with _con(home) as con:
         blocked = con.execute("SELECT blocked FROM sinks.alert_stats WHERE week_start = ?", [last]).fetchall()
         log_after = con.execute("SELECT count(*) FROM sinks.crm_sync_log").fetchall()[0][0]

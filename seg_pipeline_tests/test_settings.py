@@ -21,7 +21,8 @@ def test_every_variable_the_settings_read_is_documented_in_the_readme():
 def test_home_is_absolute_and_derived_paths_live_under_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     s = Settings.from_env({"SEG_HOME": "relative/home"})
-    assert s.home.is_absolute() and s.home == (tmp_path / "relative" / "home").resolve()
+    assert s.home.is_absolute()
+    assert s.home == (tmp_path / "relative" / "home").resolve()
     for p in (s.warehouse_path, s.landing_dir, s.mlflow_dir, s.reports_dir, s.outbox_dir, s.snapshot_path):
         assert Path(p).is_relative_to(s.home)
     assert s.tracking_uri == f"sqlite:///{s.home}/mlflow/mlflow.db"

@@ -117,7 +117,7 @@ def _key(path: list[str]) -> str:
 
 @pytest.fixture(scope="module")
 def webserver(demo_home: dict) -> Iterator[str]:
-    """Base URL of a real `dagster-webserver` serving workspace.yaml over the demo home; stopped after the module."""
+    """Serve workspace.yaml over the demo home with a real `dagster-webserver`; yield its URL, stop after the module."""
     if not WEBSERVER.exists():
         pytest.fail(f"{WEBSERVER} missing: pip install dagster-webserver")
     try:

@@ -17,7 +17,7 @@ from seg_pipeline.warehouse.engine import Warehouse
 def assign_week(
     model: SegmentationModel, features: pd.DataFrame, week: date, version: str, run_id: str
 ) -> pd.DataFrame:
-    """The week's ``assignments.account_segments`` rows, ordered by account, stamped with version and run."""
+    """Build the week's ``assignments.account_segments`` rows, ordered by account, stamped with version and run."""
     assigned = model.assign(features)
     assigned.insert(1, "week_start", week)
     assigned["model_version"] = str(version)

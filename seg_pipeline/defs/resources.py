@@ -26,6 +26,7 @@ class WarehouseResource(dg.ConfigurableResource):
     sql_memory_limit: str = "128MB"
 
     def engine(self) -> Warehouse:
+        """Return the warehouse engine the stages take (they never see paths or settings)."""
         return Warehouse(Path(self.path), Path(self.snapshot_path), self.sql_memory_limit or None)
 
 
@@ -48,6 +49,7 @@ class LandingZoneResource(dg.ConfigurableResource):
     volume_drop_threshold: float = 0.5
 
     def config(self) -> IngestConfig:
+        """Return the raw stage's ingest configuration."""
         return IngestConfig(Path(self.path), self.quarantine_reject_rate, self.volume_drop_threshold)
 
 
@@ -65,6 +67,7 @@ class CrmSinkResource(dg.ConfigurableResource):
     jitter_seed: int = 7
 
     def config(self) -> CrmConfig:
+        """Return the CRM sink's configuration, secrets resolved by Dagster at run time."""
         return CrmConfig(
             mode=self.mode, export_dir=Path(self.export_dir), base_url=self.base_url, token=self.token,
             batch_size=self.batch_size, rps=self.rps, full_resync=self.full_resync, dry_run=self.dry_run,
@@ -90,6 +93,7 @@ class AlertChannelResource(dg.ConfigurableResource):
     jitter_seed: int = 7
 
     def config(self) -> AlertConfig:
+        """Return the alert channel's configuration, secrets resolved by Dagster at run time."""
         return AlertConfig(
             channel=self.channel, outbox_path=Path(self.outbox_path), dashboard_url=self.dashboard_url,
             webhook_url=self.webhook_url, webhook_secret=self.webhook_secret, smtp_host=self.smtp_host,
@@ -105,6 +109,7 @@ class ReportStoreResource(dg.ConfigurableResource):
     path: str
 
     def directory(self) -> Path:
+        """Return the folder reports are written to."""
         return Path(self.path)
 
 
@@ -126,6 +131,7 @@ class PolicyResource(dg.ConfigurableResource):
     drift_retrain_threshold: float = 0.5
 
     def training(self) -> TrainConfig:
+        """Return the weekly training's k range, scaler, seed and quality-gate floors."""
         return TrainConfig(
             k_range=(self.k_min, self.k_max), fixed_k=self.fixed_k, scaler=self.scaler, seed=self.seed,
             min_segment_share=self.gate_min_segment_share, silhouette_floor=self.gate_silhouette_floor,
@@ -133,10 +139,12 @@ class PolicyResource(dg.ConfigurableResource):
         )
 
     def migrations(self) -> MigrationConfig:
+        """Return the migration ledger's hysteresis and mass-migration settings."""
         return MigrationConfig(self.hysteresis_weeks, self.confirm_margin, self.mass_migration_threshold,
                                self.sinks_override)
 
     def drift(self, reports_dir: Path) -> DriftConfig:
+        """Return the drift reports' settings, writing under ``reports_dir``."""
         return DriftConfig(reports_dir, self.seed)
 
 

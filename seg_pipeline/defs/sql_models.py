@@ -28,7 +28,7 @@ def sql_model_asset(
     check_specs: Iterable[dg.AssetCheckSpec] = (),
     metadata: Mapping[str, Any] | None = None,
 ) -> dg.AssetsDefinition:
-    """The weekly asset that materializes ``model`` with ``run``; key, deps and code version come from the SQL."""
+    """Build the weekly asset that materializes ``model`` with ``run``; key, deps and code version come from the SQL."""
 
     @weekly_asset(
         model.layer,

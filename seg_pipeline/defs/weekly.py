@@ -4,6 +4,7 @@ Key prefix = Dagster group = DuckDB schema = stage; weekly partitions (Monday, U
 """
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -50,17 +51,26 @@ def weekly_asset(
 
 
 def weekly_check(name: str, *, asset: dg.AssetKey, **kwargs: Any) -> dg.AssetCheckSpec:
-    """A check spec evaluated per week, so the UI shows each week's result against its partition."""
+    """Declare a check spec evaluated per week, so the UI shows each week's result against its partition."""
     return dg.AssetCheckSpec(name, asset=asset, partitions_def=WEEKLY, **kwargs)
 
 
 def partition_week(context: dg.AssetExecutionContext) -> date:
-    """The run's week, validated before it reaches any SQL or path."""
+    """Return the run's week, validated before it reaches any SQL or path."""
     return parse_week(context.partition_key)
 
 
+@contextmanager
+def fail_run_on(*errors: type[Exception], prefix: str = "") -> Iterator[None]:
+    """Turn a stage's expected stop (no champion, a sink giving up) into a run failure that states the reason."""
+    try:
+        yield
+    except errors as exc:
+        raise dg.Failure(description=f"{prefix}{exc}") from exc
+
+
 def metadata_value(value: Any) -> Any:
-    """A stage's plain metadata value as the Dagster metadata the UI renders best."""
+    """Convert a stage's plain metadata value to the Dagster metadata the UI renders best."""
     if isinstance(value, Markdown):
         return dg.MetadataValue.md(str(value))
     if isinstance(value, Json):

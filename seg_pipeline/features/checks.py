@@ -17,8 +17,9 @@ _TABLE = qualified(*FEATURE_TABLE)
 
 
 def _week_row(con: duckdb.DuckDBPyConnection, select: str, week: date) -> tuple[Any, ...]:
-    """The one row of aggregates ``select`` over the week's rows (SQL NULL where the week is empty)."""
-    rows = con.execute(f"SELECT {select} FROM {_TABLE} WHERE week_start = ?", [week]).fetchall()
+    """Return the one row of aggregates ``select`` over the week's rows (SQL NULL where the week is empty)."""
+    # _TABLE is qualified(); ``select`` is built by this module from registry names passed through ident()
+    rows = con.execute(f"SELECT {select} FROM {_TABLE} WHERE week_start = ?", [week]).fetchall()  # noqa: S608
     if len(rows) != 1:  # an aggregate without GROUP BY always returns one row
         raise RuntimeError(f"expected one aggregate row from {_TABLE}, got {len(rows)}")
     return tuple(rows[0])
@@ -38,7 +39,7 @@ def keys_unique_not_null(con: duckdb.DuckDBPyConnection, week: date) -> CheckOut
 
 
 def _outside(name: str, lo: Bound, hi: Bound) -> str:
-    """SQL that counts the rows whose ``name`` is NULL or outside ``[lo, hi]``."""
+    """Build SQL that counts the rows whose ``name`` is NULL or outside ``[lo, hi]``."""
     column = ident(name)
     conditions = [f"{column} IS NULL"]
     if lo is not None:
@@ -71,5 +72,5 @@ def feature_null_rates(con: duckdb.DuckDBPyConnection, week: date) -> CheckOutco
 
 
 def feature_checks(con: duckdb.DuckDBPyConnection, week: date) -> list[CheckOutcome]:
-    """The three checks of the week, in the order the asset declares them."""
+    """Run the three checks of the week, in the order the asset declares them."""
     return [keys_unique_not_null(con, week), feature_ranges(con, week), feature_null_rates(con, week)]

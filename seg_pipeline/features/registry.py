@@ -107,7 +107,7 @@ def feature_names(*, clustering_only: bool = False) -> list[str]:
 
 
 def get(name: str) -> Feature:
-    """The registry entry of ``name``; unknown names fail with the list of known ones."""
+    """Return the registry entry of ``name``; unknown names fail with the list of known ones."""
     for f in FEATURES:
         if f.name == name:
             return f
@@ -115,11 +115,11 @@ def get(name: str) -> Feature:
 
 
 def registry_frame() -> pd.DataFrame:
-    """The registry as a table (for Dagster metadata, the warehouse and `seg features`)."""
+    """Return the registry as a table (for Dagster metadata, the warehouse and `seg features`)."""
     rows = [{c: getattr(f, c) for c in REGISTRY_COLUMNS} for f in FEATURES]
     return pd.DataFrame(rows, columns=list(REGISTRY_COLUMNS))
 
 
 def registry_markdown() -> str:
-    """The registry's summary columns as a Markdown table (shown on the feature asset's page)."""
+    """Render the registry's summary columns as a Markdown table (shown on the feature asset's page)."""
     return str(registry_frame()[list(SUMMARY_COLUMNS)].to_markdown(index=False))

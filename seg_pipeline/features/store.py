@@ -32,9 +32,9 @@ def features_as_of(
         raise KeyError(f"unknown feature(s) {unknown}; see `seg features`")
     # the week containing as_of is still open unless as_of is the Monday after it
     last_closed = previous_week(week_start_of(as_of))
-    select = ", ".join(f'"{c}"' for c in ["account_id", "week_start", *columns])
+    select = ", ".join(ident(c) for c in ["account_id", "week_start", *columns])
     sql = (
-        f"SELECT {select} FROM features.account_features "
+        f"SELECT {select} FROM features.account_features "  # noqa: S608 - registry names checked above, via ident()
         "WHERE week_start = (SELECT max(week_start) FROM features.account_features WHERE week_start <= ?)"
     )
     params: list[object] = [last_closed]
@@ -52,5 +52,5 @@ def load_week_features(con: duckdb.DuckDBPyConnection, week: date, columns: Sequ
     """
     select = ", ".join(ident(c) for c in ["account_id", *columns])
     return con.execute(
-        f"SELECT {select} FROM features.account_features WHERE week_start = ? ORDER BY account_id", [week]
+        f"SELECT {select} FROM features.account_features WHERE week_start = ? ORDER BY account_id", [week]  # noqa: S608 - ident()
     ).fetchdf()

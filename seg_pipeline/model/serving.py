@@ -13,7 +13,7 @@ class NoChampionError(RuntimeError):
 
 
 def serving_version(warehouse: Warehouse, week: date) -> str | None:
-    """The model version recorded in ``model.training_runs`` as serving ``week`` (None if none was)."""
+    """Return the model version recorded in ``model.training_runs`` as serving ``week`` (None if none was)."""
     with warehouse.connect() as con:
         return tables.serving_version(con, week)
 

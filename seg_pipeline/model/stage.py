@@ -35,7 +35,7 @@ def should_promote(gate_passed: bool, backfill: bool) -> bool:
 
 
 def serving_after_gate(gate_passed: bool, candidate: str, champion: str | None) -> str | None:
-    """The version that assigns the week: its own model when it passed the gate, else the champion (maybe none)."""
+    """Pick the version that assigns the week: its own model when it passed the gate, else the champion (maybe none)."""
     return candidate if gate_passed else champion
 
 
@@ -68,7 +68,7 @@ def decide(
 def quality_gate_check(
     gate: GateResult, decision: Decision, candidate: str, champion: str | None, config: TrainConfig
 ) -> CheckOutcome:
-    """The ``quality_gate`` outcome: a failed gate is a warning while a champion serves the week, else an error."""
+    """Judge the ``quality_gate``: a failed gate is a warning while a champion serves the week, else an error."""
     no_model = decision.serving is None
     if gate.passed:
         description = "promoted to @champion" if decision.promoted else "passed; backfill week, @champion unchanged"
@@ -92,7 +92,7 @@ def quality_gate_check(
 def training_run_row(
     week: date, result: TrainResult, candidate: str, decision: Decision, accounts: int
 ) -> dict[str, object]:
-    """The week's ``model.training_runs`` row."""
+    """Build the week's ``model.training_runs`` row."""
     m = result.metrics
     return {
         "week_start": week, "model_version": str(candidate), "serving_version": decision.serving,

@@ -9,7 +9,7 @@ from seg_pipeline.warehouse.duck import replace_partition
 
 
 def serving_version(con: duckdb.DuckDBPyConnection, week: date) -> str | None:
-    """The model version recorded as serving ``week`` (None when the week has no run or no model served it)."""
+    """Return the model version recorded as serving ``week`` (None when the week has no run or no model served it)."""
     rows = con.execute(
         "SELECT serving_version FROM model.training_runs WHERE week_start = ? AND serving_version IS NOT NULL",
         [week],
@@ -18,7 +18,7 @@ def serving_version(con: duckdb.DuckDBPyConnection, week: date) -> str | None:
 
 
 def latest_promoted_week(con: duckdb.DuckDBPyConnection, week: date) -> date | None:
-    """The newest week, other than ``week`` itself, whose model was promoted to @champion (None if none was)."""
+    """Find the newest week, other than ``week`` itself, whose model was promoted to @champion (None if none was)."""
     row = con.execute(
         "SELECT max(week_start) FROM model.training_runs WHERE promoted AND week_start <> ?", [week]
     ).fetchall()[0]

@@ -210,7 +210,7 @@ def weekly_drift(features_cur: pd.DataFrame, features_prev: pd.DataFrame | None,
                  assignments_cur: pd.DataFrame, assignments_prev: pd.DataFrame | None, *, columns: list[str],
                  out_dir: Path, week_start: date, largest_segments: int = 3, sample: int = 10_000,
                  seed: int = 0) -> dict[str, Any]:
-    """The week's drift reports: vs last week, vs the champion's training window, and per large segment.
+    """Write the week's drift reports: vs last week, vs the champion's training window, and per large segment.
 
     Per-segment reports compare this week's members of a segment with last week's members of the same
     (stable) segment id, i.e. whether the segment's profile is changing. Missing references (first week, no

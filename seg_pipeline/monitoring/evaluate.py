@@ -69,7 +69,7 @@ def _ari_per_week(joined: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _predicted_migrations(migrations: pd.DataFrame, mapping: dict[int, str]) -> pd.DataFrame:
-    """Confirmed segment moves of the ledger with their from/to segments mapped to personas."""
+    """Return the ledger's confirmed segment moves with their from/to segments mapped to personas."""
     confirmed = pd.DataFrame(columns=LEDGER_COLUMNS) if migrations.empty else migrations.loc[
         (migrations["kind"] == "segment") & migrations["confirmed"].astype(bool)]
     return pd.DataFrame({
@@ -81,7 +81,7 @@ def _predicted_migrations(migrations: pd.DataFrame, mapping: dict[int, str]) -> 
 
 
 def _visible_true_migrations(truth_migrations: pd.DataFrame, weeks: list[pd.Timestamp]) -> pd.DataFrame:
-    """True moves the pipeline could see as segment moves: inside the assigned weeks, not from/to an outlier."""
+    """Keep the true moves the pipeline could see as segment moves: in the assigned weeks, not from/to an outlier."""
     tm = truth_migrations.assign(week_start=to_week(truth_migrations["week_start"]))
     if weeks:
         tm = tm.loc[(tm["week_start"] > weeks[0]) & (tm["week_start"] <= weeks[-1])]

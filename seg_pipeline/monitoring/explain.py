@@ -100,7 +100,7 @@ def _centroids_in(centroids_z: pd.DataFrame | None, cols: list[str]) -> tuple[pd
 
 
 def _recent(history: pd.DataFrame, week: pd.Timestamp) -> pd.DataFrame:
-    """The ``HISTORY_WEEKS`` weeks before ``week``."""
+    """List the ``HISTORY_WEEKS`` weeks before ``week``."""
     if not len(history):
         return history
     weeks = to_week(history["week_start"])
@@ -125,6 +125,7 @@ class Explainer:
 
     def __init__(self, features_current: pd.DataFrame, features_history: pd.DataFrame,
                  centroids_z: pd.DataFrame | None, week: pd.Timestamp) -> None:
+        """Prepare the week's comparable feature scales and each account's history once, for every move."""
         known = _numeric_features()
         if "account_id" not in features_current.columns:
             features_current = pd.DataFrame({"account_id": pd.Series([], dtype=object)})

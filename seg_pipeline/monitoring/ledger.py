@@ -24,7 +24,7 @@ def to_week(values: pd.Series) -> pd.Series:
 
 
 def valid_segment(seg: Any) -> TypeGuard[SupportsInt]:
-    """A real segment id: set and >= 0 (negative ids are noise, never a segment an account moves to)."""
+    """Tell whether ``seg`` is a real segment id: set and >= 0 (negative ids are noise, never a move target)."""
     return seg is not None and not pd.isna(seg) and int(seg) >= 0
 
 

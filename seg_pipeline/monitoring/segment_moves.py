@@ -101,7 +101,7 @@ class _Replay:
         self.ledger_last, self.rule = ledger_last, rule
 
     def state(self, account_id: str) -> _State:
-        """The account's hysteresis state just before this week."""
+        """Return the account's hysteresis state just before this week."""
         st = _State()
         for k in self.positions.get(account_id, ()):
             _step(st, int(self.days[k]), int(self.segs[k]), float(self.margins[k]), self.rule)
@@ -115,7 +115,7 @@ class _Replay:
 
 
 def _last_confirmed(prior_migrations: pd.DataFrame | None, week: pd.Timestamp) -> dict[str, tuple[int, int]]:
-    """account -> (day, to_segment) of its latest confirmed segment move written before ``week``."""
+    """Map each account to (day, to_segment) of its latest confirmed segment move written before ``week``."""
     if prior_migrations is None or not len(prior_migrations):
         return {}
     pm = prior_migrations.assign(week_start=to_week(prior_migrations["week_start"]))
@@ -184,7 +184,7 @@ def _weeks(current: pd.DataFrame, previous: pd.DataFrame, history: pd.DataFrame,
 
 def _segment_moves(w: _Weeks, week: pd.Timestamp, replay_rule: _Rule, ledger_last: Mapping[str, tuple[int, int]],
                    explainer: Explainer) -> tuple[list[Row], dict[str, int]]:
-    """This week's pending/confirmed segment rows, and every account's last stable segment (for the matrix)."""
+    """Build this week's pending/confirmed segment rows, and every account's last stable segment (for the matrix)."""
     cur_valid = w.cur.loc[valid_mask(w.cur["segment_id"])]
     vp = w.past.loc[valid_mask(w.past["segment_id"])]
     # Only accounts whose segment ever changed (or that have a ledger entry) need the week-by-week replay.
@@ -278,7 +278,7 @@ def _ledger_frame(rows: list[Row]) -> pd.DataFrame:
 
 
 def _transition_matrix(cur: pd.DataFrame, stable: Mapping[str, int], both: set[str]) -> pd.DataFrame:
-    """Counts of (last stable segment → this week's segment) over accounts present both weeks; diagonal = stayed."""
+    """Count (last stable segment → this week's segment) over accounts present both weeks; diagonal = stayed."""
     sub = cur.loc[cur["account_id"].isin(both) & cur["account_id"].isin(stable.keys())]
     sub = sub.loc[valid_mask(sub["segment_id"])]
     frm = sub["account_id"].map(stable).astype(int).rename("from_segment")

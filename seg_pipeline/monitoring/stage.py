@@ -35,7 +35,7 @@ SAMPLE_EXPLANATIONS = 10
 
 
 def mass_migration_alert(week: date, result: MigrationResult, config: MigrationConfig) -> EngineerAlert:
-    """The engineers' message for a week the gate blocked: what happened, what is held back, how to re-run."""
+    """Write the engineers' message for a week the gate blocked: what happened, what is held back, how to re-run."""
     body = (
         f"{result.confirmed} of {result.accounts_both_weeks} accounts ({result.rate:.0%}) changed segment in "
         f"week {week}, above the {config.mass_migration_threshold:.0%} threshold. CRM write-back and "
@@ -72,7 +72,7 @@ def _sample_explanations(ledger: pd.DataFrame) -> str:
 
 
 def migration_metadata(result: MigrationResult, columns: Columns) -> dict[str, MetadataValue]:
-    """The ledger asset's metadata: size, schema, the week's counts, transition matrix, sample explanations."""
+    """Build the ledger asset's metadata: size, schema, the week's counts, transition matrix, sample explanations."""
     matrix = result.transition_matrix
     return {
         "dagster/row_count": len(result.ledger),
@@ -137,8 +137,10 @@ def log_drift_artifacts(tracker: MlflowTracker, week: date, rows: pd.DataFrame) 
 
 
 def drift_week(week: date, warehouse: Warehouse, tracker: MlflowTracker, config: DriftConfig) -> StageResult:
-    """Write the week's Evidently reports under ``reports_dir/drift``, replace its ``monitoring.drift_summary``
-    rows and log the reports to the week's MLflow run.
+    """Write the week's Evidently drift reports, record their summary and log them to MLflow.
+
+    Reports go under ``reports_dir/drift``, the week's ``monitoring.drift_summary`` rows are replaced and the
+    reports are logged to the week's MLflow run.
 
     References: last week, the champion's training week, and last week's members of each large segment.
     """

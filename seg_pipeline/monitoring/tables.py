@@ -43,7 +43,7 @@ class MigrationInputs:
 
 
 def read_migration_inputs(con: duckdb.DuckDBPyConnection, week: date) -> MigrationInputs:
-    """The ledger's inputs for ``week`` (features of the ``HISTORY_WEEKS`` weeks before it for explanations)."""
+    """Read the ledger's inputs for ``week`` (features of the ``HISTORY_WEEKS`` weeks before it for explanations)."""
     prior = (
         _frame(con, "SELECT * FROM monitoring.segment_migrations WHERE week_start < ?", [week])
         if table_exists(con, "monitoring", "segment_migrations")
@@ -80,7 +80,7 @@ class DriftInputs:
 
 
 def read_drift_inputs(con: duckdb.DuckDBPyConnection, week: date) -> DriftInputs:
-    """The drift reports' inputs; the training reference is the latest promoted week before ``week``."""
+    """Read the drift reports' inputs; the training reference is the latest promoted week before ``week``."""
     train_week = con.execute(
         "SELECT max(week_start) FROM model.training_runs WHERE promoted AND week_start < ?", [week]
     ).fetchall()[0][0]

@@ -1,0 +1,1 @@
+"""Reports stage: the static segment-health dashboard, built from the read-only warehouse snapshot."""

@@ -39,6 +39,7 @@ class DashboardResult:
 
     @property
     def n_notes(self) -> int:
+        """Count the parts that could not be drawn."""
         return len(self.notes)
 
     def metadata(self) -> dict[str, object]:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from seg_pipeline.features import registry
 from seg_pipeline.segmentation.personas import is_at_risk
-from seg_pipeline.warehouse.duck import table_columns, table_exists
+from seg_pipeline.warehouse.duck import ident, table_columns, table_exists
 
 
 class Unavailable(Exception):
@@ -47,6 +47,14 @@ def _read(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = (
     return df
 
 
+def _read_table(
+    con: duckdb.DuckDBPyConnection, table: str, sql: str, *, dates: Sequence[str] = ("week_start",)
+) -> pd.DataFrame:
+    """Read ``sql`` over one table that must be built and hold rows (else a note), ``dates`` as ISO strings."""
+    _require(con, table)
+    return _iso_weeks(_read(con, sql, what=table), *dates)
+
+
 def _iso_weeks(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
     """Dates as ISO strings: stable JSON in the HTML and no time-zone surprises in plotly."""
     for col in cols:
@@ -56,9 +64,9 @@ def _iso_weeks(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
 
 def segment_sizes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Accounts per segment per week: ``week_start, segment_id, segment_name, accounts``."""
-    _require(con, "assignments.account_segments")
-    df = _read(
+    return _read_table(
         con,
+        "assignments.account_segments",
         """
         select week_start, segment_id,
                coalesce(any_value(segment_name), 'segment ' || segment_id::varchar) as segment_name,
@@ -67,16 +75,14 @@ def segment_sizes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         group by week_start, segment_id
         order by week_start, segment_id
         """,
-        what="assignments.account_segments",
     )
-    return _iso_weeks(df, "week_start")
 
 
 def migration_flows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Moves per (week, from, to): ``week_start, from_name, to_name, moves, confirmed``."""
-    _require(con, "monitoring.segment_migrations")
-    df = _read(
+    """Count moves per (week, from, to): ``week_start, from_name, to_name, moves, confirmed``."""
+    return _read_table(
         con,
+        "monitoring.segment_migrations",
         """
         select week_start,
                coalesce(from_name, 'segment ' || from_segment::varchar, '(new)') as from_name,
@@ -87,9 +93,7 @@ def migration_flows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         group by all
         order by week_start, from_name, to_name
         """,
-        what="monitoring.segment_migrations",
     )
-    return _iso_weeks(df, "week_start")
 
 
 def profile_features(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -124,16 +128,16 @@ def segment_profiles(con: duckdb.DuckDBPyConnection) -> tuple[str, pd.DataFrame]
         raise Unavailable("no week has both features and segment assignments yet.")
 
     def expr(name: str) -> str:
-        col = f'f."{name}"'
+        col = f"f.{ident(name)}"
         return f"ln(1 + greatest({col}, 0))" if registry.get(name).heavy_tailed else f"{col}::double"
 
-    # identifiers come from the registry allow-list above and are quoted; the week is a bound parameter
-    values = ", ".join(f'{expr(n)} as "{n}"' for n in feats)
+    # identifiers come from the registry allow-list above and pass ident(); the week is a bound parameter
+    cols = [(n, ident(n), ident(f"m_{n}"), ident(f"s_{n}")) for n in feats]  # (name, column, mean, std)
+    values = ", ".join(f"{expr(n)} as {c}" for n, c, _, _ in cols)
     z_cols = ", ".join(
-        f'coalesce((avg(j."{n}") - any_value(g."m_{n}")) / nullif(any_value(g."s_{n}"), 0), 0) as "{n}"'
-        for n in feats
+        f"coalesce((avg(j.{c}) - any_value(g.{m})) / nullif(any_value(g.{sd}), 0), 0) as {c}" for _, c, m, sd in cols
     )
-    stats = ", ".join(f'avg("{n}") as "m_{n}", stddev_pop("{n}") as "s_{n}"' for n in feats)
+    stats = ", ".join(f"avg({c}) as {m}, stddev_pop({c}) as {sd}" for _, c, m, sd in cols)
     sql = f"""
         with j as (
             select s.segment_id, s.segment_name, {values}
@@ -148,28 +152,27 @@ def segment_profiles(con: duckdb.DuckDBPyConnection) -> tuple[str, pd.DataFrame]
         from j cross join g
         group by j.segment_id
         order by j.segment_id
-    """
+    """  # noqa: S608 - ident() names only
     df = _read(con, sql, [week], what="segment profiles")
     return pd.Timestamp(week).strftime("%Y-%m-%d"), df
 
 
 def segment_catalog(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The catalog (ids, names, lifetime, status) for the profile table."""
-    _require(con, "assignments.segment_catalog")
-    df = _read(
+    """Read the catalog (ids, names, lifetime, status) for the profile table."""
+    return _read_table(
         con,
+        "assignments.segment_catalog",
         "select segment_id, segment_name, first_week, last_week, status from assignments.segment_catalog "
         "order by segment_id",
-        what="assignments.segment_catalog",
+        dates=("first_week", "last_week"),
     )
-    return _iso_weeks(df, "first_week", "last_week")
 
 
 def training_runs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """One retrain per week (the promoted one when there were several) with its quality gates."""
-    _require(con, "model.training_runs")
-    df = _read(
+    return _read_table(
         con,
+        "model.training_runs",
         """
         select week_start, model_version, silhouette, stability_ari, changed_share, promoted,
                gate_reasons::varchar as gate_reasons
@@ -179,9 +182,7 @@ def training_runs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         ) = 1
         order by week_start
         """,
-        what="model.training_runs",
     )
-    return _iso_weeks(df, "week_start")
 
 
 def drift_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -191,9 +192,9 @@ def drift_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     the population, and would make the line zigzag. Columns: ``week_start, reference, share_drifted, n_drifted,
     n_features, drifted_features``.
     """
-    _require(con, "monitoring.drift_summary")
-    df = _read(
+    return _read_table(
         con,
+        "monitoring.drift_summary",
         """
         select week_start, reference, share_drifted, n_drifted, n_features,
                drifted_features::varchar as drifted_features
@@ -201,9 +202,7 @@ def drift_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         where reference not like 'segment:%'
         order by reference, week_start
         """,
-        what="monitoring.drift_summary",
     )
-    return _iso_weeks(df, "week_start")
 
 
 def churn_by_segment(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -258,7 +257,7 @@ def _crm_names(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
 
 
 def _at_risk_targets(con: duckdb.DuckDBPyConnection, at_risk: Callable[[object], bool]) -> tuple[str, list[str]]:
-    """The latest migration week and the segment names moved into that week which ``at_risk`` accepts."""
+    """Find the latest migration week and the segment names moved into that week which ``at_risk`` accepts."""
     latest = _read(con, "select max(week_start) as w from monitoring.segment_migrations", what="migrations")
     week = latest["w"].iloc[0]
     if pd.isna(week):
@@ -296,28 +295,24 @@ def top_movers(
         where m.week_start = ?::date and list_contains(?::varchar[], m.to_name)
         order by m.confirmed desc nulls last, m.margin desc nulls last, m.account_id
         limit ?
-    """
+    """  # noqa: S608 - the fixed fragments of _crm_names() only
     df = _read(con, sql, [week, targets, int(limit)], what="moves into at-risk segments")
     return week, _iso_weeks(df, "week_start")
 
 
 def writeback_stats(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """CRM write-back outcomes per week: ``week_start, sent, unchanged, failed, dead_lettered``."""
-    _require(con, "sinks.writeback_stats")
-    df = _read(
+    return _read_table(
         con,
+        "sinks.writeback_stats",
         "select week_start, sent, unchanged, failed, dead_lettered from sinks.writeback_stats order by week_start",
-        what="sinks.writeback_stats",
     )
-    return _iso_weeks(df, "week_start")
 
 
 def alert_stats(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Account-manager alerting per week: ``week_start, digests_sent, moves_alerted, blocked``."""
-    _require(con, "sinks.alert_stats")
-    df = _read(
+    return _read_table(
         con,
+        "sinks.alert_stats",
         "select week_start, digests_sent, moves_alerted, blocked from sinks.alert_stats order by week_start",
-        what="sinks.alert_stats",
     )
-    return _iso_weeks(df, "week_start")

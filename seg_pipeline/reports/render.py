@@ -34,7 +34,7 @@ class Section:
     tables: int = 0
 
     def add_note(self, text: str) -> None:
-        """A part that could not be drawn: the reason is shown on the page and returned to the caller."""
+        """Record a part that could not be drawn: the reason is shown on the page and returned to the caller."""
         self.notes.append(text)
         self.blocks.append(note(text))
 
@@ -43,9 +43,11 @@ class Charts:
     """Renders figures to HTML divs; plotly.js is inlined with the first one only (the page must open offline)."""
 
     def __init__(self) -> None:
+        """Start with no chart rendered, so the first one inlines plotly.js."""
         self.count = 0
 
     def render(self, fig: go.Figure, div_id: str, *, height: int = 420) -> str:
+        """Render ``fig`` as an HTML div in the page's style, inlining plotly.js on the first call only."""
         fig.update_layout(height=height, margin={"l": 60, "r": 30, "t": 60, "b": 50}, template="plotly_white")
         out = pio.to_html(
             fig,
@@ -65,6 +67,7 @@ def colors_for(names: Sequence[str]) -> dict[str, str]:
 
 
 def rgba(hex_color: str, alpha: float) -> str:
+    """Turn ``#rrggbb`` into a CSS ``rgba()`` with ``alpha`` (plotly fills need transparency)."""
     r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{alpha})"
 
@@ -85,7 +88,7 @@ def _cell(v: Any) -> str:
 
 
 def table(df: pd.DataFrame, columns: Mapping[str, str], *, css: str = "") -> str:
-    """A small escaped HTML table; ``columns`` maps frame column -> header."""
+    """Render a small escaped HTML table; ``columns`` maps frame column -> header."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in columns.values())
     rows = []
     for rec in df.to_dict("records"):
@@ -96,6 +99,7 @@ def table(df: pd.DataFrame, columns: Mapping[str, str], *, css: str = "") -> str
 
 
 def note(text: str) -> str:
+    """Render ``text`` as an escaped note paragraph."""
     return f'<p class="note">{html.escape(text)}</p>'
 
 

@@ -107,7 +107,7 @@ def _sankey_trace(g: pd.DataFrame, week: str, visible: bool, colors: Colors) -> 
 
 
 def _week_picker(weeks: Sequence[str], titles: Sequence[str]) -> tuple[str, str]:
-    """The week ``<select>`` (latest selected) and the script that swaps the visible Sankey trace and title."""
+    """Render the week ``<select>`` (latest selected) and the script that swaps the visible Sankey trace and title."""
     options = "".join(
         f'<option value="{i}"{" selected" if i == len(weeks) - 1 else ""}>{html.escape(w)}</option>'
         for i, w in enumerate(weeks)
@@ -186,7 +186,7 @@ def _catalog(con: duckdb.DuckDBPyConnection, sec: Section) -> None:
 
 
 def section_profiles(con: duckdb.DuckDBPyConnection, charts: Charts) -> Section:
-    """What each segment looks like: a z-score heatmap, plain-language personas and the catalog."""
+    """Show what each segment looks like: a z-score heatmap, plain-language personas and the catalog."""
     sec = Section("profiles", "Segment profiles",
                   "Standardized feature means (z-scores against all accounts that week): red = above average, "
                   "blue = below. Heavy-tailed counts are compared on a log scale.")

@@ -52,12 +52,15 @@ class DashboardServer(ThreadingHTTPServer):
         super().server_close()
 
     def close(self) -> None:
+        """Stop serving and release the port."""
         self.server_close()
 
     def __enter__(self) -> "DashboardServer":
+        """Serve for the duration of a ``with`` block."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Stop serving when the ``with`` block ends."""
         self.close()
 
 

@@ -1,0 +1,1 @@
+"""Segmentation: preprocessing, the hybrid K-means + DBSCAN model, stable ids, personas, MLflow tracking."""

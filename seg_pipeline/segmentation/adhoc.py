@@ -36,7 +36,7 @@ def read_table(path: Path, *, string_cols: Iterable[str] = ()) -> pd.DataFrame:
             df = pd.read_parquet(path)
         else:
             sep = "\t" if suffix == ".tsv" else ","
-            dtypes: dict[Hashable, type[str]] = {c: str for c in string_cols}
+            dtypes: dict[Hashable, type[str]] = dict.fromkeys(string_cols, str)
             # utf-8-sig accepts a BOM; the python engine is not needed, CRLF is handled by the C parser.
             df = pd.read_csv(path, sep=sep, dtype=dtypes or None, encoding="utf-8-sig", low_memory=False)
     except InputError:
@@ -249,7 +249,7 @@ def _check_options(algorithm: str, scaler: str, eps: float | None, min_samples: 
 
 
 def _scaled(data: pd.DataFrame, scaler: str) -> np.ndarray:
-    """The feature matrix in the space the clustering sees (raw units with ``--scaler none``)."""
+    """Return the feature matrix in the space the clustering sees (raw units with ``--scaler none``)."""
     X = data.to_numpy(dtype=float)
     scaler_obj = make_scaler(scaler)
     return X if scaler_obj is None else np.asarray(scaler_obj.fit_transform(X), dtype=float)

@@ -14,8 +14,11 @@ from scipy.optimize import linear_sum_assignment
 
 @dataclass(frozen=True)
 class Alignment:
-    """``mapping``: new cluster → stable segment id; ``new_ids``: ids created now; ``retired_ids``: previous
-    segments no new cluster matched."""
+    """How one fit's clusters map onto the stable segment ids.
+
+    ``mapping``: new cluster → stable segment id; ``new_ids``: ids created now; ``retired_ids``: previous
+    segments no new cluster matched.
+    """
 
     mapping: dict[int, int]
     new_ids: list[int]

@@ -83,7 +83,7 @@ def nearest_core_labels(
 
 
 def estimate_eps(X: np.ndarray, min_samples: int, rng: np.random.RandomState) -> float:
-    """eps at the knee of the sorted k-distance curve (k = min_samples) on a fixed-seed probe of rows."""
+    """Estimate eps at the knee of the sorted k-distance curve (k = min_samples) on a fixed-seed probe of rows."""
     n_neighbors = min(min_samples, X.shape[0] - 1)
     probe = X if X.shape[0] <= _EPS_PROBE else X[np.sort(rng.choice(X.shape[0], _EPS_PROBE, replace=False))]
     dist, _ = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(X).kneighbors(probe)
@@ -130,6 +130,7 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
         n_init: int = 10,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
+        """Store the hyper-parameters unchanged (sklearn's rule: they are validated in ``fit``)."""
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.n_init = n_init
@@ -217,6 +218,7 @@ class DBSCANSegmenter(ClusterMixin, BaseEstimator):
         memory_limit_bytes: int = 2 * GIB,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
+        """Store the hyper-parameters unchanged (sklearn's rule: they are validated in ``fit``)."""
         self.eps = eps
         self.min_samples = min_samples
         self.max_rows = max_rows
@@ -317,9 +319,12 @@ def hybrid_assign(
     micro_eps: np.ndarray,
     outlier_X: np.ndarray | None = None,
 ) -> HybridAssignment:
-    """Nearest centre → segment; micro-community = nearest micro core sample of the same segment within its
+    """Assign each row its segment, micro-community and outlier flag.
+
+    Nearest centre → segment; micro-community = nearest micro core sample of the same segment within its
     eps; outlier = farther than the segment's radius and in no micro-community. ``outlier_X`` (same rows, e.g.
-    without the quantile cap) is where the outlier distance is measured; default ``X``."""
+    without the quantile cap) is where the outlier distance is measured; default ``X``.
+    """
     labels, dist, margin = _two_nearest(X, centers)
     far = dist if outlier_X is None else _row_distance(outlier_X, centers[labels])
     micro = np.full(X.shape[0], -1, dtype=np.int64)
@@ -431,6 +436,7 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         memory_limit_bytes: int = 2 * GIB,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
+        """Store the hyper-parameters unchanged (sklearn's rule: they are validated in ``fit``)."""
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.n_init = n_init
@@ -550,7 +556,7 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         )
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Main segment (nearest centroid) of each row."""
+        """Predict the main segment (nearest centroid) of each row."""
         return self.predict_detail(X).labels
 
     def predict_detail(self, X: np.ndarray, *, outlier_X: np.ndarray | None = None) -> HybridAssignment:

@@ -57,10 +57,13 @@ class SegmentationModel:
             raise ValueError(f"features missing columns the model was trained on: {missing}")
 
     def assign(self, features: pd.DataFrame) -> pd.DataFrame:
-        """Assign accounts: nearest centroid → segment; micro-community when within eps of one of its core
-        samples (same segment); outlier when farther than the segment's radius learnt at fit (measured before
-        the quantile cap) and in no micro-community. Returns ``ASSIGN_COLUMNS``; ``micro_community`` is
-        nullable Int64 (NA = none)."""
+        """Assign accounts to stable segments, micro-communities and outliers.
+
+        Nearest centroid → segment; micro-community when within eps of one of its core samples (same
+        segment); outlier when farther than the segment's radius learnt at fit (measured before the quantile
+        cap) and in no micro-community. Returns ``ASSIGN_COLUMNS``; ``micro_community`` is nullable Int64
+        (NA = none).
+        """
         if "account_id" not in features.columns:
             raise ValueError("features must have an account_id column")
         X = self.transform(features)

@@ -71,7 +71,7 @@ def _base(name: str) -> str:
 
 
 def is_at_risk(name: object) -> bool:
-    """True for at-risk personas, including suffixed duplicates such as "Dormant 2" (False for missing names)."""
+    """Tell whether a persona is at risk, suffixed duplicates such as "Dormant 2" included (False for missing names)."""
     return isinstance(name, str) and _base(name) in AT_RISK_NAMES
 
 

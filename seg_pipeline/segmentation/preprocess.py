@@ -40,9 +40,11 @@ class QuantileClipper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {"quantiles": [tuple, None]}
 
     def __init__(self, quantiles: tuple[float, float] | None = (0.01, 0.99)) -> None:
+        """Store the quantiles unchanged (sklearn validates parameters in ``fit``); ``None`` disables clipping."""
         self.quantiles = quantiles
 
     def fit(self, X: np.ndarray, y: object = None) -> "QuantileClipper":
+        """Learn each column's clip bounds at the configured quantiles, ignoring NaN."""
         self._validate_params()
         X = validate_data(self, X, dtype=float, ensure_all_finite="allow-nan")
         if self.quantiles is None:
@@ -57,6 +59,7 @@ class QuantileClipper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
+        """Clip each column to the bounds learnt in ``fit``."""
         check_is_fitted(self, "lower_")
         X = validate_data(self, X, dtype=float, reset=False, ensure_all_finite="allow-nan")
         clipped: np.ndarray = np.clip(X, self.lower_, self.upper_)
@@ -64,7 +67,7 @@ class QuantileClipper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
 
 def make_scaler(name: str) -> StandardScaler | RobustScaler | MinMaxScaler | None:
-    """A fresh scaler for ``name`` (one of :data:`SCALERS`); ``None`` for "none" (keep the input's units)."""
+    """Make a fresh scaler for ``name`` (one of :data:`SCALERS`); ``None`` for "none" (keep the input's units)."""
     scalers = {"standard": StandardScaler, "robust": RobustScaler, "minmax": MinMaxScaler}
     if name == "none":
         return None

@@ -153,6 +153,7 @@ def projection_figure(
 
 
 def img_tag(fig: Figure | None, alt: str) -> str:
+    """Embed ``fig`` as an inline PNG ``<img>``, or a note when there is no figure."""
     if fig is None:
         return f"<p><em>{html.escape(alt)}: not available (fewer than two segments).</em></p>"
     data = base64.b64encode(png_bytes(fig)).decode("ascii")

@@ -8,6 +8,7 @@ left, so nothing is dropped silently.
 import json
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -39,6 +40,17 @@ RF_SEGMENT_RULES: tuple[tuple[str, frozenset[int], frozenset[int]], ...] = (
 DATE_FORMATS: tuple[str, ...] = ("ISO8601", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y", "%d.%m.%Y %H:%M")
 MIN_CUSTOMERS_FOR_CLUSTERING = 5
 CAP_QUANTILES = (0.01, 0.99)
+
+
+@dataclass(frozen=True)
+class TransactionColumns:
+    """Which columns of the transaction log hold the customer, invoice, timestamp, quantity and unit price."""
+
+    customer: str
+    invoice: str
+    date: str
+    quantity: str
+    price: str
 
 
 def rf_segment(r: int, f: int) -> str:
@@ -92,10 +104,10 @@ def _id_sort_key(ids: pd.Series) -> pd.Series:
     return numeric if numeric.notna().all() else ids
 
 
-def clean_transactions(
-    df: pd.DataFrame, *, customer_col: str, invoice_col: str, quantity_col: str, price_col: str
-) -> tuple[pd.DataFrame, list[dict[str, object]]]:
+def clean_transactions(df: pd.DataFrame, columns: TransactionColumns) -> tuple[pd.DataFrame, list[dict[str, object]]]:
     """Apply the cleaning chain and return the rows left after each step."""
+    customer_col, invoice_col = columns.customer, columns.invoice
+    quantity_col, price_col = columns.quantity, columns.price
     steps: list[dict[str, object]] = [{"step": "loaded", "rows": len(df)}]
     df = df.copy()
     df[customer_col] = _customer_ids(df[customer_col])
@@ -114,30 +126,21 @@ def clean_transactions(
     return df, steps
 
 
-def rfm_table(
-    df: pd.DataFrame,
-    *,
-    customer_col: str,
-    invoice_col: str,
-    date_col: str,
-    quantity_col: str,
-    price_col: str,
-    as_of: date | None = None,
-) -> tuple[pd.DataFrame, date]:
+def rfm_table(df: pd.DataFrame, columns: TransactionColumns, *, as_of: date | None = None) -> tuple[pd.DataFrame, date]:
     """Per-customer recency (days), frequency (distinct invoices), monetary (sum qty × price) plus scores.
 
     Recency counts calendar days from the last purchase's date to ``as_of`` (default: the day after the last
     invoice), so a purchase on the last day has recency 1.
     """
-    ts = parse_dates(df[date_col], column=date_col)
+    ts = parse_dates(df[columns.date], column=columns.date)
     if ts.isna().any():
-        raise InputError(f"column {date_col!r} has {int(ts.isna().sum())} empty dates after cleaning")
+        raise InputError(f"column {columns.date!r} has {int(ts.isna().sum())} empty dates after cleaning")
     work = pd.DataFrame(
         {
-            "customer": df[customer_col].to_numpy(),
-            "invoice": df[invoice_col].astype("string").str.strip().to_numpy(),
+            "customer": df[columns.customer].to_numpy(),
+            "invoice": df[columns.invoice].astype("string").str.strip().to_numpy(),
             "day": ts.dt.normalize().to_numpy(),
-            "amount": (df[quantity_col] * df[price_col]).to_numpy(),
+            "amount": (df[columns.quantity] * df[columns.price]).to_numpy(),
         }
     )
     last_day = pd.Timestamp(work["day"].max()).date()
@@ -249,20 +252,11 @@ def run_rfm(
     cols = [customer_col, invoice_col, date_col, quantity_col, price_col]
     df = read_table(input_path, string_cols=[customer_col, invoice_col, date_col])
     require_columns(df, cols, source=input_path.name)
-    clean, steps = clean_transactions(
-        df, customer_col=customer_col, invoice_col=invoice_col, quantity_col=quantity_col, price_col=price_col
-    )
+    columns = TransactionColumns(customer_col, invoice_col, date_col, quantity_col, price_col)
+    clean, steps = clean_transactions(df, columns)
     if clean.empty:
         raise InputError(f"no transactions left in {input_path.name} after cleaning ({steps})")
-    rfm, as_of = rfm_table(
-        clean,
-        customer_col=customer_col,
-        invoice_col=invoice_col,
-        date_col=date_col,
-        quantity_col=quantity_col,
-        price_col=price_col,
-        as_of=as_of,
-    )
+    rfm, as_of = rfm_table(clean, columns, as_of=as_of)
     summary: dict[str, Any] = {
         "input": input_path.name,
         "as_of": as_of.isoformat(),

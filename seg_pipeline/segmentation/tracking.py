@@ -81,6 +81,7 @@ class ModelIntegrityError(RuntimeError):
 
 
 def sha256_file(path: Path) -> str:
+    """Hash a file in 1 MiB chunks, so a model artifact can be verified before it is loaded."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -118,15 +119,18 @@ class SegmentationPyfunc(PythonModel):
     """
 
     def __init__(self) -> None:
+        """Start without a model; MLflow calls :meth:`load_context` before serving."""
         self.model: Any = None
 
     def load_context(self, context: Any) -> None:
+        """Load the skops model artifact, refusing it unless its SHA-256 matches the logged one."""
         config = context.model_config or {}
         self.model = load_model_file(
             Path(context.artifacts[MODEL_ARTIFACT]), expected_sha256=config.get("sha256")
         )
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Assign ``model_input``'s accounts (see ``SegmentationModel.assign``)."""
         assigned: pd.DataFrame = self.model.assign(model_input)
         return assigned
 
@@ -217,6 +221,7 @@ class MlflowTracker:
         experiment: str = "seg_pipeline",
         model_name: str = "seg_pipeline_segmentation",
     ) -> None:
+        """Connect to a SQLite or HTTP tracking store; a file store or a relative SQLite path is refused."""
         if tracking_uri.startswith("file:") or "://" not in tracking_uri:
             raise ValueError(
                 f"tracking URI {tracking_uri!r} is a file store; use sqlite:///<absolute path> or an http(s) server"
@@ -366,9 +371,7 @@ class MlflowTracker:
         if selection is not None:
             params["k_rule"] = selection.reason
         params["model_version_label"] = getattr(result.model, "version", None)
-        for k, v in cfg.items():
-            if k.startswith("gate") or k.startswith("min_segment") or k.endswith("_floor"):
-                params[k] = v
+        params.update({k: v for k, v in cfg.items() if k.startswith(("gate", "min_segment")) or k.endswith("_floor")})
         return {k: _param_value(v) for k, v in params.items() if v is not None}
 
     @staticmethod

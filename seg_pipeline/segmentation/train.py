@@ -245,7 +245,7 @@ def _build_model(
     micro: tuple[dict[int, int], int],
     week_start: date,
 ) -> SegmentationModel:
-    """The deployable model: centroids, radii and micro-community cores keyed by stable ids."""
+    """Build the deployable model: centroids, radii and micro-community cores keyed by stable ids."""
     micro_map, max_micro = micro
     present, seg_ids = ids.present, ids.segment_ids
     return SegmentationModel(
@@ -270,7 +270,7 @@ def _build_model(
 def _k_selection(
     hybrid: HybridSegmenter, n_segments: int, metrics: dict[str, float], config: TrainConfig
 ) -> KSelection:
-    """The segmenter's k selection; with a fixed k, a one-row table of this fit's scores."""
+    """Return the segmenter's k selection; with a fixed k, a one-row table of this fit's scores."""
     return hybrid.k_selection_ or KSelection(
         k=n_segments,
         scores=pd.DataFrame(

@@ -23,7 +23,7 @@ from seg_pipeline.segmentation.personas import AT_RISK_NAMES, is_at_risk
 from seg_pipeline.sinks.channels import Channel, EmailChannel, FileChannel, Message, SmtpFactory, WebhookChannel
 from seg_pipeline.sinks.config import AlertConfig
 from seg_pipeline.sinks.http import Outcome, RetryPolicy, SinkStopError
-from seg_pipeline.sinks.outbox import dead_letter, stable_key
+from seg_pipeline.sinks.outbox import dead_letter, delivery_metadata, stable_key
 from seg_pipeline.warehouse.duck import transaction
 from seg_pipeline.warehouse.schema import ensure_tables
 from seg_pipeline.weeks import parse_week
@@ -52,18 +52,19 @@ class AlertResult:
     unrouted_moves: int = 0
 
     def as_metadata(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {k: getattr(self, k) for k in (
+        """Return the counts shown on the asset's materialization."""
+        return delivery_metadata(self, (
             "channel", "dry_run", "planned", "pending_before", "sent", "failed", "dead_lettered", "would_send",
-            "unrouted_moves")}
-        meta["week_start"] = self.week_start.isoformat()
-        return meta
+            "unrouted_moves"), self.week_start)
 
 
 def digest_message_id(am_id: str, week: date) -> str:
+    """Derive a stable message id, so re-running the week never sends a manager's digest twice."""
     return "msg_" + stable_key("am_digest", am_id, week.isoformat())
 
 
 def engineer_message_id(week: date, reason: str) -> str:
+    """Derive a stable message id, so one week's engineer alert for ``reason`` is sent once."""
     return "msg_" + stable_key("engineer", week.isoformat(), reason)
 
 
@@ -155,7 +156,7 @@ def plan_alerts(
 
 
 def _new_moves(con: duckdb.DuckDBPyConnection, migrations: pd.DataFrame, week: date) -> pd.DataFrame:
-    """The week's confirmed segment moves (one per account), minus those already announced (quieting)."""
+    """Select the week's confirmed segment moves (one per account), minus those already announced (quieting)."""
     m = migrations[(pd.to_datetime(migrations["week_start"]).dt.date == week)
                    & (migrations["kind"] == "segment") & migrations["confirmed"].eq(True)]
     m = m.sort_values(["account_id", "to_segment"], kind="stable").drop_duplicates("account_id", keep="last")
@@ -220,9 +221,9 @@ def _enqueue(con: duckdb.DuckDBPyConnection, msg: Message, *, reason_key: str | 
 def make_channel(config: AlertConfig, *, client: httpx.Client | None = None, smtp_factory: SmtpFactory | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], float] = time.time, policy: RetryPolicy | None = None) -> Channel:
-    """The channel named by ``config.channel`` (file | webhook | email)."""
+    """Make the channel named by ``config.channel`` (file | webhook | email)."""
     policy = policy or RetryPolicy()
-    rng = random.Random(config.jitter_seed)
+    rng = random.Random(config.jitter_seed)  # noqa: S311 - retry jitter, seedable for tests; not cryptographic
     if config.channel == "file":
         return FileChannel(config.outbox_path)
     if config.channel == "webhook":

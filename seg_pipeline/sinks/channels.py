@@ -54,15 +54,21 @@ class Message:
 
 
 class Channel(Protocol):
+    """Where alert messages go: a file outbox, a webhook or email."""
+
     name: str
 
-    def send(self, msg: Message) -> Outcome: ...
+    def send(self, msg: Message) -> Outcome:
+        """Deliver one message; the outcome says whether it was accepted, should be retried or is dead."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the channel's connections."""
+        ...
 
 
 def _secret_key(secret: str) -> bytes:
-    """Standard Webhooks secrets are ``whsec_<base64>``; the HMAC key is the decoded part."""
+    """Decode a Standard Webhooks secret (``whsec_<base64>``) into its HMAC key."""
     raw = secret.removeprefix("whsec_")
     try:
         return base64.b64decode(raw, validate=True)
@@ -78,12 +84,16 @@ def sign_webhook(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
 
 
 class FileChannel:
-    """Appends one JSON line per message to ``alerts.jsonl``; a message id already in the file is not
-    written again, so a crash between the append and the ledger update cannot duplicate it."""
+    """Appends one JSON line per message to ``alerts.jsonl``, never the same message id twice.
+
+    A message id already in the file is not written again, so a crash between the append and the ledger
+    update cannot duplicate it.
+    """
 
     name = "file"
 
     def __init__(self, path: Path) -> None:
+        """Append to ``path``; the ids already in it are read on the first send."""
         self.path = path
         self._seen: set[str] | None = None
 
@@ -100,6 +110,7 @@ class FileChannel:
         return self._seen
 
     def send(self, msg: Message) -> Outcome:
+        """Append the message unless its id is already in the file (fsynced before it counts as sent)."""
         if msg.message_id in self._ids():
             return Outcome("ok", None, "already in file", 1)
         record = {
@@ -117,7 +128,7 @@ class FileChannel:
         return Outcome("ok", None, "appended", 1)
 
     def close(self) -> None:
-        return None
+        """Nothing to release: every send opens and closes the file."""
 
 
 class WebhookChannel:
@@ -128,6 +139,7 @@ class WebhookChannel:
     def __init__(self, config: AlertConfig, *, client: httpx.Client | None, policy: RetryPolicy,
                  sleep: Callable[[float], None], clock: Callable[[], float], now: Callable[[], float],
                  rng: random.Random) -> None:
+        """Post to the configured webhook URL; a client is created (and closed) here unless one is given."""
         if not config.webhook_url:
             raise ValueError("alert_channel is 'webhook' but no webhook URL is configured (SEG_WEBHOOK_URL)")
         self.secret, self.url = config.webhook_secret, config.webhook_url
@@ -136,6 +148,7 @@ class WebhookChannel:
         self.client = default_client(policy.timeout) if client is None else client
 
     def send(self, msg: Message) -> Outcome:
+        """POST the message signed afresh per attempt, retrying transient failures under the policy."""
         body = json.dumps(msg.payload(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
         def headers() -> dict[str, str]:
@@ -151,6 +164,7 @@ class WebhookChannel:
                               what="alert webhook")
 
     def close(self) -> None:
+        """Close the HTTP client when this channel created it."""
         if self._own:
             self.client.close()
 
@@ -189,6 +203,7 @@ class EmailChannel:
 
     def __init__(self, config: AlertConfig, *, smtp_factory: SmtpFactory | None, policy: RetryPolicy,
                  sleep: Callable[[float], None], clock: Callable[[], float], rng: random.Random) -> None:
+        """Send through the configured SMTP server; ``smtp_factory`` replaces the connection in tests."""
         if not config.smtp_host:
             raise ValueError("alert_channel is 'email' but no SMTP host is configured (SEG_SMTP_HOST)")
         self.config = config
@@ -222,6 +237,7 @@ class EmailChannel:
         return Attempt("ok", 250, "accepted")
 
     def send(self, msg: Message) -> Outcome:
+        """Email the message, retrying transient SMTP failures; no address means the message is dead."""
         if not msg.recipient_address:
             return Outcome("dead", None, f"no email address for recipient {msg.recipient_id}", 0)
         email = self._email(msg)
@@ -229,4 +245,4 @@ class EmailChannel:
                               clock=self.clock, rng=self.rng, what="alert email")
 
     def close(self) -> None:
-        return None
+        """Nothing to release: every attempt opens and closes its SMTP connection."""

@@ -1,5 +1,7 @@
-"""CRM write-back: diff the week's assignments against what the CRM last acknowledged, enqueue the changes
-into ``sinks.crm_outbox`` and deliver them to a REST CRM (batch upsert) or a per-week export file.
+"""CRM write-back: send the CRM the segment changes it has not acknowledged yet.
+
+The week's assignments are diffed against what the CRM last acknowledged, the changes are enqueued into
+``sinks.crm_outbox`` and delivered to a REST CRM (batch upsert) or a per-week export file.
 
 Two steps so a crash anywhere is safe: :func:`plan_writeback` only writes the outbox (one transaction);
 :func:`deliver_writeback` sends pending rows under deterministic idempotency keys and marks them sent only
@@ -33,7 +35,7 @@ from seg_pipeline.sinks.http import (
     http_attempt,
     run_with_retry,
 )
-from seg_pipeline.sinks.outbox import dead_letter, stable_key
+from seg_pipeline.sinks.outbox import dead_letter, delivery_metadata, stable_key
 from seg_pipeline.warehouse.duck import transaction
 from seg_pipeline.warehouse.schema import ensure_tables
 from seg_pipeline.weeks import parse_week
@@ -69,12 +71,10 @@ class WritebackResult:
     changes: pd.DataFrame | None = field(default=None, repr=False)
 
     def as_metadata(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {
-            k: getattr(self, k)
-            for k in ("mode", "dry_run", "pending_before", "sent", "unchanged", "failed", "dead_lettered",
-                      "not_in_crm", "would_send", "requests")
-        }
-        meta["week_start"] = self.week_start.isoformat()
+        """Return the counts shown on the asset's materialization."""
+        meta = delivery_metadata(self, (
+            "mode", "dry_run", "pending_before", "sent", "unchanged", "failed", "dead_lettered", "not_in_crm",
+            "would_send", "requests"), self.week_start)
         if self.file_path is not None:
             meta["file_path"] = str(self.file_path)
         return meta
@@ -99,8 +99,9 @@ def plan_writeback(
     run_id: str,
     full_resync: bool = False,
 ) -> int:
-    """Enqueue the accounts whose segment, segment name or outlier flag differ from the last acknowledged
-    sync (all of them when ``full_resync``); return how many rows were enqueued.
+    """Enqueue the accounts whose segment, name or outlier flag differ from the last acknowledged sync.
+
+    All of them are enqueued when ``full_resync``; returns how many rows were enqueued.
 
     A week older than the newest planned week enqueues nothing, so a backfill never moves the CRM back in time.
     Accounts absent from the CRM snapshot are skipped (counted in ``sinks.crm_plans``); a duplicate account
@@ -130,7 +131,7 @@ def plan_writeback(
 
 
 def _week_assignments(assignments: pd.DataFrame, crm_accounts: pd.DataFrame, week: date) -> pd.DataFrame:
-    """The week's assignments, after rejecting inputs that would make the write-back ambiguous."""
+    """Read the week's assignments, after rejecting inputs that would make the write-back ambiguous."""
     a = assignments
     if "week_start" in a.columns:
         a = a[pd.to_datetime(a["week_start"]).dt.date == week]
@@ -146,7 +147,7 @@ def _week_assignments(assignments: pd.DataFrame, crm_accounts: pd.DataFrame, wee
 
 
 def _plan_input(a: pd.DataFrame, crm_accounts: pd.DataFrame) -> pd.DataFrame:
-    """Assignments of accounts present in the CRM, with the CRM's object id (``crm_id`` or the account id)."""
+    """Keep the assignments of accounts present in the CRM, with the CRM's object id (``crm_id`` or the account id)."""
     crm = crm_accounts[["account_id"]].copy()
     crm["crm_id"] = crm_accounts["crm_id"] if "crm_id" in crm_accounts.columns else crm_accounts["account_id"]
     plan_in = a[list(ASSIGNMENT_COLUMNS)].copy()
@@ -196,8 +197,10 @@ _RECORD_PLAN_SQL = """
 
 def _enqueue_changes(con: duckdb.DuckDBPyConnection, view: str, *, week: date, model_version: str, run_id: str,
                      full_resync: bool, n_assignments: int, n_not_in_crm: int) -> int:
-    """Diff the registered ``view`` against the sync state, supersede stale rows, enqueue the changes and
-    record the week's plan; the caller holds the transaction. Returns how many rows were enqueued."""
+    """Diff the registered ``view`` against the sync state and enqueue the changes; return how many.
+
+    Also supersedes stale rows and records the week's plan; the caller holds the transaction.
+    """
     # A full resync must not collide with keys the CRM already deduplicated, hence the run-scoped nonce.
     nonce = f"resync:{run_id}" if full_resync else ""
     con.execute(_PLAN_SQL.format(view=view), {"week": week, "model": model_version, "nonce": nonce,
@@ -218,7 +221,7 @@ def _enqueue_changes(con: duckdb.DuckDBPyConnection, view: str, *, week: date, m
 
 def _pending(con: duckdb.DuckDBPyConnection, week: date) -> pd.DataFrame:
     return con.execute(
-        f"SELECT {_OUTBOX_COLUMNS} FROM sinks.crm_outbox "
+        f"SELECT {_OUTBOX_COLUMNS} FROM sinks.crm_outbox "  # noqa: S608 - module constant column list
         "WHERE status = 'pending' AND week_start <= ? ORDER BY batch_key NULLS LAST, account_id, idempotency_key",
         [week],
     ).df()
@@ -320,8 +323,11 @@ def _assign_batches(con: duckdb.DuckDBPyConnection, pending: pd.DataFrame, size:
 
 
 def _named_rows(response: httpx.Response | None, crm_ids: set[str]) -> dict[str, str]:
-    """CRM error bodies that name rows → {crm_id: message}. Understands ``errors[].context.ids|id`` and
-    ``errors[].id`` (HubSpot-style batch errors); anything else names no rows."""
+    """Map the rows a CRM error body names to their messages: ``{crm_id: message}``.
+
+    Understands ``errors[].context.ids|id`` and ``errors[].id`` (HubSpot-style batch errors); anything else
+    names no rows.
+    """
     if response is None:
         return {}
     try:
@@ -369,7 +375,7 @@ def _deliver_file(con: duckdb.DuckDBPyConnection, config: CrmConfig, week: date,
         return
     # Rows already delivered in this week's file are rewritten too, so a rerun yields the identical file.
     rows = con.execute(
-        "SELECT " + ", ".join(EXPORT_COLUMNS) + " FROM sinks.crm_outbox "
+        "SELECT " + ", ".join(EXPORT_COLUMNS) + " FROM sinks.crm_outbox "  # noqa: S608 - module constant columns
         "WHERE (status = 'pending' AND week_start <= $week) "
         "   OR (status = 'sent' AND delivered_week = $week AND delivered_via = 'file') "
         "ORDER BY account_id, week_start, idempotency_key", {"week": week}).df()
@@ -390,7 +396,7 @@ def _deliver_rest(con: duckdb.DuckDBPyConnection, config: CrmConfig, week: date,
     rows = pending.set_index("idempotency_key", drop=False)
     queue = deque(_assign_batches(con, pending, config.batch_size))
     limiter = RateLimiter(config.rps, clock=clock, sleep=sleep)
-    rng = random.Random(config.jitter_seed)
+    rng = random.Random(config.jitter_seed)  # noqa: S311 - retry jitter, seedable for tests; not cryptographic
     own_client = client is None
     http = default_client(policy.timeout) if client is None else client
     try:

@@ -67,12 +67,14 @@ class RateLimiter:
     """Spaces requests at least ``1 / rps`` apart on the injected clock."""
 
     def __init__(self, rps: float, *, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+        """Allow ``rps`` requests per second (no limit when ``rps`` <= 0)."""
         self.interval = 1.0 / rps if rps > 0 else 0.0
         self._clock = clock
         self._sleep = sleep
         self._next: float | None = None
 
     def wait(self) -> None:
+        """Sleep until the next request may go out, then book the slot after it."""
         now = self._clock()
         if self._next is not None and now < self._next:
             self._sleep(self._next - now)
@@ -188,5 +190,5 @@ def http_attempt(
 
 
 def default_client(timeout: float) -> httpx.Client:
-    """A client with bounded timeouts and no redirects (a redirect could leak the bearer token)."""
+    """Make a client with bounded timeouts and no redirects (a redirect could leak the bearer token)."""
     return httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False)

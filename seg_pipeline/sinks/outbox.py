@@ -7,7 +7,9 @@ change happens in one explicit transaction (DuckDB 2.0 autocommits each statemen
 """
 
 import hashlib
+from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 import duckdb
 
@@ -16,6 +18,13 @@ def stable_key(*parts: object, length: int = 32) -> str:
     """Deterministic key from parts: the same logical item always gets the same idempotency key."""
     raw = "\x1f".join("" if p is None else str(p) for p in parts)
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:length]
+
+
+def delivery_metadata(result: object, fields: Sequence[str], week_start: date) -> dict[str, Any]:
+    """Pick a sink result's counts for its asset's metadata, with the week as an ISO date (last)."""
+    meta: dict[str, Any] = {k: getattr(result, k) for k in fields}
+    meta["week_start"] = week_start.isoformat()
+    return meta
 
 
 def dead_letter(

@@ -14,21 +14,21 @@ from seg_pipeline.warehouse.duck import replace_partition
 
 
 def week_assignments(con: duckdb.DuckDBPyConnection, week: date) -> pd.DataFrame:
-    """The week's segment assignments (what the CRM should hold)."""
+    """Read the week's segment assignments (what the CRM should hold)."""
     return con.execute(
         "SELECT * FROM assignments.account_segments WHERE week_start = ? ORDER BY account_id", [week]
     ).fetchdf()
 
 
 def week_migrations(con: duckdb.DuckDBPyConnection, week: date) -> pd.DataFrame:
-    """The week's migration ledger (what the account managers hear about)."""
+    """Read the week's migration ledger (what the account managers hear about)."""
     return con.execute(
         "SELECT * FROM monitoring.segment_migrations WHERE week_start = ? ORDER BY account_id", [week]
     ).fetchdf()
 
 
 def crm_snapshot(con: duckdb.DuckDBPyConnection, week: date) -> pd.DataFrame:
-    """The CRM's accounts as of the week, with their account managers (routing for digests, ids for write-back)."""
+    """Read the CRM's accounts as of the week, with their account managers (routing for digests, ids for write-back)."""
     return con.execute(
         "SELECT account_id, account_name, account_manager_id, account_manager_name, account_manager_email "
         "FROM staging.stg_crm_accounts WHERE week_start = ? ORDER BY account_id",

@@ -62,6 +62,7 @@ class Column:
     required: bool = True
 
     def __post_init__(self) -> None:
+        """Refuse a column whose dtype the readers cannot produce."""
         if self.dtype not in DTYPES:
             raise ValueError(f"column {self.name!r}: unsupported dtype {self.dtype!r}; use one of {DTYPES}")
 
@@ -90,9 +91,11 @@ class Contract:
 
     @property
     def names(self) -> tuple[str, ...]:
+        """Return the column names in contract order."""
         return tuple(c.name for c in self.columns)
 
     def column(self, name: str) -> Column:
+        """Return the column ``name``; a KeyError names the source."""
         for col in self.columns:
             if col.name == name:
                 return col
@@ -188,7 +191,7 @@ CONTRACTS: dict[str, Contract] = {
 
 
 def get_contract(source: str) -> Contract:
-    """The contract of ``source``; the allow-list that keeps source names out of paths and SQL."""
+    """Return the contract of ``source``; the allow-list that keeps source names out of paths and SQL."""
     try:
         return CONTRACTS[source]
     except KeyError:

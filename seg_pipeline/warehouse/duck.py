@@ -30,6 +30,7 @@ def ident(name: str) -> str:
 
 
 def qualified(schema: str, table: str) -> str:
+    """Quote ``schema.table`` after checking the schema is one of :data:`SCHEMAS` and the table an identifier."""
     if schema not in SCHEMAS:
         raise ValueError(f"unknown schema {schema!r}; allowed: {', '.join(SCHEMAS)}")
     return f"{ident(schema)}.{ident(table)}"
@@ -69,6 +70,7 @@ def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Tell whether ``schema.table`` exists (readers of optional tables check before they query)."""
     row = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [schema, table],
@@ -77,6 +79,7 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
+    """List ``(name, type)`` of the table's columns in declaration order (empty when it does not exist)."""
     return [
         (r[0], r[1])
         for r in con.execute(
@@ -100,7 +103,7 @@ class SliceWrite:
 def _typed(frame: "pd.DataFrame") -> "pd.DataFrame":
     """Give all-null object columns a string type so a first CREATE TABLE never infers DuckDB's NULL type."""
     empty = [c for c in frame.columns if frame[c].dtype == object and frame[c].isna().all()]
-    return frame.astype({c: "string" for c in empty}) if empty else frame
+    return frame.astype(dict.fromkeys(empty, "string")) if empty else frame
 
 
 def replace_slices(con: duckdb.DuckDBPyConnection, writes: list[SliceWrite]) -> None:
@@ -116,14 +119,15 @@ def replace_slices(con: duckdb.DuckDBPyConnection, writes: list[SliceWrite]) -> 
         for name, w in zip(names, writes, strict=True):
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(w.schema)}")
             if not table_exists(con, w.schema, w.table):
-                con.execute(f"CREATE TABLE {qualified(w.schema, w.table)} AS SELECT * FROM {name} LIMIT 0")
+                # names here are qualified()/ident() or this function's own _slice_frame_<i> views
+                con.execute(f"CREATE TABLE {qualified(w.schema, w.table)} AS SELECT * FROM {name} LIMIT 0")  # noqa: S608
         with transaction(con):
             for name, w in zip(names, writes, strict=True):
                 target = qualified(w.schema, w.table)
                 cond = " AND ".join(f"{ident(c)} = ?" for c in w.where)
-                con.execute(f"DELETE FROM {target} WHERE {cond}", list(w.where.values()))
+                con.execute(f"DELETE FROM {target} WHERE {cond}", list(w.where.values()))  # noqa: S608
                 if len(w.frame):
-                    con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {name}")
+                    con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {name}")  # noqa: S608
     finally:
         for name in names:
             con.unregister(name)
@@ -153,15 +157,16 @@ def replace_partition_sql(
     key_column: str = "week_start",
     key: date,
 ) -> int:
-    """Same as :func:`replace_partition` for a SELECT that runs inside DuckDB (data never leaves it)."""
+    """Do what :func:`replace_partition` does for a SELECT that runs inside DuckDB (data never leaves it)."""
     target = qualified(schema, table)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
+    # names are qualified()/ident(); select_sql is the project's own model SQL, its values bound via params
     if not table_exists(con, schema, table):
-        con.execute(f"CREATE TABLE {target} AS SELECT * FROM ({select_sql}) AS _model LIMIT 0", params)
+        con.execute(f"CREATE TABLE {target} AS SELECT * FROM ({select_sql}) AS _model LIMIT 0", params)  # noqa: S608
     with transaction(con):
-        con.execute(f"DELETE FROM {target} WHERE {ident(key_column)} = ?", [key])
-        con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM ({select_sql}) AS _model", params)
-        row = con.execute(f"SELECT count(*) FROM {target} WHERE {ident(key_column)} = ?", [key]).fetchall()[0]
+        con.execute(f"DELETE FROM {target} WHERE {ident(key_column)} = ?", [key])  # noqa: S608
+        con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM ({select_sql}) AS _model", params)  # noqa: S608
+        row = con.execute(f"SELECT count(*) FROM {target} WHERE {ident(key_column)} = ?", [key]).fetchall()[0]  # noqa: S608
     return int(row[0])
 
 

@@ -50,6 +50,7 @@ class SqlModel:
 
     @property
     def table(self) -> tuple[str, str]:
+        """Return ``(schema, table)`` the model writes: its layer and name."""
         return (self.layer, self.name)
 
     @property
@@ -62,7 +63,7 @@ _CONFIG = re.compile(r"^--\s*materialized\s*:\s*(\w+)\s*$")
 
 
 def _header(sql: str) -> tuple[str, str]:
-    """(description, materialization) from the leading ``--`` comment block."""
+    """Read (description, materialization) from the leading ``--`` comment block."""
     lines, materialized = [], "table"
     for line in sql.splitlines():
         stripped = line.strip()
@@ -77,7 +78,7 @@ def _header(sql: str) -> tuple[str, str]:
 
 
 def _statement(path: Path, sql: str) -> exp.Query:
-    """The file's single SELECT, parsed with the DuckDB dialect."""
+    """Parse the file's single SELECT with the DuckDB dialect."""
     try:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except ParseError as exc:
@@ -88,7 +89,7 @@ def _statement(path: Path, sql: str) -> exp.Query:
 
 
 def _tables_read(path: Path, tree: exp.Query) -> tuple[tuple[str, str], ...]:
-    """``(schema, table)`` of every table the query reads; CTEs and inline VALUES are not tables."""
+    """List ``(schema, table)`` of every table the query reads; CTEs and inline VALUES are not tables."""
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     deps: set[tuple[str, str]] = set()
     for table in tree.find_all(exp.Table):
@@ -101,7 +102,7 @@ def _tables_read(path: Path, tree: exp.Query) -> tuple[tuple[str, str], ...]:
 
 
 def _params(path: Path, tree: exp.Query) -> tuple[str, ...]:
-    """The ``$name`` parameters the query binds; only the week window is allowed."""
+    """Return the ``$name`` parameters the query binds; only the week window is allowed."""
     params = sorted({p.name for p in tree.find_all(exp.Placeholder) if p.name})
     unknown = set(params) - ALLOWED_PARAMS
     if unknown:
@@ -153,12 +154,12 @@ def discover(sql_dir: Path) -> list[SqlModel]:
 
 @cache
 def project_models() -> tuple[SqlModel, ...]:
-    """The models under :data:`SQL_DIR` in dependency order, parsed once per process (asset wiring imports them)."""
+    """Load the models under :data:`SQL_DIR` in dependency order, once per process (asset wiring imports them)."""
     return tuple(discover(SQL_DIR))
 
 
 def layer_models(layer: str) -> list[SqlModel]:
-    """The project's models of one layer (= Dagster group = DuckDB schema), in dependency order."""
+    """Return the project's models of one layer (= Dagster group = DuckDB schema), in dependency order."""
     if layer not in LAYERS:
         raise ValueError(f"unknown SQL model layer {layer!r}; known: {', '.join(LAYERS)}")
     return [m for m in project_models() if m.layer == layer]
@@ -176,7 +177,8 @@ def _refresh_view(con: duckdb.DuckDBPyConnection, model: SqlModel, week_start: d
     try:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(model.layer)}")
         con.execute(f"CREATE OR REPLACE VIEW {target} AS {model.sql}")
-        return int(con.execute(f"SELECT count(*) FROM {target} WHERE week_start = ?", [week_start]).fetchall()[0][0])
+        sql = f"SELECT count(*) FROM {target} WHERE week_start = ?"  # noqa: S608 - target is ident().ident()
+        return int(con.execute(sql, [week_start]).fetchall()[0][0])
     except duckdb.Error as exc:
         raise SqlModelError(f"{model.path}: {exc}") from exc
 

@@ -67,4 +67,5 @@ def test_assignments_replace_the_week_and_feed_next_weeks_training(tmp_path) -> 
         write_week_assignments(con, W1, assigned)  # a re-run replaces, never appends
         segments = week_segments(con, W1)
         assert week_segments(con, W2).empty
-    assert sorted(segments["account_id"]) == ["a", "b"] and set(segments["segment_id"]) == {1}
+    assert sorted(segments["account_id"]) == ["a", "b"]
+    assert set(segments["segment_id"]) == {1}

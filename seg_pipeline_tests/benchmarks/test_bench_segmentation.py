@@ -17,7 +17,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_segmentatio
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
     spec = importlib.util.spec_from_file_location("bench_segmentation", SCRIPT)
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules["bench_segmentation"] = module
     spec.loader.exec_module(module)
@@ -26,7 +27,8 @@ def bench() -> ModuleType:
 
 def test_make_features_widens_to_requested_columns(bench: ModuleType) -> None:
     frame, persona, features = bench.make_features(400, 25, seed=3)
-    assert len(features) == 25 and len(set(features)) == 25
+    assert len(features) == 25
+    assert len(set(features)) == 25
     assert set(features) <= set(frame.columns)
     assert len(persona) == len(frame) == 400
     extra = [f for f in features if f.startswith("extra_")]
@@ -59,17 +61,24 @@ def test_child_memory_error_is_reported_as_oom(bench: ModuleType, tmp_path: Path
 def test_run_child_reports_timeout_and_failure(bench: ModuleType, tmp_path: Path) -> None:
     # the child imports numpy/sklearn/pandas before doing anything: far longer than 0.2 s
     slow = bench.run_child("global", {"n": 10, "data": str(tmp_path / "missing")}, timeout=0.2, workdir=tmp_path)
-    assert slow["status"] == "timeout" and slow["peak_rss_mib"] > 0
+    assert slow["status"] == "timeout"
+    assert slow["peak_rss_mib"] > 0
     broken = bench.run_child("global", {"n": 10, "seed": 1, "data": str(tmp_path / "missing")}, workdir=tmp_path)
     assert broken["status"] == "failed"
-    assert "exit 1" in broken["error"] and "missing" in broken["error"]
+    assert "exit 1" in broken["error"]
+    assert "missing" in broken["error"]
 
 
 def test_run_child_measures_a_real_child(bench: ModuleType, tmp_path: Path) -> None:
     data = tmp_path / "data"
     r = bench.run_child("gen", {"n": 200, "features": 21, "seed": 2, "data": str(data)}, workdir=tmp_path)
-    assert r["status"] == "ok" and r["n_features"] == 21 and r["stage"] == "gen" and r["n"] == 200
-    assert r["peak_rss_mib"] > 50 and r["wall_s"] > 0 and r["load1"] >= 0
+    assert r["status"] == "ok"
+    assert r["n_features"] == 21
+    assert r["stage"] == "gen"
+    assert r["n"] == 200
+    assert r["peak_rss_mib"] > 50
+    assert r["wall_s"] > 0
+    assert r["load1"] >= 0
     assert json.loads((data / "meta.json").read_text())["features"][-1] == "extra_01"
 
 
@@ -99,17 +108,29 @@ def test_end_to_end_tiny(
     # the large hybrid (here the same n) runs once, global DBSCAN is repeated while it succeeds
     assert in_process == ["gen", "train", "train", "assign", "assign", "hybrid", "refuse", "global", "global"]
     train, assign, refuse = results["train"], results["assign"], results["refuse"]
-    assert train["status"] == "ok" and 3 <= train["k"] <= 10 and train["ari_segments"] > 0.5
-    assert train["runs"] == 2 and len(train["all_seconds"]) == 2 and train["call_peak_mib"] > 0
-    assert assign["status"] == "ok" and assign["ari_segments"] == pytest.approx(train["ari_segments"])
-    assert results["hybrid"][n]["status"] == "ok" and results["hybrid"][n]["ari_segments"] > 0.5
+    assert train["status"] == "ok"
+    assert 3 <= train["k"] <= 10
+    assert train["ari_segments"] > 0.5
+    assert train["runs"] == 2
+    assert len(train["all_seconds"]) == 2
+    assert train["call_peak_mib"] > 0
+    assert assign["status"] == "ok"
+    assert assign["ari_segments"] == pytest.approx(train["ari_segments"])
+    assert results["hybrid"][n]["status"] == "ok"
+    assert results["hybrid"][n]["ari_segments"] > 0.5
     glob = results["global"][n]
-    assert glob["status"] == "ok" and glob["min_samples"] == 50 and glob["estimated_bytes"] > 0
+    assert glob["status"] == "ok"
+    assert glob["min_samples"] == 50
+    assert glob["estimated_bytes"] > 0
     # a guard limit below any estimate makes DBSCANSegmenter(max_rows=None) refuse, with the estimate
-    assert refuse["status"] == "ok" and refuse["refused"]
-    assert "subsampling is disabled" in refuse["message"] and refuse["estimated_bytes"] > refuse["limit_bytes"]
+    assert refuse["status"] == "ok"
+    assert refuse["refused"]
+    assert "subsampling is disabled" in refuse["message"]
+    assert refuse["estimated_bytes"] > refuse["limit_bytes"]
     printed = capsys.readouterr().out
-    assert "load average" in printed and "time global/hybrid" in printed and "guard refused" in printed
+    assert "load average" in printed
+    assert "time global/hybrid" in printed
+    assert "guard refused" in printed
     assert json.loads(out.read_text())["train"]["k"] == train["k"]
 
 
@@ -121,6 +142,8 @@ def test_median_ignores_failed_runs(bench: ModuleType) -> None:
         {"status": "ok", "seconds": 3.0, "peak_rss_mib": 200.0, "k": 7},
     ]
     m = bench._median(runs)
-    assert m["seconds"] == 3.0 and m["peak_rss_mib"] == 200.0 and m["runs"] == 4
+    assert m["seconds"] == 3.0
+    assert m["peak_rss_mib"] == 200.0
+    assert m["runs"] == 4
     assert m["all_seconds"] == [5.0, 1.0, 3.0]
     assert bench._median([{"status": "crashed", "error": "SIGSEGV"}])["status"] == "crashed"

@@ -29,10 +29,12 @@ def test_sql_model_assets_materialize_a_week_and_check_the_features(tmp_path):
         (active,) = con.execute("SELECT count(*) FROM staging.stg_crm_accounts WHERE week_start = ? AND is_active",
                                 [WEEK]).fetchall()[0]
         (documented,) = con.execute("SELECT count(*) FROM features.feature_registry").fetchall()[0]
-    assert rows == accounts == active > 0 and documented >= 20  # one row per active account
+    assert rows == accounts == active > 0  # one row per active account
+    assert documented >= 20
     meta = {k: v.value for k, v in result.asset_materializations_for_node("features__account_features")[0]
             .metadata.items()}
-    assert meta["dagster/row_count"] == rows and meta["week_start"] == WEEK
+    assert meta["dagster/row_count"] == rows
+    assert meta["week_start"] == WEEK
     for node in ("staging__stg_crm_accounts", "staging__stg_product_events", "intermediate__int_account_weekly_usage"):
         (mat,) = result.asset_materializations_for_node(node)
         assert mat.metadata["dagster/row_count"].value > 0

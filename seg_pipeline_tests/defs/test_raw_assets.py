@@ -81,7 +81,8 @@ def test_bad_rows_are_quarantined_with_reasons_and_counts_reconcile(home):
                    .metadata.items()}
     assert events_meta["duplicates_dropped"] == 1
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks["reconciles"] and checks["keys_unique_not_null"]
+    assert checks["reconciles"]
+    assert checks["keys_unique_not_null"]
 
 
 def test_missing_required_column_fails_the_run_naming_column_and_file(home):
@@ -94,7 +95,8 @@ def test_missing_required_column_fails_the_run_naming_column_and_file(home):
     err = failure.step_failure_data.error
     while err.cause is not None:
         err = err.cause
-    assert "seats" in err.message and f"accounts_{WEEK}.csv" in err.message
+    assert "seats" in err.message
+    assert f"accounts_{WEEK}.csv" in err.message
 
 
 def test_rematerializing_a_week_gives_identical_tables(home):
@@ -105,7 +107,8 @@ def test_rematerializing_a_week_gives_identical_tables(home):
     with duckdb.connect(str(home.warehouse_path), read_only=True) as con:
         second = con.execute("SELECT * FROM raw.product_events ORDER BY ALL").fetchall()
         weeks = con.execute("SELECT DISTINCT week_start FROM raw.product_events").fetchall()
-    assert first == second and weeks == [(date(2026, 1, 5),)]
+    assert first == second
+    assert weeks == [(date(2026, 1, 5),)]
 
 
 def test_event_volume_drop_blocks_the_week_and_alerts_engineers(home):

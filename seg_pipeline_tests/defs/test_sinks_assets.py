@@ -52,7 +52,8 @@ def test_sink_assets_export_the_crm_file_and_send_digests(settings: Settings) ->
     lines = [json.loads(line) for line in (settings.outbox_dir / "alerts.jsonl").read_text().splitlines()]
     assert sorted(r["recipient_id"] for r in lines) == ["am_00", "am_01"]
     am00 = next(r["text"] for r in lines if r["recipient_id"] == "am_00")
-    assert "acc_000000" in am00 and "acc_000007" not in am00
+    assert "acc_000000" in am00
+    assert "acc_000007" not in am00
     assert _meta(result, "sinks__am_alerts")["confirmed_moves"] == 3
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert con.execute("SELECT sent FROM sinks.writeback_stats").fetchall() == [(8,)]

@@ -31,7 +31,7 @@ def _frame(week: date, ids: list[str]) -> pd.DataFrame:
 
 @pytest.fixture
 def con(tmp_path: Path):
-    """A warehouse with one sane week (accounts a, b) next to another week whose rows are all broken."""
+    """Yield a warehouse with one sane week (accounts a, b) next to another week whose rows are all broken."""
     with connect(tmp_path / "w.duckdb") as con:
         replace_partition(con, "features", "account_features", _frame(WEEK, ["a", "b"]), key=WEEK)
         replace_partition(con, "features", "account_features", _frame(OTHER_WEEK, ["a", "a"]), key=OTHER_WEEK)
@@ -41,7 +41,8 @@ def con(tmp_path: Path):
 
 
 def _update(con: duckdb.DuckDBPyConnection, assignment: str, account: str = "b") -> None:
-    con.execute(f"UPDATE features.account_features SET {assignment} WHERE week_start = ? AND account_id = ?",
+    # the SET clause is a literal written by the tests below, never outside input
+    con.execute(f"UPDATE features.account_features SET {assignment} WHERE week_start = ? AND account_id = ?",  # noqa: S608
                 [WEEK, account])
 
 
@@ -66,9 +67,11 @@ def test_null_account_id_or_empty_week_fails_the_key_check(con):
     con.execute("UPDATE features.account_features SET account_id = NULL WHERE week_start = ? AND account_id = 'b'",
                 [WEEK])
     outcome = checks.keys_unique_not_null(con, WEEK)
-    assert not outcome.passed and outcome.metadata["null_account_ids"] == 1
+    assert not outcome.passed
+    assert outcome.metadata["null_account_ids"] == 1
     empty = checks.keys_unique_not_null(con, date(2026, 1, 19))
-    assert not empty.passed and empty.metadata["rows"] == 0
+    assert not empty.passed
+    assert empty.metadata["rows"] == 0
 
 
 def test_out_of_range_values_fail_the_range_check_per_feature(con):
@@ -95,7 +98,8 @@ def test_null_in_a_range_checked_feature_is_also_a_range_violation(con):
 
 
 def test_ranges_live_in_the_registry_and_stay_out_of_the_published_table():
-    assert FEATURE_RANGES["active_days"] == (0, 7) and FEATURE_RANGES["wau_trend"] == (-1, None)
+    assert FEATURE_RANGES["active_days"] == (0, 7)
+    assert FEATURE_RANGES["wau_trend"] == (-1, None)
     assert len(FEATURE_RANGES) == 15
     for name, (lo, hi) in FEATURE_RANGES.items():
         assert get(name).kind == "numeric"

@@ -27,7 +27,8 @@ def warehouse(tmp_path: Path) -> Warehouse:
         run_raw_week(source, WEEK, engine, IngestConfig(landing))
     for model in layer_models("staging") + layer_models("intermediate"):
         result = run_sql_model(model, WEEK, engine)
-        assert result.checks == [] and result.metadata["week_start"] == str(WEEK)
+        assert result.checks == []
+        assert result.metadata["week_start"] == str(WEEK)
     return engine
 
 

@@ -29,7 +29,7 @@ def find_chromium(executable: str | None = None) -> str | None:
 
 @contextmanager
 def chromium(executable: str | None = None) -> Iterator[Any]:
-    """A launched headless Chromium ``Browser``; closed on exit."""
+    """Launch a headless Chromium ``Browser``; close it on exit."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:  # pragma: no cover - depends on the dev extra

@@ -34,5 +34,6 @@ def env(tmp_path) -> Env:
     settings = Settings().with_home(tmp_path / "home")
     resources = build_resources(settings)
     warehouse, registry = resources["warehouse"], resources["model_registry"]
-    assert isinstance(warehouse, WarehouseResource) and isinstance(registry, ModelRegistryResource)
+    assert isinstance(warehouse, WarehouseResource)
+    assert isinstance(registry, ModelRegistryResource)
     return Env(settings, warehouse.engine(), registry.tracker())

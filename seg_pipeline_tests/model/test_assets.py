@@ -24,13 +24,15 @@ def test_model_then_assignments_record_the_run_the_gate_and_every_account(env: E
     assert result.success
 
     (gate,) = result.get_asset_check_evaluations()
-    assert gate.check_name == "quality_gate" and gate.passed
+    assert gate.check_name == "quality_gate"
+    assert gate.passed
     assert gate.severity == dg.AssetCheckSeverity.WARN  # a model serves the week
     assert gate.description == "promoted to @champion"
     assert gate.metadata["candidate_version"].value == "1"
 
     meta = result.asset_materializations_for_node("model__segmentation_model")[0].metadata
-    assert meta["promoted"].value is True and meta["serving_version"].value == "1"
+    assert meta["promoted"].value is True
+    assert meta["serving_version"].value == "1"
     assert isinstance(meta["k_selection"], dg.MarkdownMetadataValue)
     assert isinstance(meta["segments"], dg.JsonMetadataValue)
     assert meta["mlflow_tracking_uri"].value == env.settings.tracking_uri
@@ -50,10 +52,12 @@ def test_model_then_assignments_record_the_run_the_gate_and_every_account(env: E
     assert k == n_segments == catalog[0][0]
     assert rows == (ACCOUNTS, ACCOUNTS, "1", "1", n_segments)
     assigned = result.asset_materializations_for_node("assignments__account_segments")[0].metadata
-    assert assigned["dagster/row_count"].value == ACCOUNTS and assigned["catalog_segments"].value == n_segments
+    assert assigned["dagster/row_count"].value == ACCOUNTS
+    assert assigned["catalog_segments"].value == n_segments
     assert env.tracker.champion_version() == "1"
     logged = env.tracker.find_week_run(date.fromisoformat(WEEK), result.run_id)  # tagged with the Dagster run
-    assert logged is not None and logged[1] == "1"
+    assert logged is not None
+    assert logged[1] == "1"
 
 
 def test_assignments_without_any_model_fail_with_a_clear_message(env: Env) -> None:

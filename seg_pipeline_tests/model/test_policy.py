@@ -41,7 +41,8 @@ def test_serving_version_is_the_candidate_only_when_its_gate_passed() -> None:
 
 def test_backfill_keeps_champion_but_serves_its_own_passed_model() -> None:
     decision = decide(WEEK, PASSED, "5", "4", latest_promoted=date(2026, 1, 19))
-    assert decision.backfill and not decision.promoted
+    assert decision.backfill
+    assert not decision.promoted
     assert decision.serving == "5"
     assert decision.reasons == ["backfill of 2026-01-12: @champion stays on the model of 2026-01-19"]
     check = quality_gate_check(PASSED, decision, "5", "4", TrainConfig())
@@ -51,14 +52,19 @@ def test_backfill_keeps_champion_but_serves_its_own_passed_model() -> None:
 
 def test_passed_gate_promotes_the_candidate() -> None:
     decision = decide(WEEK, PASSED, "5", "4", latest_promoted=date(2026, 1, 5))
-    assert decision.promoted and not decision.backfill and decision.serving == "5" and decision.reasons == []
+    assert decision.promoted
+    assert not decision.backfill
+    assert decision.serving == "5"
+    assert decision.reasons == []
     check = quality_gate_check(PASSED, decision, "5", "4", TrainConfig())
-    assert check.passed and check.description == "promoted to @champion"
+    assert check.passed
+    assert check.description == "promoted to @champion"
 
 
 def test_failed_gate_serves_the_champion_as_a_warning() -> None:
     decision = decide(WEEK, FAILED, "5", "4", latest_promoted=date(2026, 1, 5))
-    assert not decision.promoted and decision.serving == "4"
+    assert not decision.promoted
+    assert decision.serving == "4"
     assert decision.reasons == FAILED.reasons
     config = TrainConfig(silhouette_floor=0.05)
     check = quality_gate_check(FAILED, decision, "5", "4", config)
@@ -68,12 +74,14 @@ def test_failed_gate_serves_the_champion_as_a_warning() -> None:
     assert check.metadata["candidate_version"] == "5"
     assert check.metadata["reasons"] == Json(FAILED.reasons)
     thresholds = check.metadata["thresholds"]
-    assert isinstance(thresholds, Json) and thresholds.value["silhouette_floor"] == 0.05
+    assert isinstance(thresholds, Json)
+    assert thresholds.value["silhouette_floor"] == 0.05
 
 
 def test_failed_gate_without_a_champion_is_an_error() -> None:
     decision = decide(WEEK, FAILED, "1", None, latest_promoted=None)
-    assert decision.serving is None and not decision.promoted
+    assert decision.serving is None
+    assert not decision.promoted
     check = quality_gate_check(FAILED, decision, "1", None, TrainConfig())
     assert not check.passed
     assert check.error is True  # ERROR: no model can assign the week, downstream is blocked

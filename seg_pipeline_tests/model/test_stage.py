@@ -26,15 +26,19 @@ def test_backfill_keeps_champion_and_the_week_is_served_by_its_own_model(env: En
     env.write_features(NEW, seed=1)
     env.write_features(OLD, seed=2)
     newest = model.run_week(NEW, env.warehouse, env.tracker, TrainConfig(), {**TAGS, "dagster.run_id": "r-new"})
-    assert newest.metadata["promoted"] is True and newest.check("quality_gate").passed
+    assert newest.metadata["promoted"] is True
+    assert newest.check("quality_gate").passed
     assert env.tracker.champion_version() == "1"
 
     backfill = model.run_week(OLD, env.warehouse, env.tracker, TrainConfig(), {**TAGS, "dagster.run_id": "r-old"})
     gate = backfill.check("quality_gate")
-    assert gate.passed and gate.description == "passed; backfill week, @champion unchanged"
+    assert gate.passed
+    assert gate.description == "passed; backfill week, @champion unchanged"
     assert env.tracker.champion_version() == "1"  # a model of older data never takes @champion
     row = _training_run(env, OLD)
-    assert row["model_version"] == "2" and row["serving_version"] == "2" and not row["promoted"]
+    assert row["model_version"] == "2"
+    assert row["serving_version"] == "2"
+    assert not row["promoted"]
     assert "backfill of 2026-01-05" in str(row["gate_reasons"])
     assert row["accounts"] == ACCOUNTS
 
@@ -44,7 +48,8 @@ def test_backfill_keeps_champion_and_the_week_is_served_by_its_own_model(env: En
             "SELECT DISTINCT model_version, run_id FROM assignments.account_segments WHERE week_start = ?", [OLD]
         ).fetchall()
     assert versions == [("2", "r-assign")]
-    assert result.metadata["dagster/row_count"] == ACCOUNTS and result.metadata["model_version"] == "2"
+    assert result.metadata["dagster/row_count"] == ACCOUNTS
+    assert result.metadata["model_version"] == "2"
 
 
 def test_failed_first_gate_blocks_the_week_and_assignment_has_no_model(env: Env) -> None:
@@ -52,11 +57,15 @@ def test_failed_first_gate_blocks_the_week_and_assignment_has_no_model(env: Env)
     strict = replace(TrainConfig(), silhouette_floor=0.99)
     result = model.run_week(OLD, env.warehouse, env.tracker, strict, TAGS)
     gate = result.check("quality_gate")
-    assert not gate.passed and gate.error
-    assert gate.description is not None and gate.description.startswith("no champion to fall back to: silhouette")
-    assert result.metadata["serving_version"] == "None" and result.metadata["promoted"] is False
+    assert not gate.passed
+    assert gate.error
+    assert gate.description is not None
+    assert gate.description.startswith("no champion to fall back to: silhouette")
+    assert result.metadata["serving_version"] == "None"
+    assert result.metadata["promoted"] is False
     row = _training_run(env, OLD)
-    assert row["serving_version"] is None and not row["promoted"]
+    assert row["serving_version"] is None
+    assert not row["promoted"]
     assert env.tracker.champion_version() is None
     with pytest.raises(NoChampionError, match="no @champion"):
         serving_model(env.warehouse, env.tracker, OLD)

@@ -44,7 +44,8 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Monitored:
     settings = Settings().with_home(Path(tmp_path_factory.mktemp("monitoring")) / "home")
     resources = build_resources(settings)
     warehouse, registry = resources["warehouse"], resources["model_registry"]
-    assert isinstance(warehouse, WarehouseResource) and isinstance(registry, ModelRegistryResource)
+    assert isinstance(warehouse, WarehouseResource)
+    assert isinstance(registry, ModelRegistryResource)
     engine, tracker = warehouse.engine(), registry.tracker()
     features = {W0: make_accounts(ACCOUNTS, seed=1)[0], W1: make_accounts(ACCOUNTS, seed=2)[0]}
     trained = train_week(features[W1], TrainConfig(fixed_k=4), champion=None, champion_assignments=None,

@@ -40,11 +40,14 @@ def test_monitoring_assets_write_the_ledger_block_the_week_and_report_drift(moni
                               [WEEK]).fetchall()
         drift_rows = con.execute("SELECT reference, html_path FROM monitoring.drift_summary WHERE week_start = ?",
                                  [WEEK]).fetchall()
-    assert ledger_rows == meta["dagster/row_count"] > 0 and meta["confirmed"] > 0
+    assert ledger_rows == meta["dagster/row_count"] > 0
+    assert meta["confirmed"] > 0
     (gate,) = result.get_asset_check_evaluations()
-    assert gate.check_name == "mass_migration_gate" and not gate.passed
+    assert gate.check_name == "mass_migration_gate"
+    assert not gate.passed
     assert gate.severity == dg.AssetCheckSeverity.ERROR
-    assert gate.metadata["rate"].value == pytest.approx(meta["rate"]) and gate.metadata["threshold"].value == 0.15
+    assert gate.metadata["rate"].value == pytest.approx(meta["rate"])
+    assert gate.metadata["threshold"].value == 0.15
     alerts = [json.loads(line) for line in (settings.outbox_dir / "alerts.jsonl").read_text().splitlines()]
     assert [a["subject"] for a in alerts if a["kind"] == "engineer"] == [f"[seg_pipeline] mass migration in {WEEK}"]
     assert blocked == [("file", True)]
@@ -52,7 +55,8 @@ def test_monitoring_assets_write_the_ledger_block_the_week_and_report_drift(moni
     # drift: the reports on disk, their summary rows, the sensor's share, and the week's MLflow run has them
     drift = result.asset_materializations_for_node("monitoring__drift_report")[0].metadata
     references = {ref for ref, _ in drift_rows}
-    assert drift["reports"].value == len(drift_rows) and {"previous_week", "training"} <= references
+    assert drift["reports"].value == len(drift_rows)
+    assert {"previous_week", "training"} <= references
     assert all(Path(path).exists() for _, path in drift_rows)
     assert isinstance(drift["report_previous_week"], dg.PathMetadataValue)
     assert drift["share_drifted"].value == drift["share_drifted_previous_week"].value > 0

@@ -41,14 +41,18 @@ def test_shifted_data_drifts_and_unshifted_does_not(reports):
     assert shifted.share_drifted >= 5 / len(COLS)
     assert set(shifted.drifted_features) >= {"weekly_active_users", "p1_tickets", "csat_avg"}
     col = shifted.per_column["weekly_active_users"]
-    assert col["drifted"] and col["method"] and col["threshold"] is not None
+    assert col["drifted"]
+    assert col["method"]
+    assert col["threshold"] is not None
 
 
 def test_files_written_and_html_opens_offline(reports):
     _, shifted = reports
     html = shifted.html_path.read_text(encoding="utf-8")
-    assert shifted.html_path.name == "shifted.html" and shifted.json_path.name == "shifted.json"
-    assert "window.drawDashboard(" in html and 'id="root_' in html
+    assert shifted.html_path.name == "shifted.html"
+    assert shifted.json_path.name == "shifted.json"
+    assert "window.drawDashboard(" in html
+    assert 'id="root_' in html
     assert "weekly_active_users" in html
     # Evidently 0.7 inlines its JS bundle and the icon font: nothing is fetched from a CDN.
     assert not re.search(r"<script[^>]+src=[\"']https?://", html)
@@ -72,8 +76,10 @@ def test_constant_all_null_and_missing_columns_do_not_crash(tmp_path):
     assert res.per_column["nope"]["status"].startswith("skipped")
     assert res.n_features == 4
     assert not res.per_column["flat"]["drifted"]
-    assert res.per_column["moved_flat"]["drifted"] and res.per_column["plan"]["drifted"]
-    assert res.html_path.exists() and res.json_path.exists()
+    assert res.per_column["moved_flat"]["drifted"]
+    assert res.per_column["plan"]["drifted"]
+    assert res.html_path.exists()
+    assert res.json_path.exists()
 
 
 def test_nothing_usable_writes_a_placeholder(tmp_path):
@@ -95,11 +101,13 @@ def test_sampling_is_deterministic_and_order_independent(tmp_path):
 def test_segment_share_drift():
     ref = pd.Series([0] * 50 + [1] * 30 + [2] * 20)
     same = segment_share_drift(ref.copy(), ref)
-    assert same["tvd"] == pytest.approx(0.0) and same["p_value"] == pytest.approx(1.0)
+    assert same["tvd"] == pytest.approx(0.0)
+    assert same["p_value"] == pytest.approx(1.0)
     moved = segment_share_drift(pd.Series([0] * 20 + [1] * 30 + [2] * 40 + [3] * 10), ref)
     assert moved["tvd"] == pytest.approx(0.5 * (0.3 + 0.0 + 0.2 + 0.1))
     assert moved["p_value"] < 1e-3
-    assert moved["shares_current"]["3"] == pytest.approx(0.1) and moved["shares_reference"]["3"] == 0.0
+    assert moved["shares_current"]["3"] == pytest.approx(0.1)
+    assert moved["shares_reference"]["3"] == 0.0
 
 
 def test_weekly_drift_summary(tmp_path):
@@ -111,14 +119,16 @@ def test_weekly_drift_summary(tmp_path):
                        week_start=date(2026, 1, 12), largest_segments=2, sample=300)
     refs = [r["reference"] for r in out["rows"]]
     assert refs == ["previous_week", "training", "segment:0", "segment:1"]
-    assert out["vs_previous"]["share_drifted"] > 0.5 and out["max_share_drifted"] > 0.5
+    assert out["vs_previous"]["share_drifted"] > 0.5
+    assert out["max_share_drifted"] > 0.5
     assert out["segment_shares"]["tvd"] == pytest.approx(0.25)
     assert all(r["week_start"] == date(2026, 1, 12) for r in out["rows"])
     assert (tmp_path / "drift_2026-01-12_segment_0.html").exists()
     json.dumps(out, default=str)
     first = weekly_drift(cur, None, None, a_cur, None, columns=COLS, out_dir=tmp_path,
                          week_start=date(2026, 1, 5))
-    assert first["rows"] == [] and first["vs_previous"] is None
+    assert first["rows"] == []
+    assert first["vs_previous"] is None
 
 
 def test_same_inputs_give_byte_identical_files(tmp_path):
@@ -157,5 +167,7 @@ def test_report_renders_in_chromium_without_network(reports):
             body = page.inner_text("body")
         finally:
             browser.close()
-    assert external == [] and errors == []
-    assert "weekly_active_users" in body and "Detected" in body
+    assert external == []
+    assert errors == []
+    assert "weekly_active_users" in body
+    assert "Detected" in body

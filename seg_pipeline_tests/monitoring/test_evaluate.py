@@ -84,13 +84,15 @@ def test_wrong_outlier_flags_and_wrong_personas_lower_the_scores():
     preds = ledger([("b1", 4, 2, 1, "segment", True)])  # mapped power_users → declining: wrong from persona
     res = evaluate(tp, TRUTH_MIGRATIONS, CHURN, asg, preds)
     assert all(a < 1.0 for a in res["per_week_ari"])
-    assert res["precision"] == 0.0 and res["recall"] == 0.0
+    assert res["precision"] == 0.0
+    assert res["recall"] == 0.0
 
 
 def test_empty_predictions_give_none_precision():
     tp = truth_personas()
     res = evaluate(tp, TRUTH_MIGRATIONS, CHURN, perfect_assignments(tp), pd.DataFrame())
-    assert res["precision"] is None and res["recall"] == 0.0
+    assert res["precision"] is None
+    assert res["recall"] == 0.0
 
 
 def test_at_risk_is_the_persona_definition():
@@ -104,4 +106,5 @@ def test_at_risk_is_the_persona_definition():
         assert (res["churned_flagged_at_risk"], res["median_weeks_at_risk_to_churn"]) == (2, 4.5), name
     free_text = asg.assign(segment_name=asg["segment_name"].replace({"Declining / At-Risk": "Enterprise at-risk"}))
     res = evaluate(tp, TRUTH_MIGRATIONS, CHURN, free_text, pd.DataFrame())
-    assert res["churned_flagged_at_risk"] == 0 and res["median_weeks_at_risk_to_churn"] is None
+    assert res["churned_flagged_at_risk"] == 0
+    assert res["median_weeks_at_risk_to_churn"] is None

@@ -82,7 +82,8 @@ def test_low_margin_flapping_never_confirms():
     weekly = [[("a1", 0)], [("a1", 0)], [("a1", 1)], [("a1", 0)], [("a1", 1)], [("a1", 0)], [("a1", 0)]]
     _, ledger = run_weeks(weekly)
     rows = seg_rows(ledger)
-    assert len(rows) == 2 and not rows["confirmed"].any()
+    assert len(rows) == 2
+    assert not rows["confirmed"].any()
     assert set(rows["from_segment"]) == {0}
 
 
@@ -92,7 +93,9 @@ def test_high_margin_confirms_immediately_but_flap_back_does_not():
     rows = seg_rows(ledger)
     assert rows["confirmed"].sum() == 1
     first = rows.iloc[0]
-    assert first["week_start"] == wk(2) and first["confirmed"] and first["to_segment"] == 1
+    assert first["week_start"] == wk(2)
+    assert first["confirmed"]
+    assert first["to_segment"] == 1
     # A→B confirmed, B→A inside the hysteresis window stays pending, back to B is no move at all.
     assert list(rows["confirmed"]) == [True, False]
     assert results[3].moves == 0
@@ -101,7 +104,8 @@ def test_high_margin_confirms_immediately_but_flap_back_does_not():
 def test_margin_below_threshold_waits():
     weekly = [[("a1", 0)], [("a1", 1, 0.99)]]
     results, _ = run_weeks(weekly, confirm_margin=1.0)
-    assert results[0].moves == 1 and results[0].confirmed == 0
+    assert results[0].moves == 1
+    assert results[0].confirmed == 0
 
 
 def test_prior_ledger_prevents_second_confirmation_and_rerun_is_idempotent():
@@ -109,8 +113,8 @@ def test_prior_ledger_prevents_second_confirmation_and_rerun_is_idempotent():
     prev = assignments(wk(2), [("a1", 1)])
     cur = assignments(wk(3), [("a1", 1)])
     feats = features(wk(3), ["a1"])
-    kwargs = dict(history=hist, features_current=feats, features_history=feats.iloc[0:0], centroids_z=None,
-                  week_start=wk(3))
+    kwargs = {"history": hist, "features_current": feats, "features_history": feats.iloc[0:0], "centroids_z": None,
+              "week_start": wk(3)}
     fresh = detect_migrations(cur, prev, **kwargs)
     assert fresh.confirmed == 1
     # An earlier run already confirmed 0→1 (e.g. with a lower margin threshold): never alert it twice.
@@ -118,7 +122,8 @@ def test_prior_ledger_prevents_second_confirmation_and_rerun_is_idempotent():
                            "from_name": "Power Users", "to_name": "Steady Core", "kind": "segment",
                            "margin": 2.0, "confirmed": True, "explanation": ""}])
     again = detect_migrations(cur, prev, prior_migrations=prior, **kwargs)
-    assert again.confirmed == 0 and again.moves == 0
+    assert again.confirmed == 0
+    assert again.moves == 0
     # Rerunning the same week with its own rows already in the ledger gives the same rows.
     rerun = detect_migrations(cur, prev, prior_migrations=fresh.ledger, **kwargs)
     pd.testing.assert_frame_equal(rerun.ledger, fresh.ledger)
@@ -134,7 +139,8 @@ def test_explanation_names_the_feature_that_moved_it_with_sign_and_percentage():
     weekly = [[(a, 0) for a in accs]] * 4 + [[("a1", 2, 5.0)] + [(a, 0) for a in accs[1:]]]
     _, ledger = run_weeks(weekly, centroids=centroids, feats={**hist_feats, 4: cur})
     row = seg_rows(ledger).iloc[0]
-    assert row["confirmed"] and row["to_name"] == "Declining / At-Risk"
+    assert row["confirmed"]
+    assert row["to_name"] == "Declining / At-Risk"
     parts = row["explanation"].split("; ")
     assert parts[0] == "weekly active users -62 % vs its 4-week mean"
     assert "4 P1 tickets this week (4-week mean 0)" in parts
@@ -162,10 +168,13 @@ def test_outlier_and_micro_kinds_are_not_segment_moves():
     res = results[0]
     kinds = dict(zip(ledger["account_id"], ledger["kind"], strict=True))
     assert kinds == {"a1": "outlier_enter", "a2": "outlier_leave", "a3": "micro_change"}
-    assert res.moves == 0 and res.confirmed == 0 and res.rate == 0.0
+    assert res.moves == 0
+    assert res.confirmed == 0
+    assert res.rate == 0.0
     assert res.kind_counts == {"segment": 0, "outlier_enter": 1, "outlier_leave": 1, "micro_change": 1}
     enter = ledger.set_index("account_id").loc["a1"]
-    assert enter["to_name"] == "Outlier" and not enter["confirmed"]
+    assert enter["to_name"] == "Outlier"
+    assert not enter["confirmed"]
     micro = ledger.set_index("account_id").loc["a3"]
     assert (micro["from_segment"], pd.isna(micro["to_segment"])) == (4, True)
     assert micro["explanation"] == "micro-community 4 → no micro-community"
@@ -185,11 +194,17 @@ def test_transition_matrix_counts_stable_to_current():
     ]
     results, _ = run_weeks(weekly)
     tm = results[0].transition_matrix
-    assert list(tm.index) == [0, 1, 2] and list(tm.columns) == [0, 1, 2]
-    assert tm.loc[0, 1] == 1 and tm.loc[0, 0] == 1 and tm.loc[1, 1] == 1 and tm.loc[1, 2] == 1
-    assert tm.loc[2, 2] == 1 and int(tm.to_numpy().sum()) == 5  # "new" was not present last week
+    assert list(tm.index) == [0, 1, 2]
+    assert list(tm.columns) == [0, 1, 2]
+    assert tm.loc[0, 1] == 1
+    assert tm.loc[0, 0] == 1
+    assert tm.loc[1, 1] == 1
+    assert tm.loc[1, 2] == 1
+    assert tm.loc[2, 2] == 1
+    assert int(tm.to_numpy().sum()) == 5  # "new" was not present last week
     assert results[0].accounts_both_weeks == 5
-    assert results[0].confirmed == 1 and results[0].rate == pytest.approx(0.2)
+    assert results[0].confirmed == 1
+    assert results[0].rate == pytest.approx(0.2)
 
 
 def test_describe_change_styles():
@@ -219,7 +234,8 @@ def test_first_week_without_previous_is_empty():
     cur = assignments(wk(0), [("a1", 0), ("a2", 1)])
     res = detect_migrations(cur, pd.DataFrame(), history=pd.DataFrame(), features_current=pd.DataFrame(),
                             features_history=pd.DataFrame(), centroids_z=None, week_start=wk(0))
-    assert res.ledger.empty and list(res.ledger.columns) == LEDGER_COLUMNS
+    assert res.ledger.empty
+    assert list(res.ledger.columns) == LEDGER_COLUMNS
     assert (res.moves, res.rate, res.accounts_both_weeks) == (0, 0.0, 0)
     with pytest.raises(ValueError, match="segment_id"):
         detect_migrations(cur.drop(columns="segment_id"), cur, history=pd.DataFrame(),

@@ -28,7 +28,9 @@ def moves(confirmed: int, accounts: int) -> MigrationResult:
 
 def test_mass_migration_gate_passes_below_the_threshold() -> None:
     outcome = mass_migration_check(WEEK, moves(10, 100), MigrationConfig(mass_migration_threshold=0.15))
-    assert outcome.name == "mass_migration_gate" and outcome.passed and outcome.error
+    assert outcome.name == "mass_migration_gate"
+    assert outcome.passed
+    assert outcome.error
     assert outcome.alert is None
     assert outcome.metadata == {"rate": 0.1, "threshold": 0.15, "confirmed": 10, "override": False}
     assert outcome.description == "10.0% of accounts confirmed a move (threshold 15%)"
@@ -38,7 +40,8 @@ def test_mass_migration_gate_passes_below_the_threshold() -> None:
 
 def test_mass_migration_gate_fails_above_the_threshold_with_one_engineer_alert() -> None:
     outcome = mass_migration_check(WEEK, moves(40, 100), MigrationConfig(mass_migration_threshold=0.15))
-    assert not outcome.passed and outcome.error
+    assert not outcome.passed
+    assert outcome.error
     assert outcome.metadata == {"rate": 0.4, "threshold": 0.15, "confirmed": 40, "override": False}
     assert outcome.description == "40.0% of accounts confirmed a move (threshold 15%)"
     assert outcome.alert == EngineerAlert(
@@ -52,7 +55,8 @@ def test_mass_migration_gate_fails_above_the_threshold_with_one_engineer_alert()
 def test_mass_migration_gate_override_passes_and_says_so() -> None:
     config = MigrationConfig(mass_migration_threshold=0.15, sinks_override=True)
     outcome = mass_migration_check(WEEK, moves(40, 100), config)
-    assert outcome.passed and outcome.alert is None
+    assert outcome.passed
+    assert outcome.alert is None
     assert outcome.metadata["override"] is True
     assert outcome.description == "40.0% of accounts confirmed a move (threshold 15%); overridden"
 
@@ -68,17 +72,23 @@ def test_migrations_week_writes_the_ledger_and_gates_it(monitored: Monitored) ->
     assert meta["dagster/column_schema"] == Columns(tuple(
         (c, t) for c, t in zip(LEDGER_COLUMNS, ["VARCHAR", "DATE", "INTEGER", "INTEGER", "VARCHAR", "VARCHAR",
                                                 "VARCHAR", "DOUBLE", "BOOLEAN", "VARCHAR"], strict=True)))
-    assert isinstance(meta["transition_matrix"], Markdown) and "from_segment" in meta["transition_matrix"]
-    assert isinstance(meta["sample_explanations"], Markdown) and "explanation" in meta["sample_explanations"]
+    assert isinstance(meta["transition_matrix"], Markdown)
+    assert "from_segment" in meta["transition_matrix"]
+    assert isinstance(meta["sample_explanations"], Markdown)
+    assert "explanation" in meta["sample_explanations"]
     with monitored.warehouse.connect(read_only=True) as con:
         rows, confirmed = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE confirmed) FROM monitoring.segment_migrations "
             "WHERE week_start = ?", [W1]).fetchall()[0]
     assert (rows, confirmed) == (meta["dagster/row_count"], meta["confirmed"])
-    assert meta["accounts_both_weeks"] == 120 and meta["rate"] == pytest.approx(confirmed / 120)
+    assert meta["accounts_both_weeks"] == 120
+    assert meta["rate"] == pytest.approx(confirmed / 120)
     gate = result.check("mass_migration_gate")
-    assert meta["rate"] > 0.15 and not gate.passed  # every persona was re-drawn: implausibly many moves
-    assert gate.alert is not None and gate.alert.reason == "mass_migration" and gate.alert.week_start == W1
+    assert meta["rate"] > 0.15  # every persona was re-drawn: implausibly many moves
+    assert not gate.passed
+    assert gate.alert is not None
+    assert gate.alert.reason == "mass_migration"
+    assert gate.alert.week_start == W1
 
     again = migrations_week(W1, monitored.warehouse, monitored.tracker, MigrationConfig(sinks_override=True))
     assert again.metadata["dagster/row_count"] == rows  # a rerun replaces the week's rows

@@ -125,7 +125,7 @@ def build_warehouse(path: Path, *, skip: tuple[str, ...] = ()) -> Path:
             schema = name.split(".")[0]
             con.execute(f"create schema if not exists {schema}")
             con.register("df_view", df)
-            con.execute(f"create or replace table {name} as select * from df_view")
+            con.execute(f"create or replace table {name} as select * from df_view")  # noqa: S608 - literal keys above
             con.unregister("df_view")
             if "week_start" in df.columns:
                 con.execute(f"alter table {name} alter column week_start type date")

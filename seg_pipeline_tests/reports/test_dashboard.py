@@ -55,7 +55,8 @@ def test_full_warehouse_builds_every_chart_and_section(built: dashboard.Dashboar
     assert built.n_charts == 7
     assert built.n_tables == 4  # personas, catalog, recent retrains, movers
     assert built.weeks == ("2026-01-05", "2026-01-12", "2026-01-19", "2026-01-26")
-    assert built.metadata()["latest_week"] == "2026-01-26" and built.metadata()["notes"] == []
+    assert built.metadata()["latest_week"] == "2026-01-26"
+    assert built.metadata()["notes"] == []
     text = built.path.read_text()
     assert "<title>Segment health</title>" in text
     assert "<h1>Segment health</h1>" in text
@@ -105,9 +106,11 @@ def test_profiles_and_personas_reflect_the_data(ro_con: duckdb.DuckDBPyConnectio
     assert by_name.loc["Power Users", "weekly_active_users"] > 1
     assert by_name.loc["Dormant", "weekly_active_users"] < -0.5
     assert by_name.loc["Declining / At-Risk", "tickets_opened"] > 1
-    assert set(prof.columns) >= {"seats", "activation_score"} and "logins" not in prof.columns  # clustering set
+    assert set(prof.columns) >= {"seats", "activation_score"}
+    assert "logins" not in prof.columns  # clustering set
     text = built.path.read_text()
-    assert "many tickets" in text and "high weekly active users" not in text.split("Power Users")[0]
+    assert "many tickets" in text
+    assert "high weekly active users" not in text.split("Power Users")[0]
 
 
 def test_drift_lines_per_population_reference_only(ro_con: duckdb.DuckDBPyConnection) -> None:
@@ -152,14 +155,17 @@ def test_top_movers_use_the_one_at_risk_definition(tmp_path: Path) -> None:
     finally:
         con.close()
     assert week == "2026-01-26"
-    assert movers["to_name"].tolist() == ["Dormant 2"] and movers["account_id"].tolist() == ["acc_000014"]
-    assert is_at_risk("Dormant 2") and not is_at_risk("churn watch")
+    assert movers["to_name"].tolist() == ["Dormant 2"]
+    assert movers["account_id"].tolist() == ["acc_000014"]
+    assert is_at_risk("Dormant 2")
+    assert not is_at_risk("churn watch")
 
 
 def test_empty_warehouse_still_builds_with_notes(tmp_path: Path) -> None:
     res = build_dashboard_from_file(tmp_path / "missing.duckdb", tmp_path / "out" / "dashboard.html")
     text = res.path.read_text()
-    assert res.n_charts == 0 and res.n_sections == 4
+    assert res.n_charts == 0
+    assert res.n_sections == 4
     for table in ALL_TABLES:
         assert table in text, table
     assert res.n_notes >= 8
@@ -183,7 +189,8 @@ def test_missing_and_empty_and_renamed_tables_degrade_per_part(tmp_path: Path) -
     assert "monitoring.segment_migrations not built yet" in joined
     assert "model.training_runs not built yet" in joined
     assert "monitoring.drift_summary has no rows yet" in joined
-    assert "could not read sinks.writeback_stats" in joined and "sent" in joined
+    assert "could not read sinks.writeback_stats" in joined
+    assert "sent" in joined
     assert "sinks.alert_stats not built yet" in joined
     assert text.count('<p class="note">') == res.n_notes
 
@@ -203,7 +210,8 @@ def test_hostile_segment_names_are_escaped(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         res = build_dashboard_from_file(path, tmp_path / "d.html")
-    assert res.notes == () and res.n_charts == 7
+    assert res.notes == ()
+    assert res.n_charts == 7
     parser = _Resources()
     parser.feed(res.path.read_text())
     assert parser.urls == [("link", "data:,")]
@@ -214,9 +222,11 @@ def test_serve_dashboard_binds_loopback_and_serves_only_its_directory(built, tmp
     server, url = serve_dashboard(built.path)
     try:
         assert server.server_address[0] == "127.0.0.1"
-        assert url.startswith("http://127.0.0.1:") and url.endswith("/dashboard.html")
+        assert url.startswith("http://127.0.0.1:")
+        assert url.endswith("/dashboard.html")
         r = httpx.get(url, timeout=10)
-        assert r.status_code == 200 and "<h1>Segment health</h1>" in r.text
+        assert r.status_code == 200
+        assert "<h1>Segment health</h1>" in r.text
         assert r.headers["cache-control"] == "no-store"
         base = url.rsplit("/", 1)[0]
         assert httpx.get(base + "/%2e%2e/%2e%2e/%2e%2e/etc/passwd", timeout=10).status_code == 404
@@ -249,4 +259,5 @@ def test_build_from_a_read_only_connection_escapes_the_title(ro_con: duckdb.Duck
     text = res.path.read_text()
     assert "<title>Acme &lt;segments&gt; &amp; co</title>" in text
     assert "<h1>Acme &lt;segments&gt; &amp; co</h1>" in text
-    assert res.n_charts == 7 and res.notes == ()
+    assert res.n_charts == 7
+    assert res.notes == ()

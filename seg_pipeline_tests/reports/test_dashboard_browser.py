@@ -68,7 +68,8 @@ def test_dashboard_renders_in_chromium(served: tuple[DashboardResult, str], tmp_
         # the latest week is shown first; picking the first week swaps the Sankey
         latest = page.evaluate(SANKEY_STATE)
         assert latest["visible"] == [False, False, True]
-        assert latest["links"] == 3 and "2026-01-26" in latest["title"]
+        assert latest["links"] == 3
+        assert "2026-01-26" in latest["title"]
         page.select_option(f"#{WEEK_SELECT}", label="2026-01-12")
         # Sankey fades old links out (~0.5 s): poll for the settled state instead of sleeping
         page.wait_for_function(
@@ -83,10 +84,12 @@ def test_dashboard_renders_in_chromium(served: tuple[DashboardResult, str], tmp_
 
         shot = tmp_path / "dashboard.png"
         page.screenshot(path=str(shot), full_page=True)
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 20_000
     assert errors == []
     # the page itself fetched nothing but the dashboard: plotly.js is inline, no fonts/CDN/analytics
-    assert requests and all(r.startswith(origin) for r in requests), requests
+    assert requests
+    assert all(r.startswith(origin) for r in requests), requests
 
 
 def test_screenshot_helper(served: tuple[DashboardResult, str], tmp_path: Path) -> None:
@@ -94,4 +97,5 @@ def test_screenshot_helper(served: tuple[DashboardResult, str], tmp_path: Path) 
     with pytest.raises(RuntimeError, match="chromium not found"):
         screenshot(url, tmp_path / "x.png", executable=str(tmp_path / "no-such-chromium"))
     out = screenshot(url, tmp_path / "readme" / "dashboard.png", width=1000, full_page=False)
-    assert out.read_bytes()[:4] == b"\x89PNG" and out.stat().st_size > 10_000
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert out.stat().st_size > 10_000

@@ -58,7 +58,8 @@ def test_run_week_before_any_data_builds_the_all_notes_page(tmp_path: Path) -> N
     warehouse = Warehouse(tmp_path / "home" / "warehouse.duckdb", tmp_path / "home" / "warehouse_snapshot.duckdb")
     result = run_week(warehouse, tmp_path / "reports")
     assert warehouse.snapshot_path.exists()
-    assert result.metadata["charts"] == 0 and result.metadata["latest_week"] is None
+    assert result.metadata["charts"] == 0
+    assert result.metadata["latest_week"] is None
     assert len(result.metadata["notes"]) >= 8
     assert "No segment assignments yet" in (tmp_path / "reports" / "dashboard.html").read_text()
 
@@ -81,5 +82,6 @@ def test_dashboard_asset_materializes_with_temporary_resources(tmp_path: Path) -
     assert meta["snapshot"] == dg.MetadataValue.path(str(settings.snapshot_path))
     assert (meta["charts"].value, meta["sections"].value, meta["tables"].value) == (7, 4, 4)
     assert meta["latest_week"].value == WEEK
-    assert page.exists() and "<h1>Segment health</h1>" in page.read_text()
+    assert page.exists()
+    assert "<h1>Segment health</h1>" in page.read_text()
     assert _segment_rows(settings.snapshot_path) == _segment_rows(settings.warehouse_path) > 0

@@ -62,7 +62,8 @@ def test_mall_dbscan_eps9_finds_seven_clusters_and_sixteen_noise(tmp_path: Path)
     assert summary["silhouette_noise_as_cluster"] == pytest.approx(0.425968, abs=1e-5)
     assign = pd.read_csv(tmp_path / "assignments.csv")
     assert (assign["segment"] == -1).sum() == 16
-    assert summary["eps"] == 9.0 and summary["min_samples"] == 4
+    assert summary["eps"] == 9.0
+    assert summary["min_samples"] == 4
 
 
 @needs_mall
@@ -80,7 +81,8 @@ def test_hybrid_on_blobs_is_deterministic_and_complete(tmp_path: Path) -> None:
     b = run_segment(src, ["x", "y"], tmp_path / "b", id_col="cust", seed=3)
     assert a == b
     assert (tmp_path / "a" / "assignments.csv").read_bytes() == (tmp_path / "b" / "assignments.csv").read_bytes()
-    assert a["algorithm"] == "hybrid" and a["k"] == 3
+    assert a["algorithm"] == "hybrid"
+    assert a["k"] == 3
     assert "k_reason" in a
     assign = pd.read_csv(tmp_path / "a" / "assignments.csv")
     assert list(assign.columns) == ["cust", "segment", "micro_community"]
@@ -104,7 +106,8 @@ def test_parquet_input_and_blank_values_are_skipped_and_counted(tmp_path: Path) 
     src = tmp_path / "b.parquet"
     df.to_parquet(src)
     summary = run_segment(src, ["x", "y"], tmp_path / "o", id_col="cust", algorithm="kmeans", k=3)
-    assert summary["rows"] == 58 and summary["rows_skipped"] == 2
+    assert summary["rows"] == 58
+    assert summary["rows_skipped"] == 2
     assign = pd.read_csv(tmp_path / "o" / "assignments.csv")
     assert "c0005" not in set(assign["cust"])
 

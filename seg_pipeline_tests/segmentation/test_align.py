@@ -21,7 +21,8 @@ def test_retrain_with_another_seed_changes_no_segment() -> None:
     al = align_clusters(pd.Series(second, index=ids), prev, next_id=16)
     stable = np.array([al.mapping[c] for c in second])
     np.testing.assert_array_equal(stable, prev.to_numpy())
-    assert al.new_ids == [] and al.retired_ids == []
+    assert al.new_ids == []
+    assert al.retired_ids == []
 
 
 def test_only_members_of_a_drifting_cluster_move() -> None:
@@ -32,7 +33,8 @@ def test_only_members_of_a_drifting_cluster_move() -> None:
     al = align_clusters(new, prev, next_id=9)
     assert al.mapping == {0: 5, 1: 8, 2: 3}
     moved = new.map(al.mapping) != prev
-    assert moved.sum() == 60 and moved.iloc[:60].all()
+    assert moved.sum() == 60
+    assert moved.iloc[:60].all()
 
 
 def test_new_cluster_gets_new_id_and_vanished_segment_is_retired() -> None:
@@ -71,6 +73,7 @@ def test_first_week_and_id_safety() -> None:
     assert align_clusters(new, None, next_id=0).mapping == {0: 0, 1: 1, 2: 2}
     prev = pd.Series([5], index=["zz"])
     al = align_clusters(new, prev, next_id=0)  # a stale next_id never reuses a previous id
-    assert min(al.mapping.values()) == 6 and al.retired_ids == [5]
+    assert min(al.mapping.values()) == 6
+    assert al.retired_ids == [5]
     with pytest.raises(ValueError, match="duplicate"):
         align_clusters(pd.Series([0, 1], index=["a", "a"]), None, next_id=0)

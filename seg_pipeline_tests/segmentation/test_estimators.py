@@ -100,12 +100,14 @@ def test_degenerate_results_warn() -> None:
 def test_dbscan_guard_subsamples_and_assigns_the_rest() -> None:
     X, y = make_blobs(6_000, n_features=3, centers=3, cluster_std=0.5, random_state=5)
     db = DBSCANSegmenter(min_samples=10, max_rows=2_000, random_state=0).fit(X)
-    assert db.subsampled_ and db.n_fit_rows_ == 2_000
+    assert db.subsampled_
+    assert db.n_fit_rows_ == 2_000
     assert db.labels_.shape == (6_000,)
     assert adjusted_rand_score(y, db.labels_) > 0.98
     # a memory limit below the estimate shrinks the sample further instead of risking an OOM kill
     small = DBSCANSegmenter(min_samples=10, max_rows=6_000, memory_limit_bytes=2_000_000, random_state=0).fit(X)
-    assert small.subsampled_ and small.n_fit_rows_ < 6_000
+    assert small.subsampled_
+    assert small.n_fit_rows_ < 6_000
     assert small.memory_estimate_bytes_ <= 2_000_000
     assert adjusted_rand_score(y, small.labels_) > 0.95
 

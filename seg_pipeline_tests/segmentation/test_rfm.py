@@ -10,13 +10,13 @@ import pytest
 from seg_pipeline.segmentation.adhoc import InputError
 from seg_pipeline.segmentation.rfm import quintile_bins, rf_segment, run_rfm
 
-COLS = dict(
-    customer_col="CustomerID",
-    invoice_col="InvoiceNo",
-    date_col="InvoiceDate",
-    quantity_col="Quantity",
-    price_col="UnitPrice",
-)
+COLS = {
+    "customer_col": "CustomerID",
+    "invoice_col": "InvoiceNo",
+    "date_col": "InvoiceDate",
+    "quantity_col": "Quantity",
+    "price_col": "UnitPrice",
+}
 
 # customer -> (unit price, [invoice dates]); every clean invoice is one line of quantity 2, except B's first,
 # which has two lines. Ids are numeric: 9500 sorts before 12001 (numeric, not text, customer-id order).

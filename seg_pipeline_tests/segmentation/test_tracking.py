@@ -42,7 +42,7 @@ def _features(seed: int, n: int = 90) -> pd.DataFrame:
 
 
 def _model(feats: pd.DataFrame, seed: int) -> tuple[SegmentationModel, np.ndarray, KSelection]:
-    """A real SegmentationModel (skops types, micro-communities, outlier radii) built from the estimators."""
+    """Build a real SegmentationModel (skops types, micro-communities, outlier radii) from the estimators."""
     pre = build_preprocessor(FEATURES, categorical=["plan"], heavy_tailed=["logins"], scaler="standard").fit(feats)
     X = pre.transform(feats)
     est = HybridSegmenter(3, min_micro_size=3, random_state=seed).fit(X)
@@ -104,10 +104,14 @@ def test_run_has_params_metrics_tags_and_artifacts(tracker: MlflowTracker, week1
     assert run.data.tags["seg.week_start"] == "2026-01-05"
     assert run.info.run_name == "week-2026-01-05"
     p = run.data.params
-    assert p["features"] == "logins,tickets" and p["scaler"] == "standard" and p["k_range"] == "2,5"
-    assert p["seed"] == "1" and p["chosen_k"] == str(res.k_selection.k)
+    assert p["features"] == "logins,tickets"
+    assert p["scaler"] == "standard"
+    assert p["k_range"] == "2,5"
+    assert p["seed"] == "1"
+    assert p["chosen_k"] == str(res.k_selection.k)
     m = run.data.metrics
-    assert m["silhouette"] == pytest.approx(0.61) and m["stability"] == pytest.approx(0.93)
+    assert m["silhouette"] == pytest.approx(0.61)
+    assert m["stability"] == pytest.approx(0.93)
     assert m["changed_share"] == pytest.approx(0.04)
     assert sum(v for k, v in m.items() if k.startswith("size_")) == 90
     arts = {a.path for a in tracker.client.list_artifacts(run.info.run_id)}

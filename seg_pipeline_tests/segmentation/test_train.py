@@ -32,12 +32,14 @@ def test_recovers_planted_personas(first: TrainResult, week: tuple[pd.DataFrame,
     a = first.assignments
     assert list(a.columns) == [ASSIGN_COLUMNS[0], "week_start", *ASSIGN_COLUMNS[1:]]
     assert adjusted_rand_score(persona, a["segment_id"]) >= 0.9
-    assert first.k_selection.k == 8 and "knee" in first.k_selection.reason
+    assert first.k_selection.k == 8
+    assert "knee" in first.k_selection.reason
     names = set(first.model.segment_names.values())
     assert {"API Integrators", "Dormant", "New & Onboarding", "Power Users"} <= names
     api_seg = a.loc[persona == "api_integrators", "segment_id"].mode()[0]
     assert first.model.segment_names[api_seg] == "API Integrators"
-    assert first.gate.passed and first.gate.reasons == []
+    assert first.gate.passed
+    assert first.gate.reasons == []
     planted_outliers = a.loc[persona == "outlier", "is_outlier"]
     assert planted_outliers.mean() >= 0.8  # measured before the quantile cap, so extremes stay far
     assert a["is_outlier"].mean() < 0.01
@@ -78,7 +80,8 @@ def test_retrain_with_another_seed_changes_no_segment(
     assert again.metrics["changed_share"] == 0.0
     assert again.metrics["stability_ari"] == 1.0
     assert again.model.segment_names == first.model.segment_names
-    assert again.alignment.new_ids == [] and again.alignment.retired_ids == []
+    assert again.alignment.new_ids == []
+    assert again.alignment.retired_ids == []
     assert again.gate.passed
 
 
@@ -120,7 +123,9 @@ def test_gate_fails_with_reasons(first: TrainResult, week: tuple[pd.DataFrame, p
     res = train_week(week[0], strict, champion=first.model, champion_assignments=shuffled, week_start=WEEK)
     assert not res.gate.passed
     text = " | ".join(res.gate.reasons)
-    assert "silhouette" in text and "holds" in text and "stability ARI" in text
+    assert "silhouette" in text
+    assert "holds" in text
+    assert "stability ARI" in text
     assert res.metrics["stability_ari"] < 0.1
     assert "fixed by configuration" in res.k_selection.reason
     assert list(res.k_selection.scores["k"]) == [8]
@@ -154,7 +159,8 @@ def test_config_from_the_policy_resource() -> None:
     cfg = policy.training()
     assert (cfg.k_range, cfg.fixed_k, cfg.seed, cfg.scaler) == ((4, 6), 5, 3, "minmax")
     assert cfg.silhouette_floor == 0.2
-    assert "seats" in cfg.heavy() and "api_share" not in cfg.heavy()
+    assert "seats" in cfg.heavy()
+    assert "api_share" not in cfg.heavy()
 
 
 def test_micro_community_ids_are_stable_across_retrains() -> None:
@@ -162,7 +168,8 @@ def test_micro_community_ids_are_stable_across_retrains() -> None:
     cfg = TrainConfig(seed=1, fixed_k=5)  # too few segments: API integrators surface as a micro-community
     one = train_week(features, cfg, champion=None, champion_assignments=None, week_start=WEEK)
     api = one.assignments.loc[persona.to_numpy() == "api_integrators", "micro_community"]
-    assert api.notna().mean() > 0.9 and api.nunique() == 1
+    assert api.notna().mean() > 0.9
+    assert api.nunique() == 1
     two = train_week(
         features, replace(cfg, seed=8), champion=one.model, champion_assignments=one.assignments, week_start=WEEK
     )

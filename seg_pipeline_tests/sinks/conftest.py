@@ -13,7 +13,7 @@ import pytest
 from seg_pipeline.sinks.config import AlertConfig, CrmConfig
 from seg_pipeline_tests.sinks.servers import CrmState, WebhookState, crm_server, webhook_server
 
-TOKEN = "test-token-7f3a"
+TOKEN = "test-token-7f3a"  # noqa: S105 - fake token shared with the local stand-in CRM server
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 WEEK1 = date(2026, 1, 5)
 WEEK2 = WEEK1 + timedelta(days=7)
@@ -49,13 +49,13 @@ def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 @pytest.fixture
 def crm_config(tmp_path: Path) -> CrmConfig:
-    """The file export under tmp_path; batches of 10 at 10 requests/second when switched to REST."""
+    """Export to files under tmp_path; batches of 10 at 10 requests/second when switched to REST."""
     return CrmConfig(export_dir=tmp_path / "home" / "outbox" / "crm", batch_size=10, rps=10.0)
 
 
 @pytest.fixture
 def alert_config(tmp_path: Path) -> AlertConfig:
-    """The JSONL outbox under tmp_path, linking to the static dashboard file."""
+    """Write alerts to a JSONL outbox under tmp_path, linking to the static dashboard file."""
     home = tmp_path / "home"
     return AlertConfig(outbox_path=home / "outbox" / "alerts.jsonl",
                        dashboard_url=(home / "reports" / "dashboard.html").resolve().as_uri())
@@ -84,7 +84,7 @@ def hook() -> Iterator[tuple[str, WebhookState]]:
 
 
 def make_assignments(n: int, week: date = WEEK1, changes: dict[str, dict] | None = None) -> pd.DataFrame:
-    """n accounts; segment = i % 5; ``changes`` overrides columns per account id."""
+    """Build ``n`` accounts with segment = i % 5; ``changes`` overrides columns per account id."""
     rows = []
     for i in range(n):
         acc = f"acc_{i:06d}"
@@ -126,7 +126,7 @@ def move(acc: str, frm: int, to: int, *, week: date = WEEK1, kind: str = "segmen
 
 def seed_warehouse(con: duckdb.DuckDBPyConnection, *, assignments: pd.DataFrame | None, crm: pd.DataFrame,
                    migrations: list[dict[str, object]]) -> None:
-    """The sinks stage's inputs in a warehouse whose declared tables exist (``Warehouse.connect``)."""
+    """Write the sinks stage's inputs into a warehouse whose declared tables exist (``Warehouse.connect``)."""
     if assignments is not None:
         con.register("_assignments", assignments)
         con.execute("INSERT INTO assignments.account_segments BY NAME SELECT * FROM _assignments")

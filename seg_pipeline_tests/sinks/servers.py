@@ -1,5 +1,8 @@
-"""Real stand-in servers on 127.0.0.1 for the sink tests: a batch-upsert CRM, a Standard Webhooks receiver
-and an SMTP server. Each records what a real receiver would see and can be scripted to misbehave."""
+"""Real stand-in servers on 127.0.0.1 for the sink tests.
+
+A batch-upsert CRM, a Standard Webhooks receiver and an SMTP server. Each records what a real receiver would see
+and can be scripted to misbehave.
+"""
 
 import base64
 import hashlib
@@ -73,12 +76,15 @@ def _crm_handler(state: CrmState) -> type[BaseHTTPRequestHandler]:
                 state.requests.append({"key": key, "auth_ok": auth_ok, "path": self.path, "body": raw})
                 scripted = state.script.popleft() if state.script else None
             if self.path != CRM_PATH:
-                return self._reply(404, b'{"message":"not found"}')
+                self._reply(404, b'{"message":"not found"}')
+                return
             if not auth_ok:
-                return self._reply(401, b'{"status":"error","message":"authentication credentials not found"}')
+                self._reply(401, b'{"status":"error","message":"authentication credentials not found"}')
+                return
             if scripted is not None and not scripted.apply:
                 body = scripted.body if isinstance(scripted.body, bytes) else json.dumps(scripted.body or {}).encode()
-                return self._reply(scripted.status, body, scripted.headers)
+                self._reply(scripted.status, body, scripted.headers)
+                return
             status, body = self._process(key, json.loads(raw))
             if scripted is not None and scripted.delay:
                 time.sleep(scripted.delay)
@@ -148,9 +154,11 @@ def _webhook_handler(state: WebhookState) -> type[BaseHTTPRequestHandler]:
                 if not ok:
                     state.rejected.append(msg_id)
             if not ok:
-                return self._reply(401, b'{"error":"invalid signature"}')
+                self._reply(401, b'{"error":"invalid signature"}')
+                return
             if scripted is not None:
-                return self._reply(scripted.status, json.dumps(scripted.body or {}).encode(), scripted.headers)
+                self._reply(scripted.status, json.dumps(scripted.body or {}).encode(), scripted.headers)
+                return
             with state.lock:
                 state.deliveries[msg_id] += 1
                 state.messages.setdefault(msg_id, json.loads(raw))

@@ -92,7 +92,8 @@ def test_batch_4xx_naming_rows_dead_letters_those_rows(con, crm_config, crm, clo
     result = _deliver(con, rest(crm_config, url), clock)
 
     assert (result.sent, result.dead_lettered, result.failed) == (24, 1, 0)
-    assert "acc_000003" not in state.companies and len(state.companies) == 24
+    assert "acc_000003" not in state.companies
+    assert len(state.companies) == 24
     dead = con.execute("SELECT sink, subject_id, status_code, reason FROM sinks.dead_letters").fetchall()
     assert len(dead) == 1
     assert dead[0][:3] == ("crm", "acc_000003", 400)
@@ -120,7 +121,8 @@ def test_batch_4xx_without_row_names_dead_letters_the_batch(con, crm_config, crm
 
     assert (result.sent, result.dead_lettered) == (15, 10)
     reasons = {r[0] for r in con.execute("SELECT reason FROM sinks.dead_letters").fetchall()}
-    assert len(reasons) == 1 and "HTTP 422" in reasons.pop()
+    assert len(reasons) == 1
+    assert "HTTP 422" in reasons.pop()
     assert clock.sleeps == pytest.approx([0.1, 0.1])  # a 4xx is not retried
 
 
@@ -130,7 +132,8 @@ def test_retry_after_is_honoured(con, crm_config, crm, clock):
     _plan(con, n=5)
     result = _deliver(con, rest(crm_config, url), clock)
 
-    assert result.sent == 5 and result.requests == 2
+    assert result.sent == 5
+    assert result.requests == 2
     assert max(clock.sleeps) >= 7
     assert len(state.companies) == 5
 
@@ -149,10 +152,12 @@ def test_5xx_retries_with_bounded_full_jitter(con, crm_config, crm, clock):
     _plan(con, n=5)
     result = _deliver(con, rest(crm_config, url), clock)
 
-    assert result.sent == 5 and result.requests == 3
-    backoffs = [s for s in clock.sleeps]
+    assert result.sent == 5
+    assert result.requests == 3
+    backoffs = list(clock.sleeps)
     assert len(backoffs) == 2
-    assert 0 <= backoffs[0] <= 0.5 and 0 <= backoffs[1] <= 1.0  # full jitter within base * 2^n
+    assert 0 <= backoffs[0] <= 0.5  # full jitter within base * 2^n
+    assert 0 <= backoffs[1] <= 1.0
 
 
 def test_slow_response_times_out_and_retry_is_deduplicated(con, crm_config, crm, clock):
@@ -162,7 +167,8 @@ def test_slow_response_times_out_and_retry_is_deduplicated(con, crm_config, crm,
     with httpx.Client(timeout=0.2) as client:
         result = _deliver(con, rest(crm_config, url), clock, client=client)
 
-    assert result.sent == 5 and result.requests == 2
+    assert result.sent == 5
+    assert result.requests == 2
     assert set(state.effects.values()) == {1}
     assert sum(state.replays.values()) == 1
 
@@ -189,7 +195,8 @@ def test_total_time_budget_bounds_retry_after(con, crm_config, crm, clock):
     state.script.append(Scripted(status=503, headers={"Retry-After": "3600"}))
     _plan(con, n=3)
     result = _deliver(con, rest(crm_config, url), clock)
-    assert result.failed == 3 and result.requests == 1
+    assert result.failed == 3
+    assert result.requests == 1
     assert all(s < 3600 for s in clock.sleeps)
 
 
@@ -197,11 +204,13 @@ def test_401_stops_at_once_and_rows_stay_pending(con, crm_config, crm, clock):
     url, state = crm
     _plan(con)
     with pytest.raises(SinkAuthError) as err:
-        _deliver(con, rest(crm_config, url, token="wrong-token"), clock)
+        _deliver(con, rest(crm_config, url, token="wrong-token"), clock)  # noqa: S106 - deliberately wrong fake token
 
-    assert len(state.requests) == 1 and not state.companies
+    assert len(state.requests) == 1
+    assert not state.companies
     assert _status_counts(con) == {"pending": 25}
-    assert "wrong-token" not in str(err.value) and TOKEN not in str(err.value)
+    assert "wrong-token" not in str(err.value)
+    assert TOKEN not in str(err.value)
     assert clock.sleeps == []
 
 
@@ -218,8 +227,10 @@ def test_dry_run_sends_nothing(con, crm_config, crm, clock):
     _plan(con)
     result = _deliver(con, rest(crm_config, url), clock, dry_run=True)
 
-    assert result.would_send == 25 and result.sent == 0
-    assert result.changes is not None and len(result.changes) == 25
+    assert result.would_send == 25
+    assert result.sent == 0
+    assert result.changes is not None
+    assert len(result.changes) == 25
     assert state.requests == []
     assert _status_counts(con) == {"pending": 25}
     assert con.execute("SELECT count(*) FROM sinks.crm_outbox WHERE batch_key IS NOT NULL").fetchone() == (0,)
@@ -309,9 +320,11 @@ def test_file_export_is_atomic_and_rerun_safe(con, crm_config, clock, fmt):
     result = _deliver(con, crm_config, clock, file_format=fmt)
     path = export_path(crm_config.export_dir, WEEK1, fmt)
 
-    assert result.sent == 12 and result.file_path == path
+    assert result.sent == 12
+    assert result.file_path == path
     df = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
-    assert len(df) == 12 and df["account_id"].is_unique
+    assert len(df) == 12
+    assert df["account_id"].is_unique
     assert set(df.columns) >= {"segment_name", "model_version", "run_id", "idempotency_key", "week_start"}
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left behind
     first = path.read_bytes()
@@ -319,5 +332,6 @@ def test_file_export_is_atomic_and_rerun_safe(con, crm_config, clock, fmt):
     # Crash after the rename but before marking sent: the rerun rewrites the identical file.
     con.execute("UPDATE sinks.crm_outbox SET status = 'pending', delivered_week = NULL")
     again = _deliver(con, crm_config, clock, file_format=fmt)
-    assert again.sent == 12 and path.read_bytes() == first
+    assert again.sent == 12
+    assert path.read_bytes() == first
     assert _deliver(con, crm_config, clock, file_format=fmt).sent == 0

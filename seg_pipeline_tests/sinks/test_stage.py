@@ -52,7 +52,8 @@ def test_writeback_week_exports_the_assignments_and_records_stats(warehouse, crm
     expected = make_assignments(6)
     assert export["account_id"].tolist() == expected["account_id"].tolist()
     assert export["segment_name"].tolist() == expected["segment_name"].tolist()
-    assert set(export["model_version"]) == {"m1"} and set(export["run_id"]) == {"run-a"}
+    assert set(export["model_version"]) == {"m1"}
+    assert set(export["run_id"]) == {"run-a"}
     assert result.checks == []
     assert _rows(warehouse, "SELECT * FROM sinks.writeback_stats") == [(WEEK1, "file", 6, 6, 0, 0, 0)]
 
@@ -64,7 +65,8 @@ def test_writeback_week_exports_the_assignments_and_records_stats(warehouse, crm
 def test_writeback_week_dry_run_sends_nothing(warehouse, crm_config: CrmConfig) -> None:
     result = writeback_week(WEEK1, warehouse, replace(crm_config, dry_run=True), "run-a")
     assert (result.metadata["would_send"], result.metadata["sent"], result.metadata["dry_run"]) == (6, 0, True)
-    assert "file_path" not in result.metadata and not crm_config.export_dir.exists()
+    assert "file_path" not in result.metadata
+    assert not crm_config.export_dir.exists()
 
 
 def test_writeback_week_full_resync_enqueues_every_account(warehouse, crm_config: CrmConfig) -> None:
@@ -85,8 +87,9 @@ def test_writeback_week_without_assignments_enqueues_nothing(tmp_path: Path, crm
 def test_writeback_week_stop_error_keeps_rows_pending_and_writes_no_stats(warehouse, crm_config, crm) -> None:
     url, state = crm
     with pytest.raises(SinkAuthError):
-        writeback_week(WEEK1, warehouse, rest(crm_config, url, token="wrong-token"), "run-a")
-    assert len(state.requests) == 1 and not state.companies
+        writeback_week(WEEK1, warehouse, rest(crm_config, url, token="wrong-token"), "run-a")  # noqa: S106 - fake token
+    assert len(state.requests) == 1
+    assert not state.companies
     assert _rows(warehouse, "SELECT DISTINCT status FROM sinks.crm_outbox") == [("pending",)]
     assert _rows(warehouse, "SELECT count(*) FROM sinks.writeback_stats") == [(0,)]
 
@@ -98,9 +101,11 @@ def test_alerts_week_sends_one_digest_per_manager_and_records_stats(warehouse, a
     lines = [json.loads(line) for line in alert_config.outbox_path.read_text().splitlines()]
     by_am = {r["recipient_id"]: r["text"] for r in lines}
     assert sorted(by_am) == ["am_00", "am_01"]
-    assert "acc_000000" in by_am["am_00"] and "acc_000002" in by_am["am_00"]
+    assert "acc_000000" in by_am["am_00"]
+    assert "acc_000002" in by_am["am_00"]
     assert "Steady Core → Declining / At-Risk ⚠ — no logins for 3 weeks" in by_am["am_01"]
-    assert "acc_000003" not in "".join(by_am.values()) and "acc_000004" not in "".join(by_am.values())
+    assert "acc_000003" not in "".join(by_am.values())
+    assert "acc_000004" not in "".join(by_am.values())
     assert _rows(warehouse, "SELECT * FROM sinks.alert_stats") == [(WEEK1, "file", 2, 2, 3, 0, False)]
 
     again = alerts_week(WEEK1, warehouse, alert_config)
@@ -126,7 +131,8 @@ def test_alerts_week_stop_error_keeps_digests_pending(warehouse, alert_config, h
     url, state = hook
     with pytest.raises(SinkAuthError):
         alerts_week(WEEK1, warehouse, webhook(alert_config, url, secret="whsec_" + "A" * 44))
-    assert len(state.rejected) == 1 and not state.deliveries
+    assert len(state.rejected) == 1
+    assert not state.deliveries
     assert _rows(warehouse, "SELECT DISTINCT status FROM sinks.alert_ledger") == [("pending",)]
     assert _rows(warehouse, "SELECT count(*) FROM sinks.alert_stats") == [(0,)]
 

@@ -130,17 +130,21 @@ def test_good_week_of_every_source_loads_fully_with_types_and_lineage(landing: P
     write_tickets(landing, [ticket(i) for i in range(6)])
 
     crm = load_week("crm_accounts", landing, WEEK, now=NOW)
-    assert len(crm.rows) == crm.rows_in == 10 and crm.quarantine.empty and crm.warnings == []
+    assert len(crm.rows) == crm.rows_in == 10
+    assert crm.quarantine.empty
+    assert crm.warnings == []
     assert crm.files == [CRM_FILE]
     assert crm.rows["seats"].tolist() == list(range(10, 20))
-    assert str(crm.rows["seats"].dtype) == "Int64" and str(crm.rows["mrr"].dtype) == "Float64"
+    assert str(crm.rows["seats"].dtype) == "Int64"
+    assert str(crm.rows["mrr"].dtype) == "Float64"
     assert crm.rows["signup_date"].iloc[0] == date(2024, 3, 1)
     assert crm.rows["source_row"].tolist() == list(range(2, 12))  # physical lines, header is line 1
     assert (crm.rows["week_start"] == WEEK).all()
     assert list(crm.rows.columns) == [*CONTRACTS["crm_accounts"].names, "week_start", "source_file", "source_row"]
 
     events = load_week("product_events", landing, WEEK, now=NOW)
-    assert len(events.rows) == 35 and events.files == [
+    assert len(events.rows) == 35
+    assert events.files == [
         f"product_events/events_{(WEEK + timedelta(days=d)).isoformat()}.parquet" for d in range(7)
     ]
     assert str(events.rows["event_ts"].dtype) == "datetime64[ns, UTC]"
@@ -148,7 +152,8 @@ def test_good_week_of_every_source_loads_fully_with_types_and_lineage(landing: P
     assert_reconciled(events)
 
     tickets = load_week("support_tickets", landing, WEEK, now=NOW)
-    assert len(tickets.rows) == 6 and tickets.quarantine.empty
+    assert len(tickets.rows) == 6
+    assert tickets.quarantine.empty
     assert tickets.rows["source_row"].tolist() == list(range(1, 7))
     assert tickets.rows["resolved_at"].isna().all()
 
@@ -164,9 +169,9 @@ def test_rows_insert_into_duckdb_with_contract_types(landing: Path, tmp_path: Pa
         con.execute(f"CREATE TABLE {source} ({cols})")
         rows = result.rows
         con.register("rows_df", rows)
-        con.execute(f"INSERT INTO {source} SELECT * FROM rows_df")
+        con.execute(f"INSERT INTO {source} SELECT * FROM rows_df")  # noqa: S608 - source from the literal tuple
         con.unregister("rows_df")
-        assert con.execute(f"SELECT count(*) FROM {source}").fetchone()[0] == len(rows)
+        assert con.execute(f"SELECT count(*) FROM {source}").fetchone()[0] == len(rows)  # noqa: S608 - literal
     assert con.execute("SELECT typeof(event_ts), typeof(week_start) FROM product_events LIMIT 1").fetchone() == (
         "TIMESTAMP WITH TIME ZONE", "DATE")
     assert con.execute("SELECT sum(seats) FROM crm_accounts").fetchone()[0] == sum(range(10, 20))
@@ -184,9 +189,13 @@ def test_load_is_deterministic(landing: Path):
 def test_missing_files_give_an_empty_week_with_a_warning(landing: Path):
     write_events(landing, WEEK + timedelta(days=2), [event(i, 2) for i in range(3)])
     events = load_week("product_events", landing, WEEK, now=NOW)
-    assert len(events.rows) == 3 and "6 day file(s) missing" in events.warnings[0]
+    assert len(events.rows) == 3
+    assert "6 day file(s) missing" in events.warnings[0]
     crm = load_week("crm_accounts", landing, WEEK, now=NOW)
-    assert crm.rows.empty and crm.files == [] and crm.rows_in == 0 and "no file" in crm.warnings[0]
+    assert crm.rows.empty
+    assert crm.files == []
+    assert crm.rows_in == 0
+    assert "no file" in crm.warnings[0]
     assert list(crm.rows.columns)[-3:] == ["week_start", "source_file", "source_row"]
 
 
@@ -196,7 +205,8 @@ def test_missing_files_give_an_empty_week_with_a_warning(landing: Path):
 def test_bom_and_crlf_are_accepted(landing: Path):
     write_crm(landing, bom=True, eol=b"\r\n")
     result = load_week("crm_accounts", landing, WEEK, now=NOW)
-    assert len(result.rows) == 10 and result.quarantine.empty
+    assert len(result.rows) == 10
+    assert result.quarantine.empty
     assert result.rows["account_id"].iloc[0] == "acc_000000"  # no BOM glued to the first value
     assert result.rows["status"].iloc[-1] == "active"  # no stray \r
 
@@ -215,7 +225,8 @@ def test_renamed_column_is_rejected_and_extra_column_only_warns(landing: Path):
         load_week("crm_accounts", landing, WEEK, now=NOW)
     write_crm(landing, [crm_row(i, nps=9) for i in range(5)], header=[*CRM_HEADER, "nps"])
     result = load_week("crm_accounts", landing, WEEK, now=NOW)
-    assert len(result.rows) == 5 and "nps" not in result.rows.columns
+    assert len(result.rows) == 5
+    assert "nps" not in result.rows.columns
     assert any("'nps'" in w and CRM_FILE in w for w in result.warnings)
 
 
@@ -262,7 +273,8 @@ def test_malformed_lines_are_quarantined_by_physical_line(landing: Path):
     # header=1; data row k sits after the raw lines inserted before it
     assert reasons(result) == {4: "malformed_line", 7: "malformed_line", 10: "malformed_line",
                                13: "malformed_line"}
-    assert len(result.rows) == 20 and result.rows_in == 24
+    assert len(result.rows) == 20
+    assert result.rows_in == 24
     assert "Caf\\\\xe9" in result.quarantine["record"].iloc[1]
     assert_reconciled(result)
 
@@ -292,7 +304,8 @@ def test_unparseable_csv_is_quarantined_as_one_row(landing: Path, content: bytes
     path.parent.mkdir(parents=True)
     path.write_bytes(content)
     result = load_week("crm_accounts", landing, WEEK, now=NOW)
-    assert result.rows.empty and result.rows_in == 1
+    assert result.rows.empty
+    assert result.rows_in == 1
     assert result.quarantine[["source_row", "reason"]].values.tolist() == [[0, "unparseable_file"]]
     assert json.loads(result.quarantine["record"].iloc[0])["file"] == CRM_FILE
     assert_reconciled(result)
@@ -304,7 +317,8 @@ def test_semicolon_dialect_is_detected(landing: Path):
     (landing / "crm_accounts").mkdir()
     (landing / CRM_FILE).write_text(text)
     result = load_week("crm_accounts", landing, WEEK, now=NOW)
-    assert len(result.rows) == 3 and any("';'" in w for w in result.warnings)
+    assert len(result.rows) == 3
+    assert any("';'" in w for w in result.warnings)
 
 
 def test_reject_rate_is_per_file_and_names_it(landing: Path):
@@ -410,7 +424,8 @@ def test_extra_parquet_column_warns(landing: Path):
                        + [("event_ts", pa.timestamp("us", tz="UTC")), ("session", pa.string())])
     write_events(landing, WEEK, [event(i, session="s") for i in range(3)], schema=schema)
     result = load_week("product_events", landing, WEEK, now=NOW)
-    assert len(result.rows) == 3 and "session" not in result.rows.columns
+    assert len(result.rows) == 3
+    assert "session" not in result.rows.columns
     assert any("'session'" in w for w in result.warnings)
 
 
@@ -430,7 +445,8 @@ def test_ticket_timestamps_offsets_and_naive_become_utc(landing: Path):
     assert rows["updated_at"].iloc[0] == pd.Timestamp("2026-01-08T04:30:00Z")
     assert rows["created_at"].iloc[1] == pd.Timestamp("2026-01-05T10:00:00Z")
     assert rows["resolved_at"].iloc[2] == pd.Timestamp("2026-01-06T10:00:00Z")
-    assert rows["csat"].iloc[2] == 4 and pd.isna(rows["csat"].iloc[0])
+    assert rows["csat"].iloc[2] == 4
+    assert pd.isna(rows["csat"].iloc[0])
     assert result.quarantine.empty
 
 
@@ -467,7 +483,8 @@ def test_optional_ticket_keys_may_be_absent(landing: Path):
     write_tickets(landing, [{k: v for k, v in ticket(i).items() if k not in ("resolved_at", "csat")}
                             for i in range(3)])
     result = load_week("support_tickets", landing, WEEK, now=NOW)
-    assert len(result.rows) == 3 and result.warnings == []
+    assert len(result.rows) == 3
+    assert result.warnings == []
 
 
 # ------------------------------------------------------------------------------------------ paths
@@ -504,7 +521,7 @@ def test_directory_in_place_of_file_is_rejected(landing: Path):
 
 @pytest.mark.parametrize("week", ["../2026-01-05", "2026-01-06", date(2026, 1, 6), "2026-01-05/../../x"])
 def test_bad_week_is_refused_before_file_access(landing: Path, week: object):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^week .* (is not a date like|weeks start on Monday)"):
         load_week("crm_accounts", landing, week, now=NOW)  # type: ignore[arg-type]
 
 
@@ -517,7 +534,8 @@ def test_relative_landing_dir_resolves_to_the_same_files(landing: Path, monkeypa
     write_crm(landing)
     monkeypatch.chdir(landing.parent)
     result = load_week("crm_accounts", Path(os.path.relpath(landing)), WEEK, now=NOW)
-    assert result.files == [CRM_FILE] and len(result.rows) == 10
+    assert result.files == [CRM_FILE]
+    assert len(result.rows) == 10
 
 
 def test_na_like_text_is_a_value_not_a_null(landing: Path):

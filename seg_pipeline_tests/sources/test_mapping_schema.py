@@ -18,7 +18,8 @@ def error_of(tmp_path: Path, doc: object) -> str:
     with pytest.raises(MappingError) as err:
         load_mapping(path)
     message = str(err.value)
-    assert message.startswith(f"{path}: ") and "\n" not in message
+    assert message.startswith(f"{path}: ")
+    assert "\n" not in message
     return message.removeprefix(f"{path}: ")
 
 
@@ -28,7 +29,8 @@ def error_of(tmp_path: Path, doc: object) -> str:
 def test_unknown_key_is_named_with_the_keys_that_exist(tmp_path: Path):
     message = error_of(tmp_path, {"product_events": {**SEGMENT, "time_zon": "UTC"}})
     assert message.startswith("product_events.time_zon: unknown key; expected one of ")
-    assert "time_zone" in message and "event_types" in message
+    assert "time_zone" in message
+    assert "event_types" in message
 
 
 def test_unknown_key_is_reported_before_the_problems_it_causes(tmp_path: Path):

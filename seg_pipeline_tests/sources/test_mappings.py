@@ -57,7 +57,8 @@ def landing_files(landing: Path) -> dict[str, bytes]:
 
 def test_segment_salesforce_zendesk(tmp_path: Path):
     report = import_exports(load_mapping(FIXTURES / "stack_a.yaml"), FIXTURES, tmp_path, week_start=WEEK, now=NOW)
-    assert report.reconciled and report.weeks == [WEEK]
+    assert report.reconciled
+    assert report.weeks == [WEEK]
 
     ev = report.sources["product_events"]
     assert (ev.rows_in, ev.written, ev.rejected, ev.skipped) == (10, 7, 2, 1)
@@ -90,7 +91,8 @@ def test_segment_salesforce_zendesk(tmp_path: Path):
     assert t["102"]["resolved_at"] == utc("2026-01-07 09:00")
     # hold → pending; "task" has no category; a rating on an unsolved ticket is dropped (contract)
     assert (t["103"]["priority"], t["103"]["status"]) == ("P4", "pending")
-    assert pd.isna(t["103"]["category"]) and pd.isna(t["103"]["csat"])
+    assert pd.isna(t["103"]["category"])
+    assert pd.isna(t["103"]["csat"])
     assert (t["104"]["priority"], t["104"]["category"], t["104"]["csat"]) == ("P3", "performance", 1)
     assert t["101"]["account_id"] == "acc_000001"  # organization id crosswalk through values
     assert quarantined(tickets) == {"105": "null_key:account_id"}
@@ -113,7 +115,8 @@ def test_segment_salesforce_zendesk(tmp_path: Path):
     assert quarantined(accounts) == {"acc_000005": "out_of_domain:plan"}
 
     summary = json.loads(json.dumps(report.to_dict()))
-    assert summary["sources"]["crm_accounts"]["rejected"] == 1 and summary["weeks"] == ["2026-01-05"]
+    assert summary["sources"]["crm_accounts"]["rejected"] == 1
+    assert summary["weeks"] == ["2026-01-05"]
     assert "product_events: 10 in = 7 written + 2 rejected + 1 skipped" in report.summary()
 
     rejects = [json.loads(x) for p in sorted((tmp_path / "import_rejects").glob("*.jsonl"))
@@ -143,7 +146,8 @@ def test_amplitude_hubspot_intercom(tmp_path: Path):
     assert (rows["9f0c-2"]["account_id"], rows["9f0c-2"]["feature_name"]) == ("acc_000002", "workflows")
     assert rows["amp-3"]["event_ts"] == utc("2026-01-07 23:59:59.999")
     assert rows["amp-3"]["source_file"] == "product_events/events_2026-01-07.parquet"
-    assert rows["amp-5"]["event_type"] == "feature_use" and pd.isna(rows["amp-5"]["feature_name"])
+    assert rows["amp-5"]["event_type"] == "feature_use"
+    assert pd.isna(rows["amp-5"]["feature_name"])
     assert ev.coerced == {"unmapped_to_null:feature_name": 1}
 
     accounts = load("crm_accounts", tmp_path)
@@ -159,7 +163,8 @@ def test_amplitude_hubspot_intercom(tmp_path: Path):
     assert any("seats" in w and "'ten'" in w for w in report.sources["crm_accounts"].warnings)
 
     tk = report.sources["support_tickets"]
-    assert (tk.rows_in, tk.written, tk.rejected) == (5, 4, 1) and tk.reasons == {"null_key:updated_at": 1}
+    assert (tk.rows_in, tk.written, tk.rejected) == (5, 4, 1)
+    assert tk.reasons == {"null_key:updated_at": 1}
     tickets = load("support_tickets", tmp_path)
     t = by_key(tickets.rows, "ticket_id")
     assert (t["5001"]["priority"], t["5001"]["category"], t["5001"]["status"]) == ("P2", "bug", "open")
@@ -182,9 +187,11 @@ def test_mixpanel_epochs_and_weeks(tmp_path: Path):
     assert rows["mp-1"]["event_ts"] == utc("2026-01-05 10:00")  # epoch seconds
     assert rows["mp-2"]["event_ts"] == utc("2026-01-06 12:00")  # epoch milliseconds
     assert rows["mp-2"]["feature_name"] == "ai_assistant"
-    assert rows["mp-4"]["event_type"] == "export" and pd.isna(rows["mp-4"]["feature_name"])
+    assert rows["mp-4"]["event_type"] == "export"
+    assert pd.isna(rows["mp-4"]["feature_name"])
     derived = [k for k in rows if k.startswith("evt_")]
-    assert len(derived) == 1 and rows[derived[0]]["feature_name"] == "integrations"
+    assert len(derived) == 1
+    assert rows[derived[0]]["feature_name"] == "integrations"
     assert ev.coerced == {"derived:event_id": 1}
 
     again = tmp_path / "again"
@@ -248,7 +255,8 @@ def test_reimport_is_byte_identical(tmp_path: Path):
     import_exports(config, FIXTURES, tmp_path / "b", week_start=WEEK, now=NOW)
     import_exports(config, FIXTURES, tmp_path / "b", week_start=WEEK, now=NOW)
     first, second = landing_files(tmp_path / "a"), landing_files(tmp_path / "b")
-    assert first == second and len(first) == 8  # 3 event days, 1 CRM, 1 tickets, 3 rejects
+    assert first == second
+    assert len(first) == 8  # 3 event days, 1 CRM, 1 tickets, 3 rejects
 
 
 def test_gzip_exports_and_stale_rejects(tmp_path: Path):
@@ -305,7 +313,8 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path: Path):
     path.write_text("product_events:\n  preset: segment\n  input: [unclosed\n", encoding="utf-8")
     with pytest.raises(MappingError) as err:
         load_mapping(path)
-    assert str(path) in str(err.value) and "invalid YAML (line" in str(err.value)
+    assert str(path) in str(err.value)
+    assert "invalid YAML (line" in str(err.value)
 
 
 def test_missing_file_is_a_mapping_error(tmp_path: Path):

@@ -62,10 +62,11 @@ def crm(sim: tuple[Path, SimulationResult]) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def tickets(sim: tuple[Path, SimulationResult]) -> pd.DataFrame:
     _, result = sim
-    rows = []
-    for week, path in zip(result.weeks, result.files["support_tickets"], strict=True):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            rows.append({**json.loads(line), "file_week": week})
+    rows = [
+        {**json.loads(line), "file_week": week}
+        for week, path in zip(result.weeks, result.files["support_tickets"], strict=True)
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
     return pd.DataFrame(rows)
 
 
@@ -107,10 +108,14 @@ def test_events_scale_multiplies_volume_only(tmp_path: Path) -> None:
         tmp_path / "y" / "truth" / "personas.parquet").read_bytes()
 
 
-@pytest.mark.parametrize("kwargs", [{"start": date(2026, 1, 6)}, {"accounts": 0}, {"weeks": 0},
-                                    {"events_scale": 0.0}])
-def test_invalid_config_is_rejected(kwargs: dict) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"start": date(2026, 1, 6)}, "is not a Monday"),
+    ({"accounts": 0}, "accounts and weeks must be >= 1"),
+    ({"weeks": 0}, "accounts and weeks must be >= 1"),
+    ({"events_scale": 0.0}, "events_scale must be > 0"),
+])
+def test_invalid_config_is_rejected(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         SimulationConfig(**kwargs)
 
 
@@ -180,11 +185,13 @@ def test_crm_snapshot_contract(crm: pd.DataFrame) -> None:
     assert not crm.groupby("week_start")["account_id"].apply(lambda s: s.duplicated().any()).any()
     assert crm["plan"].isin(["starter", "growth", "business", "enterprise"]).all()
     assert crm["status"].isin(["active", "churned"]).all()
-    assert (crm["seats"] >= 0).all() and (crm["mrr"] >= 0).all()
+    assert (crm["seats"] >= 0).all()
+    assert (crm["mrr"] >= 0).all()
     signup = pd.to_datetime(crm["signup_date"], format="%Y-%m-%d")
     renewal = pd.to_datetime(crm["renewal_date"], format="%Y-%m-%d")
     week_end = pd.to_datetime(crm["week_start"]) + pd.Timedelta(days=7)
-    assert (signup < week_end).all() and (renewal >= week_end).all()
+    assert (signup < week_end).all()
+    assert (renewal >= week_end).all()
     assert 8 <= crm["account_manager_id"].nunique() <= 15
     assert crm.groupby("account_manager_id")["account_manager_email"].nunique().eq(1).all()
     assert crm["account_manager_email"].str.fullmatch(r"[a-z.]+@example\.com").all()
@@ -196,7 +203,8 @@ def test_tickets_contract_and_lifecycle(tickets: pd.DataFrame, sim: tuple[Path, 
     assert set(tickets.columns) == TICKET_KEYS | {"file_week"}
     assert not tickets.duplicated(["ticket_id", "file_week"]).any()
     iso = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00"
-    assert tickets["created_at"].str.fullmatch(iso).all() and tickets["updated_at"].str.fullmatch(iso).all()
+    assert tickets["created_at"].str.fullmatch(iso).all()
+    assert tickets["updated_at"].str.fullmatch(iso).all()
     created = pd.to_datetime(tickets["created_at"])
     updated = pd.to_datetime(tickets["updated_at"])
     resolved = pd.to_datetime(tickets["resolved_at"])
@@ -220,7 +228,8 @@ def test_tickets_contract_and_lifecycle(tickets: pd.DataFrame, sim: tuple[Path, 
     in_run = first_created >= start
     assert ((first_created >= first_week) & (first_created < first_week + pd.Timedelta(days=7)))[in_run].all()
     history = first_created[~in_run]
-    assert len(history) and (history >= start - pd.Timedelta(weeks=TICKET_WARMUP_WEEKS)).all()
+    assert len(history)
+    assert (history >= start - pd.Timedelta(weeks=TICKET_WARMUP_WEEKS)).all()
     assert (pd.to_datetime(first.loc[~in_run, "updated_at"]) > history).all()
     hours = (resolved - created).dt.total_seconds() / 3600
     by_prio = hours[done].groupby(tickets.loc[done, "priority"]).median()

@@ -68,8 +68,8 @@ def test_process_killed_between_delete_and_insert_keeps_the_old_week(tmp_path):
         con.execute("BEGIN TRANSACTION")
         con.execute("DELETE FROM raw.t WHERE week_start = DATE '2026-01-05'")
         os._exit(137)
-    """)
-    proc = subprocess.run([sys.executable, "-c", script], check=False)
+    """)  # noqa: S608 - Python source for the child process; its SQL is literal
+    proc = subprocess.run([sys.executable, "-c", script], check=False)  # noqa: S603 - our interpreter, our script
     assert proc.returncode == 137
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.t").fetchall()[0][0] == 1000

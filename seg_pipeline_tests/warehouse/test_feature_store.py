@@ -25,7 +25,8 @@ def test_as_of_returns_the_last_closed_week_only(db):
     assert got["week_start"].dt.date.unique().tolist() == [date(2026, 1, 5)]
     assert got["weekly_active_users"].tolist() == [3, 4]
     got = features_as_of(db, date(2026, 1, 19), ["b"], features=["weekly_active_users", "seats"])
-    assert got.to_dict("records")[0]["weekly_active_users"] == 8 and len(got) == 1
+    assert got.to_dict("records")[0]["weekly_active_users"] == 8
+    assert len(got) == 1
 
 
 def test_unknown_feature_is_refused(db):

@@ -139,14 +139,23 @@ def test_features_are_point_in_time_and_inactive_accounts_get_zeros(tmp_path):
     w0_after = after[after.week_start == pd.Timestamp(W0)].reset_index(drop=True)
     pd.testing.assert_frame_equal(w0_before, w0_after)
     a0 = w0_after.set_index("account_id").loc["a"]
-    assert a0.weekly_active_users == 4 and a0.logins == 4 and a0.events_total == 6
-    assert a0.open_backlog == 1 and a0.p1_tickets == 1 and a0.csat_avg == 4.0
-    assert a0.key_feature_adoption == 0.25 and a0.has_activity
+    assert a0.weekly_active_users == 4
+    assert a0.logins == 4
+    assert a0.events_total == 6
+    assert a0.open_backlog == 1
+    assert a0.p1_tickets == 1
+    assert a0.csat_avg == 4.0
+    assert a0.key_feature_adoption == 0.25
+    assert a0.has_activity
     b0 = w0_after.set_index("account_id").loc["b"]
-    assert not b0.has_activity and b0.weekly_active_users == 0 and b0.api_share == 0
+    assert not b0.has_activity
+    assert b0.weekly_active_users == 0
+    assert b0.api_share == 0
     a1 = after[after.week_start == pd.Timestamp(W1)].set_index("account_id").loc["a"]
-    assert a1.weekly_active_users == 9 and a1.wau_trend == pytest.approx(9 / 4 - 1)
-    assert a1.open_backlog == 0 and a1.csat_avg == 1.0
+    assert a1.weekly_active_users == 9
+    assert a1.wau_trend == pytest.approx(9 / 4 - 1)
+    assert a1.open_backlog == 0
+    assert a1.csat_avg == 1.0
     assert after.drop(columns=["plan", "industry", "employee_band", "region", "account_manager_id"]).notna().all().all()
 
 
@@ -158,7 +167,8 @@ def test_memory_limit_is_validated_before_reaching_sql(tmp_path):
 
 def test_view_models_span_all_weeks_and_take_no_parameters(tmp_path):
     events = next(m for m in discover(SQL_DIR) if m.name == "stg_product_events")
-    assert events.materialized == "view" and events.params == ()
+    assert events.materialized == "view"
+    assert events.params == ()
     _write(tmp_path, "staging", "stg_x", "-- materialized: view\nselect * from raw.x where week_start = $week_start")
     with pytest.raises(SqlModelError, match="cannot use parameters"):
         discover(tmp_path)
@@ -182,6 +192,7 @@ def test_run_sql_model_reports_rows_columns_and_week(tmp_path):
         replace_partition(con, "raw", "crm_accounts", _crm(W0, ["a", "b", "c"]), key=W0)
     model = next(m for m in layer_models("staging") if m.name == "stg_crm_accounts")
     result = run_sql_model(model, W0, engine)
-    assert result.metadata["dagster/row_count"] == 3 and result.metadata["week_start"] == "2026-01-05"
+    assert result.metadata["dagster/row_count"] == 3
+    assert result.metadata["week_start"] == "2026-01-05"
     assert ("account_id", "VARCHAR") in result.metadata["dagster/column_schema"].columns
     assert result.checks == []

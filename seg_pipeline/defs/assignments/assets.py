@@ -1,5 +1,7 @@
-"""Assignments stage wiring: every active account gets this week's stable segment (logic in
-``seg_pipeline.assignments``)."""
+"""Assignments stage wiring: every active account gets this week's stable segment.
+
+The logic lives in ``seg_pipeline.assignments``.
+"""
 
 from collections.abc import Iterator
 
@@ -7,7 +9,7 @@ import dagster as dg
 
 from seg_pipeline.assignments.stage import run_week
 from seg_pipeline.defs.resources import ModelRegistryResource, WarehouseResource
-from seg_pipeline.defs.weekly import Event, emit, partition_week, weekly_asset
+from seg_pipeline.defs.weekly import Event, emit, fail_run_on, partition_week, weekly_asset
 from seg_pipeline.model.serving import NoChampionError
 
 MODEL = dg.AssetKey(["model", "segmentation_model"])
@@ -28,8 +30,7 @@ MODEL = dg.AssetKey(["model", "segmentation_model"])
 def account_segments(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, model_registry: ModelRegistryResource
 ) -> Iterator[Event]:
-    try:
+    """Assign the week with the serving model; no champion to serve fails the run with the reason."""
+    with fail_run_on(NoChampionError):
         result = run_week(partition_week(context), warehouse.engine(), model_registry.tracker(), context.run.run_id)
-    except NoChampionError as exc:
-        raise dg.Failure(description=str(exc)) from exc
     yield from emit(result)

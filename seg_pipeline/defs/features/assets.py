@@ -19,7 +19,7 @@ def _check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
 
 
 def build_features_asset(model: SqlModel) -> dg.AssetsDefinition:
-    """The feature table's asset (checked, documented by the registry); any other features model is plain SQL."""
+    """Build the feature table's asset (checked, documented by the registry); any other features model is plain SQL."""
     if model.table != FEATURE_TABLE:
         return sql_model_asset(model)
     return sql_model_asset(

@@ -1,5 +1,7 @@
-"""Model stage wiring: retrain the segmentation every week, promote it only through the gate (logic in
-``seg_pipeline.model``)."""
+"""Model stage wiring: retrain the segmentation every week, promote it only through the gate.
+
+The logic lives in ``seg_pipeline.model``.
+"""
 
 from collections.abc import Iterator
 
@@ -42,6 +44,7 @@ def segmentation_model(
     model_registry: ModelRegistryResource,
     policy: PolicyResource,
 ) -> Iterator[Event]:
+    """Retrain the week under the policy, tagging the MLflow run with the Dagster run and partition."""
     tags = {"dagster.run_id": context.run.run_id, "dagster.partition": context.partition_key}
     result = run_week(partition_week(context), warehouse.engine(), model_registry.tracker(), policy.training(), tags)
     yield from emit(result)

@@ -1,5 +1,7 @@
-"""Monitoring wiring: the migration ledger with the mass-migration gate, and weekly Evidently drift reports
-(logic in ``seg_pipeline.monitoring.stage``)."""
+"""Monitoring wiring: the migration ledger with the mass-migration gate, and weekly Evidently drift reports.
+
+The logic lives in ``seg_pipeline.monitoring.stage``.
+"""
 
 from collections.abc import Iterator
 
@@ -12,7 +14,7 @@ from seg_pipeline.defs.resources import (
     ReportStoreResource,
     WarehouseResource,
 )
-from seg_pipeline.defs.weekly import Event, emit, partition_week, weekly_asset, weekly_check
+from seg_pipeline.defs.weekly import Event, emit, fail_run_on, partition_week, weekly_asset, weekly_check
 from seg_pipeline.model.serving import NoChampionError
 from seg_pipeline.monitoring.stage import MASS_MIGRATION_GATE, drift_week, migrations_week
 from seg_pipeline.sinks.engineer import notify_engineers
@@ -54,11 +56,10 @@ def segment_migrations(
     policy: PolicyResource,
     alerts: AlertChannelResource,
 ) -> Iterator[Event]:
+    """Write the week's migration ledger; a failed mass-migration gate also alerts the engineers."""
     engine = warehouse.engine()
-    try:
+    with fail_run_on(NoChampionError):
         result = migrations_week(partition_week(context), engine, model_registry.tracker(), policy.migrations())
-    except NoChampionError as exc:
-        raise dg.Failure(description=str(exc)) from exc
     yield from emit(result, notify=lambda alert: notify_engineers(engine, alerts.config(), alert))
 
 
@@ -81,6 +82,7 @@ def drift_report(
     policy: PolicyResource,
     reports: ReportStoreResource,
 ) -> Iterator[Event]:
+    """Write the week's drift reports under the report store's ``drift`` folder."""
     config = policy.drift(reports.directory())
     result = drift_week(partition_week(context), warehouse.engine(), model_registry.tracker(), config)
     yield from emit(result)

@@ -27,6 +27,7 @@ retrain_job = dg.define_asset_job(
 def drift_retrain_sensor(
     context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, policy: PolicyResource
 ) -> dg.RunRequest | dg.SkipReason:
+    """Request one retrain of a week whose drifted share exceeds the policy's threshold."""
     threshold = policy.drift_retrain_threshold
     mat = asset_event.asset_materialization
     if mat is None or mat.partition is None:

@@ -43,7 +43,7 @@ def _check_specs(source: str) -> list[dg.AssetCheckSpec]:
 
 
 def build_raw_asset(source: str) -> dg.AssetsDefinition:
-    """The weekly asset that loads ``source`` into ``raw.<source>``."""
+    """Build the weekly asset that loads ``source`` into ``raw.<source>``."""
 
     @weekly_asset(
         "raw", source,

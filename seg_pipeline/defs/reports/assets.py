@@ -26,4 +26,5 @@ from seg_pipeline.reports.stage import run_week
     ),
 )
 def segment_dashboard(warehouse: WarehouseResource, reports: ReportStoreResource) -> Iterator[Event]:
+    """Rebuild the static dashboard from the warehouse into the report store."""
     yield from emit(run_week(warehouse.engine(), reports.directory()))

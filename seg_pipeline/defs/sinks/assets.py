@@ -1,12 +1,14 @@
-"""Sinks wiring: CRM write-back and account-manager digests (logic in ``seg_pipeline.sinks``), gated upstream
-by the blocking checks (mass migration, event volume)."""
+"""Sinks wiring: CRM write-back and account-manager digests, gated upstream by the blocking checks.
+
+The logic lives in ``seg_pipeline.sinks``; the blocking checks are mass migration and event volume.
+"""
 
 from collections.abc import Iterator
 
 import dagster as dg
 
 from seg_pipeline.defs.resources import AlertChannelResource, CrmSinkResource, WarehouseResource
-from seg_pipeline.defs.weekly import Event, emit, partition_week, weekly_asset
+from seg_pipeline.defs.weekly import Event, emit, fail_run_on, partition_week, weekly_asset
 from seg_pipeline.sinks.http import SinkStopError
 from seg_pipeline.sinks.stage import alerts_week, writeback_week
 
@@ -30,10 +32,9 @@ CRM = dg.AssetKey(["staging", "stg_crm_accounts"])
 def crm_writeback(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, crm: CrmSinkResource
 ) -> Iterator[Event]:
-    try:
+    """Write the week's segment changes back to the CRM; a stop (e.g. bad credentials) fails the run."""
+    with fail_run_on(SinkStopError, prefix="CRM write-back stopped: "):
         result = writeback_week(partition_week(context), warehouse.engine(), crm.config(), context.run.run_id)
-    except SinkStopError as exc:
-        raise dg.Failure(description=f"CRM write-back stopped: {exc}") from exc
     yield from emit(result)
 
 
@@ -52,8 +53,7 @@ def crm_writeback(
 def am_alerts(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, alerts: AlertChannelResource
 ) -> Iterator[Event]:
-    try:
+    """Send the account managers their digests of the week's moves; a stop fails the run."""
+    with fail_run_on(SinkStopError, prefix="alert delivery stopped: "):
         result = alerts_week(partition_week(context), warehouse.engine(), alerts.config())
-    except SinkStopError as exc:
-        raise dg.Failure(description=f"alert delivery stopped: {exc}") from exc
     yield from emit(result)

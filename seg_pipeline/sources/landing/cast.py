@@ -33,7 +33,7 @@ def mask(values: Any) -> np.ndarray:
 
 
 def arrow(s: pd.Series) -> pa.ChunkedArray:
-    """The pyarrow data behind a column (no copy for pyarrow-backed columns)."""
+    """Return the pyarrow data behind a column (no copy for pyarrow-backed columns)."""
     if isinstance(s.dtype, pd.ArrowDtype):
         return pa.chunked_array(s.array.__arrow_array__())
     return pa.chunked_array([pa.Array.from_pandas(s)])

@@ -8,11 +8,12 @@ from seg_pipeline.weeks import parse_week
 
 
 def landing_root(landing_dir: Path) -> Path:
+    """Resolve the landing directory, so every file path can be checked to stay inside it."""
     return Path(landing_dir).resolve()
 
 
 def week_files(source: str, landing_dir: Path, week_start: date | str) -> list[Path]:
-    """The existing files of ``source`` that belong to the week (events: up to 7 day files; others: one).
+    """List the existing files of ``source`` that belong to the week (events: up to 7 day files; others: one).
 
     Paths are built only from the contract and a validated Monday, and every path must resolve inside the
     landing directory: a symlink pointing elsewhere, or a non-regular file, raises :class:`ContractError`.

@@ -164,7 +164,7 @@ def _final_rows(rows: pd.DataFrame, contract: Contract, week_start: date) -> pd.
 
 
 def _quarantine_frame(quarantine: list[QuarantineRow], source: str, week_start: date) -> pd.DataFrame:
-    """The ``raw.quarantine`` shape, ordered by file and line."""
+    """Shape the quarantine rows like ``raw.quarantine``, ordered by file and line."""
     q = pd.DataFrame(quarantine, columns=["source_file", "source_row", "reason", "record"])
     q = q.sort_values(["source_file", "source_row"], kind="mergesort").reset_index(drop=True)
     q.insert(0, "week_start", pd.Series([week_start] * len(q), dtype=DATE))

@@ -32,6 +32,7 @@ _MAX_RECORD_LINES = 50  # a quoted field may span lines, but an unclosed quote m
 
 
 def read_parquet(path: Path, rel: str, contract: Contract) -> FileData:
+    """Read a Parquet landing file; an unreadable file raises ``ContractError`` naming it."""
     try:
         pf = pq.ParquetFile(path)
         names = pf.schema_arrow.names
@@ -87,7 +88,7 @@ def _normalise_arrow(arr: pa.ChunkedArray, col: Column, rel: str) -> pa.ChunkedA
 
 
 def _split_lines(data: bytes) -> list[bytes]:
-    """Physical lines (\\n, \\r\\n or \\r), BOM removed; index i is line i + 1."""
+    r"""Split into physical lines (\n, \r\n or \r), BOM removed; index i is line i + 1."""
     if data.startswith(_BOM):
         data = data[len(_BOM):]
     return data.splitlines()
@@ -115,7 +116,7 @@ def _decode_line(raw: bytes) -> str | None:
 
 
 def _detect_delimiter(header: str, contract: Contract) -> tuple[str, list[str]] | None:
-    """The delimiter whose header split names the most contract columns, with those names."""
+    """Pick the delimiter whose header split names the most contract columns, with those names."""
     best: tuple[int, str, list[str]] | None = None
     for delim in _DELIMITERS:
         try:
@@ -130,6 +131,7 @@ def _detect_delimiter(header: str, contract: Contract) -> tuple[str, list[str]] 
 
 
 def read_csv(path: Path, rel: str, contract: Contract) -> FileData:
+    """Read a CSV landing file line by line, so a malformed line is quarantined instead of failing the file."""
     data = path.read_bytes()
     lines = _split_lines(data)
     if not lines:
@@ -159,7 +161,7 @@ def read_csv(path: Path, rel: str, contract: Contract) -> FileData:
 
 def _csv_rows(lines: list[bytes], delim: str, width: int
               ) -> tuple[list[list[str]], list[int], list[tuple[int, str, str]]]:
-    """The data lines after the header: (fields per row, line number per row, malformed lines)."""
+    """Split the data lines after the header into (fields per row, line number per row, malformed lines)."""
     fields_by_row: list[list[str]] = []
     rows: list[int] = []
     bad: list[tuple[int, str, str]] = []
@@ -189,7 +191,7 @@ def _csv_rows(lines: list[bytes], delim: str, width: int
 
 
 def _join_quoted(lines: list[bytes], start: int, first: str) -> tuple[str, int] | None:
-    """An open quoted field: join the following lines until it closes -> (record text, next line index).
+    """Join the lines after an open quoted field until it closes -> (record text, next line index).
 
     None when the quote never closes within ``_MAX_RECORD_LINES`` (or hits an undecodable line).
     """
@@ -206,7 +208,7 @@ def _join_quoted(lines: list[bytes], start: int, first: str) -> tuple[str, int] 
 
 
 def _parse_record(text: str, delim: str, width: int) -> list[str] | None:
-    """The fields of one CSV record, or None unless it is exactly one record of ``width`` fields."""
+    """Parse the fields of one CSV record, or None unless it is exactly one record of ``width`` fields."""
     try:
         parsed = list(csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True))
     except csv.Error:
@@ -231,6 +233,7 @@ def _json_scalar(value: Any) -> tuple[str | None, bool]:
 
 
 def read_jsonl(path: Path, rel: str, contract: Contract) -> FileData:
+    """Read a JSON-lines landing file; lines that are not JSON objects are quarantined."""
     lines = _split_lines(path.read_bytes())
     objects, rows, bad = _json_objects(lines)
     warnings: list[str] = []

@@ -32,16 +32,17 @@ def jsonable(value: Any) -> Any:
 
 
 def dumps(obj: Any) -> str:
+    """Serialise a quarantined record as JSON (non-ASCII kept readable)."""
     return json.dumps(jsonable(obj), ensure_ascii=False)
 
 
 def line_record(raw: bytes) -> str:
-    """A line that could not be parsed, kept as (bounded, lossless-ish) text."""
+    """Keep a line that could not be parsed as (bounded, lossless-ish) text."""
     return dumps({"line": raw[:MAX_RECORD_CHARS].decode("utf-8", errors="backslashreplace")})
 
 
 def frame_records(frame: pd.DataFrame) -> Callable[[np.ndarray], list[str]]:
-    """Records of the rows at given positions, built only for the rows that are quarantined."""
+    """Build records of the rows at given positions, only for the rows that are quarantined."""
 
     def records(pos: np.ndarray) -> list[str]:
         sub = frame.iloc[pos]

@@ -20,10 +20,12 @@ class Reasons:
     """First reason wins, so checks are applied in priority order."""
 
     def __init__(self, n: int) -> None:
+        """Start with ``n`` rows and no reasons."""
         self.text = np.full(n, None, dtype=object)
         self.flagged = np.zeros(n, dtype=bool)
 
     def add(self, where: np.ndarray, text: str | np.ndarray) -> None:
+        """Give the rows in ``where`` that have no reason yet the reason ``text``."""
         m = where & ~self.flagged
         if m.any():
             self.text[m] = text[m] if isinstance(text, np.ndarray) else text
@@ -69,7 +71,7 @@ def validate(
 
 
 def check_unique_key(frame: pd.DataFrame, contract: Contract, rel: str) -> None:
-    """A repeated key in a snapshot source (CRM) makes the write-back ambiguous: REJECT."""
+    """Reject a repeated key in a snapshot source (CRM): it makes the write-back ambiguous."""
     keys = frame[list(contract.key)]
     present = keys.notna().all(axis=1).to_numpy()
     dup = mask(keys.duplicated(keep=False)) & present

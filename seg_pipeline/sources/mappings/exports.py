@@ -19,6 +19,8 @@ from seg_pipeline.sources.mappings.model import SourceMapping
 
 @dataclass
 class ExportRow:
+    """One record read from an export file, or the raw text and reason when it could not be read."""
+
     file: str
     row: int
     record: dict[str, Any] | None
@@ -122,7 +124,7 @@ def _read_jsonl(text: str, rel: str) -> Iterator[ExportRow]:
 
 
 def _read_json(text: str, rel: str) -> Iterator[ExportRow]:
-    """A JSON array, or an object wrapping one list (``{"tickets": [...]}``); JSON lines named .json also work."""
+    """Read a JSON array, or an object wrapping one list (``{"tickets": [...]}``); JSON lines named .json also work."""
     try:
         doc = json.loads(text)
     except ValueError:

@@ -40,6 +40,7 @@ class ImportReport:
 
     @property
     def reconciled(self) -> bool:
+        """Tell whether every source's import accounts for all of its rows (no silent loss)."""
         return all(r.reconciled for r in self.sources.values())
 
     @property

@@ -22,6 +22,8 @@ TS_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 
 @dataclass
 class MappedRow:
+    """Contract values of one export record, and the timestamp that picks its landing file."""
+
     values: dict[str, Any]
     placed: datetime | None  # the timestamp that picks the landing file (events, tickets)
 
@@ -31,6 +33,7 @@ class RowMapper:
 
     def __init__(self, mapping: SourceMapping, report: SourceReport, now: datetime,
                  window: tuple[datetime, datetime] | None) -> None:
+        """Map with ``mapping`` into ``report``; ``window`` (when set) keeps only rows placed inside it."""
         self.mapping = mapping
         self.now = now
         self.window = window
@@ -44,7 +47,7 @@ class RowMapper:
         }
 
     def map(self, record: Mapping[str, Any]) -> tuple[MappedRow | None, str | None]:
-        """(mapped row, None) or (None, skip/reject reason); report tallies only count rows that are written."""
+        """Map one row to (mapped row, None) or (None, skip/reject reason); tallies only count rows that are written."""
         out: dict[str, Any] = {}
         states: dict[str, str] = {}
         for name, mapper in self.columns.items():

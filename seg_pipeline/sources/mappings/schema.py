@@ -38,7 +38,7 @@ Doc = TypeVar("Doc", bound="_Document")
 
 
 def problem(message: str, *at: str) -> PydanticCustomError:
-    """A validation problem ``at`` a key below the validated object (joined to the error's location on report)."""
+    """Report a problem ``at`` a key below the validated object (joined to the error's location on report)."""
     return PydanticCustomError("mapping", "{message}", {"message": message, "at": at})
 
 
@@ -107,7 +107,7 @@ def _check_columns(contract: Contract, field: str, names: Iterable[str]) -> None
 
 
 def _check_target(col: Column, target: object, *at: str) -> None:
-    """A value-map target or default must be a value the contract column accepts."""
+    """Check that a value-map target or default is a value the contract column accepts."""
     if target is None:
         if not col.nullable:
             raise problem(f"{col.name} may not be null; give it a value", *at)
@@ -234,7 +234,7 @@ class SourceSpec(_Document):
         return preset
 
     def resolve(self, preset: Preset | None) -> SourceMapping:
-        """The importer's view: preset columns/values/time zone, overridden by what this section sets."""
+        """Resolve the importer's view: preset columns/values/time zone, overridden by what this section sets."""
         columns = {**(preset.columns if preset else {}), **self.columns}
         values: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (preset.values if preset else {}).items()}
         for name, vmap in self.values.items():
@@ -257,6 +257,7 @@ class EventsSpec(SourceSpec):
     unmapped_events: Literal["keep", "skip"] = Field(default="keep", description="keep or skip")
 
     def resolve(self, preset: Preset | None) -> SourceMapping:
+        """Resolve like any source, then add the event-name map and the feature-name column."""
         base = super().resolve(preset)
         columns = dict(base.columns)
         if self.feature_from is not None:
@@ -269,10 +270,14 @@ class EventsSpec(SourceSpec):
 
 
 class CrmSpec(SourceSpec):
+    """``crm_accounts``: the CRM account snapshot."""
+
     source: ClassVar[str] = "crm_accounts"
 
 
 class TicketsSpec(SourceSpec):
+    """``support_tickets``: the helpdesk's ticket export."""
+
     source: ClassVar[str] = "support_tickets"
 
 
@@ -290,6 +295,7 @@ class MappingFile(_Document):
 
     @classmethod
     def known_keys(cls) -> tuple[str, ...]:
+        """Return the section names a mapping file may use: the contract sources."""
         return SOURCES
 
     @model_validator(mode="after")
@@ -299,6 +305,7 @@ class MappingFile(_Document):
         return self
 
     def sections(self) -> dict[str, SourceSpec]:
+        """Return the configured source sections by name."""
         found = {name: getattr(self, name) for name in SOURCES}
         return {name: spec for name, spec in found.items() if spec is not None}
 
@@ -368,7 +375,7 @@ _BASIC_TYPES = {"string_type": "text", "int_type": "a whole number", "float_type
 
 
 def _model_at(model: type[BaseModel], loc: tuple[str, ...]) -> type[_Document] | None:
-    """The document class found by following field names ``loc`` from ``model``."""
+    """Find the document class by following field names ``loc`` from ``model``."""
     current: object = model
     for part in loc:
         if not (isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields):
@@ -378,8 +385,10 @@ def _model_at(model: type[BaseModel], loc: tuple[str, ...]) -> type[_Document] |
 
 
 def _field_at(model: type[BaseModel], loc: tuple[str, ...]) -> tuple[int, FieldInfo | None]:
-    """(how many parts of ``loc`` name model fields, the deepest such field): a bad entry of a list or mapping
-    is explained by the field holding it."""
+    """Find how many parts of ``loc`` name model fields, and the deepest such field.
+
+    A bad entry of a list or mapping is explained by the field holding it.
+    """
     current: object = model
     found: FieldInfo | None = None
     depth = 0

@@ -54,7 +54,7 @@ def get_path(record: Mapping[str, Any], path: str) -> Any:
 
 
 def as_text(value: Any) -> str | None:
-    """The text of an export value (``None`` for null/blank): whole floats lose ``.0``, objects become JSON."""
+    """Return the text of an export value (``None`` for null/blank): whole floats lose ``.0``, objects become JSON."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -84,6 +84,7 @@ class ColumnMapper:
     """Maps one contract column: coalesce the configured paths, apply the value map, check the domain."""
 
     def __init__(self, col: Column, paths: tuple[str, ...], vmap: Mapping[str, Any], default: Any) -> None:
+        """Map ``paths`` into ``col``; value-map keys also match case-insensitively."""
         self.col = col
         self.paths = paths
         self.exact = dict(vmap)
@@ -91,7 +92,7 @@ class ColumnMapper:
         self.default = default
 
     def _one(self, value: Any) -> tuple[Any, bool, bool]:
-        """(mapped value, valid, explicitly nulled by the value map)."""
+        """Map one value to (mapped value, valid, explicitly nulled by the value map)."""
         text = as_text(value)
         if text is None:
             return None, False, False
@@ -181,7 +182,7 @@ def parse_date(text: str | None, tz: ZoneInfo, fmt: str | None) -> str | None:
 
 
 def parse_number(text: str | None, integer: bool) -> int | float | None:
-    """A number from export text: currency signs/codes and thousands separators are dropped."""
+    """Parse a number from export text: currency signs/codes and thousands separators are dropped."""
     if text is None:
         return None
     cleaned = _CURRENCY.sub("", text).strip()

@@ -25,7 +25,7 @@ REJECTS_DIR = "import_rejects"
 
 
 def monday(ts: datetime) -> date:
-    """The week (Monday, UTC) a timestamp falls in."""
+    """Return the week (Monday, UTC) a timestamp falls in."""
     return week_start_of(ts.astimezone(UTC).date())
 
 
@@ -87,7 +87,7 @@ def write_tickets(rows: list[MappedRow], contract: Contract, landing: Path) -> l
 
 
 def write_crm(rows: list[MappedRow], contract: Contract, landing: Path, week: date) -> list[str]:
-    """The CRM snapshot CSV of ``week``, in export order; returns its path."""
+    """Write the CRM snapshot CSV of ``week``, in export order; return its path."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(contract.names)

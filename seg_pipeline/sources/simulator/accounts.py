@@ -88,9 +88,11 @@ class Accounts:
 
     @property
     def n(self) -> int:
+        """Count the accounts."""
         return len(self.num)
 
     def extend(self, other: "Accounts") -> None:
+        """Append ``other``'s accounts, field by field."""
         for name in self.__dataclass_fields__:
             setattr(self, name, np.concatenate([getattr(self, name), getattr(other, name)]))
 
@@ -100,12 +102,13 @@ class Accounts:
 
 
 def account_name(i: int) -> str:
-    """The company name at position ``i`` of the adjective x noun x suffix grid."""
+    """Name the company at position ``i`` of the adjective x noun x suffix grid."""
     n_adj, n_noun = len(_ADJ), len(_NOUN)
     return f"{_ADJ[i % n_adj]} {_NOUN[(i // n_adj) % n_noun]} {_SUFFIX[i // (n_adj * n_noun)]}"
 
 
 def plan_for_seats(seats: np.ndarray) -> np.ndarray:
+    """Return the index of the smallest plan that fits each seat count."""
     return np.searchsorted(PLAN_MAX_SEATS, seats, side="left")
 
 
@@ -146,7 +149,7 @@ def new_accounts(rng: np.random.Generator, first_num: int, persona: np.ndarray, 
 
 
 def initial_accounts(config: SimulationConfig) -> Accounts:
-    """The base at the start: persona quotas, a tenure per persona, declines and onboarding already under way."""
+    """Draw the base at the start: persona quotas, a tenure per persona, declines and onboarding already under way."""
     gen = rng(config.seed, 0)
     n = config.accounts
     # exact quotas (then shuffled) so even small demos hold every persona, outliers included
@@ -165,7 +168,7 @@ def initial_accounts(config: SimulationConfig) -> Accounts:
 
 
 def sign_up(acc: Accounts, config: SimulationConfig, w: int, day0: int) -> None:
-    """New onboarding accounts of week ``w``, spread over its weekdays."""
+    """Draw the new onboarding accounts of week ``w``, spread over its weekdays."""
     gen = rng(config.seed, 1, w)
     n = int(gen.poisson(config.accounts * SIGNUP_RATE))
     if n == 0:

@@ -10,6 +10,7 @@ from seg_pipeline.sources.simulator.config import EPOCH
 
 
 def padded_str(values: np.ndarray, width: int) -> pa.Array:
+    """Format integers as zero-padded strings of ``width`` characters, vectorised in Arrow."""
     return pc.utf8_lpad(pc.cast(pa.array(values, type=pa.int64()), pa.string()), width=width, padding="0")
 
 
@@ -34,6 +35,7 @@ def dict_array(indices: np.ndarray, dictionary: pa.Array, null: np.ndarray | Non
 
 
 def account_ids(nums: np.ndarray) -> pa.Array:
+    """Format account numbers as ``acc_000123`` ids."""
     return pa.array([f"acc_{x:06d}" for x in nums.tolist()], type=pa.string())
 
 
@@ -44,4 +46,5 @@ def iso_timestamps(us: np.ndarray) -> np.ndarray:
 
 
 def iso_dates(days: np.ndarray) -> list[str]:
+    """Format epoch days as ISO dates."""
     return [(EPOCH + timedelta(days=int(d))).isoformat() for d in days.tolist()]

@@ -23,6 +23,7 @@ class SimulationConfig:
     events_scale: float = 1.0  # multiplies event volume (benchmarks use it)
 
     def __post_init__(self) -> None:
+        """Refuse an empty simulation, a start that is not a Monday, or a non-positive event scale."""
         if self.accounts < 1 or self.weeks < 1:
             raise ValueError("accounts and weeks must be >= 1")
         if self.start.weekday() != 0:
@@ -56,4 +57,5 @@ def days(d: date) -> int:
 
 
 def day_date(day: int) -> date:
+    """Return the calendar date of an epoch day."""
     return EPOCH + timedelta(days=int(day))

@@ -18,12 +18,13 @@ COLUMNS = CONTRACTS["crm_accounts"].names
 
 
 def am_email(i: int) -> str:
+    """Return account manager ``i``'s example.com address."""
     first, last = ACCOUNT_MANAGERS[i][1].lower().replace("'", "").split(" ", 1)
     return f"{first}.{last}@example.com"
 
 
 def snapshot(acc: Accounts, w: int, day0: int, in_snapshot: np.ndarray) -> pd.DataFrame:
-    """The rows of week ``w`` (starting on ``day0``): churners show ``churned`` in their churn week."""
+    """Build the rows of week ``w`` (starting on ``day0``): churners show ``churned`` in their churn week."""
     idx = np.flatnonzero(in_snapshot)
     signup = acc.signup_day[idx]
     years = (day0 + 7 - signup) // 365 + 1

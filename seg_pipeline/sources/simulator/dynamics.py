@@ -72,7 +72,7 @@ def churn(rng: np.random.Generator, acc: Accounts, w: int, alive: np.ndarray) ->
 
 
 def week_profile(acc: Accounts, weight: np.ndarray, alive: np.ndarray) -> np.ndarray:
-    """This week's (blended) behaviour profile per account; also moves the activity trend one week on."""
+    """Return this week's (blended) behaviour profile per account; also move the activity trend one week on."""
     prof: np.ndarray = (1.0 - weight[:, None]) * PROFILE[acc.persona_from] + weight[:, None] * PROFILE[acc.persona_to]
     # activity trend: declines compound, stable personas relax back to their level
     trend = prof[:, C_TREND]

@@ -121,7 +121,7 @@ def _plan_week(gen: np.random.Generator, acc: Accounts, config: SimulationConfig
 
 
 def _day_table(gen: np.random.Generator, acc: Accounts, week: _Week, d: int, day: int) -> pa.Table:
-    """The events of weekday ``d`` (epoch day ``day``), ordered by time, in the contract's column order."""
+    """Generate the events of weekday ``d`` (epoch day ``day``), ordered by time, in the contract's column order."""
     sel = np.flatnonzero(week.active[:, d])
     ua = week.users_acc[sel]
     mean = week.epd[ua]

@@ -122,7 +122,7 @@ def raise_tickets(log: TicketLog, acc: Accounts, gen: np.random.Generator, w: in
 
 
 def week_jsonl(log: TicketLog, acc: Accounts, start_day: int, day0: int) -> str:
-    """The JSON lines of the week starting on ``day0``: tickets that changed, ordered by last change then id."""
+    """Render the JSON lines of the week starting on ``day0``: tickets that changed, ordered by last change then id."""
     t = log.arrays()
     if not t["num"].size:
         return ""

@@ -26,6 +26,7 @@ class LandingWriter:
     """Writes landing files and records them (``files``, row ``counts`` per source); :meth:`close` waits."""
 
     def __init__(self, landing_dir: Path) -> None:
+        """Write under ``landing_dir`` on one background thread, so generation and writing overlap."""
         self.landing = landing_dir
         self.files: dict[str, list[Path]] = {s: [] for s in SOURCES}
         self.counts: dict[str, int] = dict.fromkeys(SOURCES, 0)
