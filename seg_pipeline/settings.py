@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from seg_pipeline.sources.contracts import KEY_FEATURES
+
 if TYPE_CHECKING:  # the CLI imports settings first: keep `seg --help` free of DuckDB
     from seg_pipeline.warehouse.engine import Warehouse
 
@@ -51,6 +53,16 @@ def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name}={raw!r} is not an integer") from exc
 
 
+def _env_names(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list of names; ``auto`` means none (the data decides)."""
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    if raw.strip().lower() == "auto":
+        return ()
+    return tuple(dict.fromkeys(n.strip().lower() for n in raw.split(",") if n.strip()))
+
+
 def _env_flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -65,6 +77,10 @@ class Settings:
     # ingestion
     quarantine_reject_rate: float = 0.2
     volume_drop_threshold: float = 0.5
+    orphan_max_share: float = 0.2  # a feed whose rows are credibly more orphans than this blocks the week
+    # feature rules: key features (case-insensitive product feature names); () = the top-N by usage
+    key_features: tuple[str, ...] = KEY_FEATURES
+    key_features_top_n: int = 4
     # DuckDB memory cap while SQL models run (spills to disk beyond it); "" = DuckDB's default (80 % of RAM)
     sql_memory_limit: str = "128MB"
     # segmentation
@@ -199,6 +215,9 @@ class Settings:
             seed=_env_int(env, "SEG_SEED", 7),
             quarantine_reject_rate=_env_float(env, "SEG_QUARANTINE_REJECT_RATE", 0.2),
             volume_drop_threshold=_env_float(env, "SEG_VOLUME_DROP_THRESHOLD", 0.5),
+            orphan_max_share=_env_float(env, "SEG_ORPHAN_MAX_SHARE", 0.2),
+            key_features=_env_names(env, "SEG_KEY_FEATURES", KEY_FEATURES),
+            key_features_top_n=_env_int(env, "SEG_KEY_FEATURES_TOP_N", 4),
             sql_memory_limit=env.get("SEG_SQL_MEMORY_LIMIT", "128MB"),
             k_min=_env_int(env, "SEG_K_MIN", 3),
             k_max=_env_int(env, "SEG_K_MAX", 10),

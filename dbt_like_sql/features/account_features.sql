@@ -45,6 +45,7 @@ joined as (
         coalesce(u.logins, 0) as logins,
         coalesce(u.events_total, 0) as events_total,
         coalesce(u.feature_breadth, 0) as feature_breadth,
+        coalesce(u.feature_vocabulary, 0) as feature_vocabulary,
         coalesce(u.key_feature_adoption, 0.0) as key_feature_adoption,
         coalesce(u.api_calls, 0) as api_calls,
         coalesce(u.exports, 0) as exports,
@@ -122,7 +123,7 @@ final as (
         tenure_weeks,
         weeks_to_renewal,
         100 * (
-            0.25 * least(feature_breadth / 12.0, 1.0)
+            0.25 * least(feature_breadth / greatest(feature_vocabulary, 1), 1.0)
             + 0.25 * key_feature_adoption
             + 0.25 * active_days / 7.0
             + 0.25 * least(seat_utilisation, 1.0)

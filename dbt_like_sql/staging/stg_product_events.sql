@@ -1,6 +1,7 @@
--- Product events, cleaned: valid event types only, UTC date derived, names lower-cased. A view (as dbt staging
--- models usually are): the loader already keeps every event inside its week, and readers filter by week_start,
--- which DuckDB pushes down to raw, so ten million events a week are not copied a second time.
+-- Product events, cleaned: valid event types only, UTC date derived, feature names trimmed and lower-cased (any
+-- vocabulary). A view (as dbt staging models usually are): the loader already keeps every event inside its week,
+-- and readers filter by week_start, which DuckDB pushes down to raw, so ten million events a week are not copied
+-- a second time.
 -- materialized: view
 with source as (
 
@@ -15,7 +16,7 @@ renamed as (
         account_id,
         user_id,
         lower(event_type) as event_type,
-        lower(feature_name) as feature_name,
+        lower(trim(feature_name)) as feature_name,
         event_ts,
         cast(timezone('UTC', event_ts) as date) as event_date,
         week_start

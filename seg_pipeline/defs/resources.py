@@ -14,6 +14,7 @@ from seg_pipeline.raw.config import IngestConfig
 from seg_pipeline.segmentation.tracking import MlflowTracker, tracker_for
 from seg_pipeline.segmentation.train import TrainConfig
 from seg_pipeline.settings import Settings
+from seg_pipeline.sources.contracts import KEY_FEATURES
 from seg_pipeline.sinks.config import AlertConfig, CrmConfig
 from seg_pipeline.warehouse.engine import Warehouse
 
@@ -47,10 +48,14 @@ class LandingZoneResource(dg.ConfigurableResource):
     path: str
     quarantine_reject_rate: float = 0.2
     volume_drop_threshold: float = 0.5
+    orphan_max_share: float = 0.2
+    key_features: list[str] = list(KEY_FEATURES)
+    key_features_top_n: int = 4
 
     def config(self) -> IngestConfig:
-        """Return the raw stage's ingest configuration."""
-        return IngestConfig(Path(self.path), self.quarantine_reject_rate, self.volume_drop_threshold)
+        """Return the raw stage's ingest configuration (and the feature rules it records per week)."""
+        return IngestConfig(Path(self.path), self.quarantine_reject_rate, self.volume_drop_threshold,
+                            self.orphan_max_share, tuple(self.key_features), self.key_features_top_n)
 
 
 class CrmSinkResource(dg.ConfigurableResource):
@@ -163,7 +168,9 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "model_registry": ModelRegistryResource(tracking_uri=s.tracking_uri,
                                                 artifact_root=str(s.mlflow_artifact_root)),
         "landing": LandingZoneResource(path=str(s.landing_dir), quarantine_reject_rate=s.quarantine_reject_rate,
-                                       volume_drop_threshold=s.volume_drop_threshold),
+                                       volume_drop_threshold=s.volume_drop_threshold,
+                                       orphan_max_share=s.orphan_max_share, key_features=list(s.key_features),
+                                       key_features_top_n=s.key_features_top_n),
         "crm": CrmSinkResource(
             mode=s.crm_mode, export_dir=str(s.outbox_dir / "crm"), base_url=s.crm_base_url,
             token=_secret(s, "crm_token"), batch_size=s.crm_batch_size, rps=s.crm_rps,

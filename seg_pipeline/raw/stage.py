@@ -4,22 +4,33 @@ from datetime import date
 
 from seg_pipeline.outcomes import CheckOutcome, Columns, EngineerAlert, Json, StageResult
 from seg_pipeline.raw.config import IngestConfig
-from seg_pipeline.raw.tables import key_violations, previous_week_rows, write_raw_week
+from seg_pipeline.raw.orphans import ORPHAN_CHECKED, count_orphans, orphan_check
+from seg_pipeline.raw.tables import activity, key_violations, write_feature_rules, write_raw_week
 from seg_pipeline.sources.landing import LoadResult, load_week
 from seg_pipeline.warehouse.duck import table_columns
 from seg_pipeline.warehouse.engine import Warehouse
+from seg_pipeline.weeks import previous_week
 
-VOLUME_CHECKED = frozenset({"product_events"})  # the feed whose collapse makes a week meaningless
+# The product-activity feeds: a company delivers raw events, daily per-feature counts, or both. Their collapse
+# makes a week meaningless, so the volume check (on the events asset, which loads after daily usage) measures
+# their sum: one shape missing is normal, a drop of both together is not.
+ACTIVITY_SOURCES = ("product_events", "product_usage")
+VOLUME_CHECKED = frozenset({"product_events"})
 
 
 def volume_check(source: str, week: date, loaded: int, previous: int, threshold: float) -> CheckOutcome:
-    """Blocks the week when the feed is empty or dropped by more than ``threshold`` against last week."""
+    """Blocks the week when product activity is empty or dropped by more than ``threshold`` against last week.
+
+    ``loaded`` and ``previous`` count activity: events plus the usage counts of daily aggregates.
+    """
     if previous == 0:
         passed, drop = loaded > 0, 0.0
     else:
         drop = 1 - loaded / previous
         passed = drop <= threshold
-    description = None if passed else f"{source}: {loaded} rows vs {previous} last week (drop {drop:.0%})"
+    description = None if passed else (
+        f"{source}: product activity {loaded} (events + daily usage counts) vs {previous} last week (drop {drop:.0%})"
+    )
     alert = None if passed else EngineerAlert(
         week_start=week, reason="data_volume", subject=f"[seg_pipeline] event volume check failed for {week}",
         body=f"{description}. Training, CRM write-back and alerts are blocked for this week; fix the feed and "
@@ -53,12 +64,17 @@ def run_week(source: str, week: date, warehouse: Warehouse, config: IngestConfig
     byte is written, so the previous state of the week stays intact.
     """
     result = load_week(source, config.landing_dir, week, reject_rate=config.reject_rate)
+    checks: list[CheckOutcome] = []
     with warehouse.connect() as con:
-        previous = previous_week_rows(con, source, week)
         write_raw_week(con, result)
         dups, nulls = key_violations(con, source, week)
         columns = Columns(tuple(table_columns(con, "raw", source)))
-    checks = [
+        if source in VOLUME_CHECKED:
+            now, before = activity(con, week), activity(con, previous_week(week))
+            checks.append(volume_check(source, week, now, before, config.volume_drop_threshold))
+        if source in ORPHAN_CHECKED:
+            checks.append(orphan_check(count_orphans(con, source, week), week, config.orphan_max_share))
+    checks[:0] = [
         CheckOutcome("keys_unique_not_null", dups == 0 and nulls == 0,
                      metadata={"duplicate_keys": dups, "null_keys": nulls}),
         CheckOutcome("reconciles", result.reconciled, metadata={
@@ -66,6 +82,17 @@ def run_week(source: str, week: date, warehouse: Warehouse, config: IngestConfig
             "duplicates_dropped": result.duplicates_dropped,
         }),
     ]
-    if source in VOLUME_CHECKED:
-        checks.append(volume_check(source, week, len(result.rows), previous, config.volume_drop_threshold))
     return StageResult(_metadata(result, columns), checks), list(result.warnings)
+
+
+def record_feature_rules(week: date, warehouse: Warehouse, config: IngestConfig) -> StageResult:
+    """Record the week's feature rules (configured key features, top-N fallback) for the SQL models to read."""
+    with warehouse.connect() as con:
+        write_feature_rules(con, week, config.key_features, config.key_features_top_n)
+    return StageResult({
+        "key_features": Json(list(config.key_features)),
+        "key_features_top_n": config.key_features_top_n,
+        "table": "raw.feature_rules",
+        "rule": "the configured key features that occur in the 4 weeks up to the week's end; when none does, "
+                "the top-N product features by usage over those weeks",
+    })

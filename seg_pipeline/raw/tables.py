@@ -6,8 +6,7 @@ import duckdb
 
 from seg_pipeline.sources.contracts import CONTRACTS
 from seg_pipeline.sources.landing import LoadResult
-from seg_pipeline.warehouse.duck import SliceWrite, ident, qualified, replace_slices, table_exists
-from seg_pipeline.weeks import previous_week
+from seg_pipeline.warehouse.duck import SliceWrite, ident, qualified, replace_slices, table_exists, transaction
 
 
 def write_raw_week(con: duckdb.DuckDBPyConnection, result: LoadResult) -> None:
@@ -42,11 +41,19 @@ def key_violations(con: duckdb.DuckDBPyConnection, source: str, week: date) -> t
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-def previous_week_rows(con: duckdb.DuckDBPyConnection, source: str, week: date) -> int:
-    """Rows loaded into ``raw.<source>`` for the week before ``week`` (0 when there is none)."""
-    if not table_exists(con, "raw", source):
-        return 0
-    row = con.execute(
-        f"SELECT count(*) FROM {qualified('raw', source)} WHERE week_start = ?", [previous_week(week)]  # noqa: S608
-    ).fetchall()[0]
-    return int(row[0]) if row else 0
+def activity(con: duckdb.DuckDBPyConnection, week: date) -> int:
+    """Product activity loaded for ``week``: raw events plus the usage counts of daily aggregates (0 when none)."""
+    total = 0
+    for source, measure in (("product_events", "count(*)"), ("product_usage", "coalesce(sum(usage_count), 0)")):
+        if table_exists(con, "raw", source):
+            sql = f"SELECT {measure} FROM {qualified('raw', source)} WHERE week_start = ?"  # noqa: S608 - fixed
+            total += int(con.execute(sql, [week]).fetchall()[0][0])
+    return total
+
+
+def write_feature_rules(con: duckdb.DuckDBPyConnection, week: date, key_features: tuple[str, ...], top_n: int) -> None:
+    """Replace the week's row of ``raw.feature_rules`` (names lower-cased like the staging models do)."""
+    names = [name.strip().lower() for name in key_features if name.strip()]
+    with transaction(con):
+        con.execute("DELETE FROM raw.feature_rules WHERE week_start = ?", [week])
+        con.execute("INSERT INTO raw.feature_rules VALUES (?, ?, ?)", [week, names, top_n])

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TypedDict, Unpack
 
-SOURCES = ("product_events", "crm_accounts", "support_tickets")
+SOURCES = ("product_events", "product_usage", "crm_accounts", "support_tickets")
 DTYPES = ("VARCHAR", "BIGINT", "DOUBLE", "DATE", "TIMESTAMPTZ")
 
 EVENT_TYPES = ("login", "feature_use", "api_call", "export", "invite")
+# The simulator's product vocabulary and the default key features (``SEG_KEY_FEATURES``). Landing files may use
+# ANY feature names (the vocabulary is open): these are defaults, never an allow-list.
 FEATURE_NAMES = (
     "dashboards", "reports", "alerts", "workflows", "integrations", "data_import",
     "collaboration", "mobile_app", "sso", "audit_log", "custom_fields", "ai_assistant",
@@ -74,7 +76,8 @@ class Contract:
     ``key`` identifies a record; ``null_key_columns`` are the columns whose null makes a record unusable
     (quarantined as ``null_key:<col>``); ``duplicate_key`` says what a repeated key means: ``dedupe`` (same
     payload kept once, different payloads quarantined) or ``reject`` (the file is ambiguous, stop).
-    ``ts_column`` must fall inside the loaded week; ``ts_order`` pairs (earlier, later) must be ordered.
+    ``ts_column`` must fall inside the loaded week; ``ts_order`` pairs (earlier, later) must be ordered;
+    ``day_column`` (a DATE) must equal the day in the file's name (daily aggregates).
     """
 
     source: str
@@ -88,6 +91,7 @@ class Contract:
     duplicate_key: str = "dedupe"
     time_zone: str = "UTC"  # zone of naive timestamps in the files
     ts_order: tuple[tuple[str, str], ...] = ()
+    day_column: str | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -130,7 +134,7 @@ CONTRACTS: dict[str, Contract] = {
             _col("account_id", nullable=False),
             _col("user_id", nullable=False),
             _col("event_type", nullable=False, allowed=EVENT_TYPES),
-            _col("feature_name", allowed=FEATURE_NAMES),
+            _col("feature_name"),  # open vocabulary: any product feature name
             _col("event_ts", "TIMESTAMPTZ", nullable=False),
         ),
         key=("event_id",),
@@ -139,6 +143,25 @@ CONTRACTS: dict[str, Contract] = {
         file_format="parquet",
         cadence="day",
         null_key_columns=("event_id", "account_id", "event_ts"),
+    ),
+    "product_usage": Contract(
+        source="product_usage",
+        columns=(
+            _col("account_id", nullable=False),
+            _col("usage_date", "DATE", nullable=False),
+            _col("feature_name", nullable=False),  # the product's own name, verbatim, any vocabulary
+            _col("event_type", nullable=False, allowed=EVENT_TYPES),
+            _col("usage_count", "BIGINT", nullable=False, min=0),
+            _col("duration_seconds", "DOUBLE", min=0, required=False),
+            _col("active_users", "BIGINT", min=0, required=False),
+        ),
+        key=("account_id", "usage_date", "feature_name", "event_type"),
+        ts_column=None,
+        file_glob="product_usage/usage_*.parquet",
+        file_format="parquet",
+        cadence="day",
+        null_key_columns=("account_id", "usage_date", "feature_name"),
+        day_column="usage_date",
     ),
     "crm_accounts": Contract(
         source="crm_accounts",

@@ -7,7 +7,21 @@ keys and constraints here too (the outbox relies on ``ON CONFLICT`` against them
 
 import duckdb
 
+from seg_pipeline.sources.contracts import CONTRACTS
+
+# raw.<source>: contract columns + lineage, declared up front so every SQL model that reads a source (a company may
+# deliver product events, daily usage or both) finds its table even in a week that landed nothing for it
+RAW_TABLES: dict[str, str] = {
+    f"raw.{source}": ", ".join(f'"{name}" {dtype}' for name, dtype in contract.raw_columns())
+    for source, contract in CONTRACTS.items()
+}
+
 TABLES: dict[str, str] = {
+    **RAW_TABLES,
+    # The feature rules in force when the week was loaded (settings SEG_KEY_FEATURES, SEG_KEY_FEATURES_TOP_N);
+    # the SQL models read them, so the week's key features are reproducible from the warehouse alone.
+    "raw.feature_rules": """
+        week_start DATE, key_features VARCHAR[], key_features_top_n INTEGER""",
     "raw.quarantine": """
         source VARCHAR, week_start DATE, source_file VARCHAR, source_row BIGINT, reason VARCHAR, record VARCHAR""",
     "model.training_runs": """

@@ -109,12 +109,14 @@ def _read_week(contract: Contract, paths: list[Path], files: list[str], week_sta
     end = start + pd.Timedelta(days=7)
     reader = READERS[contract.file_format]
     out = _WeekRead()
+    file_days = {contract.file_name(week_start + timedelta(days=i)): week_start + timedelta(days=i)
+                 for i in range(7)} if contract.cadence == "day" else {}
     for path, rel in zip(paths, files, strict=True):
         fd = reader(path.resolve(), rel, contract)
         out.warnings += fd.warnings
         out.rows_in_by_file[rel] = fd.rows_in
         out.quarantine += [(rel, line, reason, record) for line, reason, record in fd.bad_lines]
-        frame, reasons = validate(fd, contract, start, end, now)
+        frame, reasons = validate(fd, contract, start, end, now, file_days.get(rel))
         if contract.duplicate_key == "reject":
             check_unique_key(frame, contract, rel)
         pos = np.flatnonzero(reasons.flagged)

@@ -1,6 +1,7 @@
 """The contract rules applied to read rows: one quarantine reason per bad row, keys, and when to REJECT a file."""
 
 from collections import Counter
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -33,12 +34,13 @@ class Reasons:
 
 
 def validate(
-    fd: FileData, contract: Contract, start: pd.Timestamp, end: pd.Timestamp, now: pd.Timestamp
+    fd: FileData, contract: Contract, start: pd.Timestamp, end: pd.Timestamp, now: pd.Timestamp,
+    day: date | None = None,
 ) -> tuple[pd.DataFrame, Reasons]:
     """Cast every column and give each bad row its first reason, in priority order.
 
     Order: reading problems, null keys, cast/domain problems, nulls in non-nullable columns, implausible
-    timestamps, outside the week, timestamps out of order.
+    timestamps, outside the week (or, for daily aggregates, not the file's ``day``), timestamps out of order.
     """
     reasons = Reasons(len(fd.raw))
     values: dict[str, pd.Series] = {}
@@ -63,11 +65,22 @@ def validate(
     if contract.ts_column is not None:
         ts = values[contract.ts_column]
         reasons.add(mask(ts < start) | mask(ts >= end), "ts_out_of_range")
+    if contract.day_column is not None:
+        reasons.add(_not_on_day(values[contract.day_column], day, now), "ts_out_of_range")
     for earlier, later in contract.ts_order:
         reasons.add(mask(values[earlier] > values[later]), "ts_out_of_range")
     frame = pd.DataFrame(values)
     frame["source_row"] = fd.source_row
     return frame, reasons
+
+
+def _not_on_day(days: pd.Series, day: date | None, now: pd.Timestamp) -> np.ndarray:
+    """Rows of a daily file whose date is not the file's day, or lies in the future (a broken export clock)."""
+    as_ts = pd.to_datetime(days.astype("datetime64[ms]"), errors="coerce")
+    outside = mask(as_ts > now.tz_localize(None).normalize())
+    if day is not None:
+        outside |= mask(as_ts != pd.Timestamp(day))
+    return outside & mask(days.notna())
 
 
 def check_unique_key(frame: pd.DataFrame, contract: Contract, rel: str) -> None:
