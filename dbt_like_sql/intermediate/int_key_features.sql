@@ -1,7 +1,7 @@
--- The week's key features (key_feature_adoption counts how many of them an account used): the configured names
--- (raw.feature_rules, from SEG_KEY_FEATURES) that occur in the 4 weeks up to the week's end; when none does, the
--- top-N product features by usage over those 4 weeks (SEG_KEY_FEATURES_TOP_N, ties by name; 4 when the week has
--- no recorded rules). Point-in-time: only this week and the 3 before it are read.
+-- The week's key features (key_feature_adoption is the share of them an account used): the configured names
+-- (raw.feature_rules, from SEG_KEY_FEATURES) when at least one of them occurs in the 4 weeks up to the week's end;
+-- when none does, the top-N product features by usage over those 4 weeks (SEG_KEY_FEATURES_TOP_N, ties by name;
+-- 4 when the week has no recorded rules). Point-in-time: only this week and the 3 before it are read.
 with rules as (
 
     select * from raw.feature_rules
@@ -40,16 +40,24 @@ configured as (
 
 ),
 
+configured_in_use as (
+
+    select exists (
+        select 1 from ranked as r inner join configured as c on r.feature_name = c.feature_name
+    ) as applies
+
+),
+
 chosen as (
 
-    select r.feature_name, 'configured' as rule
-    from ranked as r
-    inner join configured as c on r.feature_name = c.feature_name
+    select feature_name, 'configured' as rule
+    from configured
+    where (select applies from configured_in_use)
     union all
     select feature_name, 'top_usage' as rule
     from ranked
     where usage_rank <= coalesce((select max(key_features_top_n) from rules), 4)
-      and not exists (select 1 from ranked as r inner join configured as c on r.feature_name = c.feature_name)
+      and not (select applies from configured_in_use)
 
 ),
 
@@ -60,11 +68,11 @@ final as (
         c.feature_name,
         c.rule,
         cast(r.usage_rank as integer) as usage_rank,
-        cast(r.usage_count as bigint) as usage_count_4w
+        cast(coalesce(r.usage_count, 0) as bigint) as usage_count_4w
     from chosen as c
-    inner join ranked as r on c.feature_name = r.feature_name
+    left join ranked as r on c.feature_name = r.feature_name
 
 )
 
 select * from final
-order by usage_rank
+order by usage_rank nulls last, feature_name

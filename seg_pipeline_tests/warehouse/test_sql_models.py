@@ -5,6 +5,8 @@ import pandas as pd
 import pytest
 
 from seg_pipeline.features import registry
+from seg_pipeline.raw.tables import write_feature_rules
+from seg_pipeline.sources.contracts import KEY_FEATURES
 from seg_pipeline.warehouse.duck import connect, ensure_schemas, replace_partition
 from seg_pipeline.warehouse.engine import Warehouse
 from seg_pipeline.warehouse.sql_models import (
@@ -111,9 +113,10 @@ def _tickets(week: date) -> pd.DataFrame:
     }).astype({"csat": "float64"})
 
 
-def _build(con, weeks: list[date]) -> pd.DataFrame:
+def _build(con, weeks: list[date], key_features: tuple[str, ...] = KEY_FEATURES, top_n: int = 4) -> pd.DataFrame:
     models = discover(SQL_DIR)
     for week in weeks:
+        write_feature_rules(con, week, key_features, top_n)
         for m in models:
             run_model(con, m, week)
     return con.execute("SELECT * FROM features.account_features ORDER BY week_start, account_id").fetchdf()
