@@ -54,7 +54,7 @@ def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 def _env_names(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    """A comma-separated list of names; ``auto`` means none (the data decides)."""
+    """Read a comma-separated list of names (lower-cased); ``auto`` means none, so the data decides."""
     raw = env.get(name)
     if raw in (None, ""):
         return default

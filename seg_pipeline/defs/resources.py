@@ -8,14 +8,15 @@ bound as ``dg.EnvVar`` so Dagster resolves them at run time and never shows thei
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from seg_pipeline.monitoring.config import DriftConfig, MigrationConfig
 from seg_pipeline.raw.config import IngestConfig
 from seg_pipeline.segmentation.tracking import MlflowTracker, tracker_for
 from seg_pipeline.segmentation.train import TrainConfig
 from seg_pipeline.settings import Settings
-from seg_pipeline.sources.contracts import KEY_FEATURES
 from seg_pipeline.sinks.config import AlertConfig, CrmConfig
+from seg_pipeline.sources.contracts import KEY_FEATURES
 from seg_pipeline.warehouse.engine import Warehouse
 
 
@@ -49,7 +50,7 @@ class LandingZoneResource(dg.ConfigurableResource):
     quarantine_reject_rate: float = 0.2
     volume_drop_threshold: float = 0.5
     orphan_max_share: float = 0.2
-    key_features: list[str] = list(KEY_FEATURES)
+    key_features: list[str] = Field(default_factory=lambda: list(KEY_FEATURES))
     key_features_top_n: int = 4
 
     def config(self) -> IngestConfig:

@@ -22,7 +22,8 @@ class Feature:
     name: str
     description: str
     dtype: str  # DuckDB type
-    source: str  # product_events | crm_accounts | support_tickets | composite
+    # product_activity (raw events and/or daily usage aggregates) | crm_accounts | support_tickets | composite
+    source: str
     owner: str = "data-science"
     kind: str = "numeric"  # numeric | categorical | flag
     heavy_tailed: bool = False  # log1p before scaling
@@ -32,28 +33,36 @@ class Feature:
 
 FEATURES: tuple[Feature, ...] = (
     # usage
-    Feature("weekly_active_users", "Distinct users with any event in the week", "INTEGER", "product_events",
-            heavy_tailed=True, valid_range=(0, None)),
-    Feature("active_days", "Distinct UTC days in the week with any event (0-7)", "INTEGER", "product_events",
+    Feature("weekly_active_users", "Distinct users with any event in the week. From daily usage aggregates "
+            "(no user ids) it falls back to the largest active_users of any of the account's rows that week, a lower "
+            "bound; 0 when the export has no user counts (seat_utilisation and wau_trend are then 0 too); with both "
+            "shapes the larger of the two", "INTEGER", "product_activity", heavy_tailed=True, valid_range=(0, None)),
+    Feature("active_days", "Distinct UTC days in the week with any activity (0-7)", "INTEGER", "product_activity",
             valid_range=(0, 7)),
-    Feature("logins", "Login events in the week", "INTEGER", "product_events", heavy_tailed=True,
-            clustering=False),
-    Feature("events_total", "All product events in the week", "INTEGER", "product_events", heavy_tailed=True,
-            clustering=False),
-    Feature("feature_breadth", "Distinct named product features used in the week (0-12)", "INTEGER",
-            "product_events", valid_range=(0, 12)),
-    Feature("key_feature_adoption", "Share of the 4 key features (dashboards, workflows, integrations, "
-            "collaboration) used in the week", "DOUBLE", "product_events", valid_range=(0, 1)),
-    Feature("api_calls", "API call events in the week", "INTEGER", "product_events", heavy_tailed=True,
-            clustering=False),
-    Feature("api_share", "API calls / all events in the week (0 when no events)", "DOUBLE", "product_events",
+    Feature("logins", "Logins in the week (login events, or the counts of login usage rows)", "INTEGER",
+            "product_activity", heavy_tailed=True, clustering=False),
+    Feature("events_total", "All product activity in the week: events, plus the counts of daily usage rows",
+            "INTEGER", "product_activity", heavy_tailed=True, clustering=False),
+    Feature("feature_breadth", "Distinct product feature names used (event type feature_use) in the week, any "
+            "vocabulary: every name counts, also those no rule mentions (0 up to the company's vocabulary size)",
+            "INTEGER", "product_activity", valid_range=(0, None)),
+    Feature("key_feature_adoption", "Share of the week's key features used in the week: the names in "
+            "SEG_KEY_FEATURES (default dashboards, workflows, integrations, collaboration) when at least one of "
+            "them occurs in the 4 weeks up to the week's end, else the top SEG_KEY_FEATURES_TOP_N (default 4) "
+            "features by usage over those weeks (intermediate.int_key_features)", "DOUBLE", "product_activity",
             valid_range=(0, 1)),
-    Feature("exports", "Export events in the week", "INTEGER", "product_events", heavy_tailed=True),
-    Feature("invites", "Invite events in the week", "INTEGER", "product_events", heavy_tailed=True),
+    Feature("api_calls", "API calls in the week (events or usage counts)", "INTEGER", "product_activity",
+            heavy_tailed=True, clustering=False),
+    Feature("api_share", "API calls / all activity in the week (0 when none)", "DOUBLE", "product_activity",
+            valid_range=(0, 1)),
+    Feature("exports", "Exports in the week (events or usage counts)", "INTEGER", "product_activity",
+            heavy_tailed=True),
+    Feature("invites", "Invites in the week (events or usage counts)", "INTEGER", "product_activity",
+            heavy_tailed=True),
     Feature("wau_trend", "Weekly active users vs the mean of the previous 4 weeks, as a ratio - 1 "
-            "(0 without history)", "DOUBLE", "product_events", valid_range=(-1, None)),
+            "(0 without history)", "DOUBLE", "product_activity", valid_range=(-1, None)),
     Feature("events_trend", "Events vs the mean of the previous 4 weeks, as a ratio - 1 (0 without history)",
-            "DOUBLE", "product_events", clustering=False),
+            "DOUBLE", "product_activity", clustering=False),
     # support
     Feature("tickets_opened", "Support tickets created in the week", "INTEGER", "support_tickets",
             heavy_tailed=True, valid_range=(0, None)),
@@ -83,12 +92,13 @@ FEATURES: tuple[Feature, ...] = (
     Feature("weeks_to_renewal", "Whole weeks from the week's end to the renewal date (negative = overdue)",
             "INTEGER", "crm_accounts", clustering=False),
     # composites
-    Feature("activation_score", "0-100: breadth, key-feature adoption, active days and seat utilisation "
-            "blended (25 % each)", "DOUBLE", "composite", valid_range=(0, 100)),
+    Feature("activation_score", "0-100: breadth (relative to the company's feature vocabulary: distinct names "
+            "used by any account in the 4 weeks up to the week's end), key-feature adoption, active days and seat "
+            "utilisation blended (25 % each)", "DOUBLE", "composite", valid_range=(0, 100)),
     Feature("support_load_score", "0-100: tickets, P1s, backlog and slow resolution relative to seats",
             "DOUBLE", "composite", valid_range=(0, 100)),
-    Feature("has_activity", "False when the account had no product event in the week (usage features are "
-            "explicit zeros then)", "BOOLEAN", "product_events", kind="flag", clustering=False),
+    Feature("has_activity", "False when the account had no product activity in the week (usage features "
+            "are explicit zeros then)", "BOOLEAN", "product_activity", kind="flag", clustering=False),
 )
 
 CONTEXT_COLUMNS = ("industry", "employee_band", "region", "account_manager_id")

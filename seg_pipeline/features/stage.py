@@ -6,6 +6,7 @@ import duckdb
 
 from seg_pipeline.features.checks import feature_checks
 from seg_pipeline.features.registry import FEATURE_TABLE, registry_frame
+from seg_pipeline.features.vocabulary import vocabulary_metadata
 from seg_pipeline.outcomes import StageResult
 from seg_pipeline.warehouse.engine import Warehouse
 from seg_pipeline.warehouse.sql_models import SqlModel, materialize_week
@@ -29,6 +30,7 @@ def run_week(model: SqlModel, week: date, warehouse: Warehouse) -> StageResult:
         raise ValueError(f"the features stage builds {'.'.join(FEATURE_TABLE)}, not {'.'.join(model.table)}")
     with warehouse.connect() as con:
         metadata = materialize_week(con, model, week, memory_limit=warehouse.sql_memory_limit)
+        metadata |= vocabulary_metadata(con, week)
         checks = feature_checks(con, week)
         publish_registry(con)
     return StageResult(metadata, checks)

@@ -1,4 +1,4 @@
-"""Raw layer wiring: one weekly asset per landing source, plus the week's feature rules (logic in ``seg_pipeline.raw``)."""
+"""Raw layer wiring: one weekly asset per landing source and the week's feature rules (logic: ``seg_pipeline.raw``)."""
 
 from collections.abc import Iterator
 

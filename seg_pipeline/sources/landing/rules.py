@@ -80,7 +80,8 @@ def _not_on_day(days: pd.Series, day: date | None, now: pd.Timestamp) -> np.ndar
     outside = mask(as_ts > now.tz_localize(None).normalize())
     if day is not None:
         outside |= mask(as_ts != pd.Timestamp(day))
-    return outside & mask(days.notna())
+    found: np.ndarray = outside & mask(days.notna())
+    return found
 
 
 def check_unique_key(frame: pd.DataFrame, contract: Contract, rel: str) -> None:
