@@ -38,4 +38,4 @@ def test_registry_documents_at_least_20_features_with_owner_and_source():
     reg = registry_frame()
     assert len(reg) >= 20
     assert reg[["name", "description", "dtype", "source", "owner"]].notna().all().all()
-    assert set(reg["source"]) >= {"product_events", "support_tickets", "crm_accounts", "composite"}
+    assert set(reg["source"]) >= {"product_activity", "support_tickets", "crm_accounts", "composite"}
