@@ -46,3 +46,19 @@ def test_ensure_home_writes_a_dagster_yaml_only_when_missing(tmp_path):
     cfg.write_text("# customised\n")
     s.ensure_home()
     assert cfg.read_text() == "# customised\n"
+
+
+def test_feature_rules_and_orphan_threshold_come_from_the_environment():
+    from seg_pipeline.raw.config import IngestConfig
+    from seg_pipeline.sources.contracts import KEY_FEATURES
+
+    assert Settings.from_env({}).key_features == KEY_FEATURES
+    s = Settings.from_env({"SEG_KEY_FEATURES": " Report Builder, API Access ,report builder,",
+                           "SEG_KEY_FEATURES_TOP_N": "6", "SEG_ORPHAN_MAX_SHARE": "0.05"})
+    assert s.key_features == ("report builder", "api access")
+    assert (s.key_features_top_n, s.orphan_max_share) == (6, 0.05)
+    assert Settings.from_env({"SEG_KEY_FEATURES": "auto"}).key_features == ()
+    with pytest.raises(ValueError, match="SEG_ORPHAN_MAX_SHARE"):
+        IngestConfig(Path("."), orphan_max_share=1.5)
+    with pytest.raises(ValueError, match="SEG_KEY_FEATURES_TOP_N"):
+        IngestConfig(Path("."), key_features_top_n=0)

@@ -11,13 +11,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from seg_pipeline.defs.raw.assets import raw_crm_accounts, raw_product_events, raw_support_tickets
+from seg_pipeline.defs.raw.assets import (
+    raw_crm_accounts,
+    raw_feature_rules,
+    raw_product_events,
+    raw_product_usage,
+    raw_support_tickets,
+)
 from seg_pipeline.defs.resources import build_resources
 from seg_pipeline.settings import Settings
 from seg_pipeline.sources.simulator import SimulationConfig, simulate
 
 WEEK = "2026-01-05"
-RAW = [raw_product_events, raw_crm_accounts, raw_support_tickets]
+RAW = [raw_product_events, raw_product_usage, raw_crm_accounts, raw_support_tickets, raw_feature_rules]
 
 
 @pytest.fixture
@@ -28,9 +34,9 @@ def home(tmp_path):
     return settings
 
 
-def _materialize(settings: Settings, *, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+def _materialize(settings: Settings, *, raise_on_error: bool = True, week: str = WEEK) -> dg.ExecuteInProcessResult:
     with dg.instance_for_test() as instance:
-        return dg.materialize(RAW, partition_key=WEEK, instance=instance, raise_on_error=raise_on_error,
+        return dg.materialize(RAW, partition_key=week, instance=instance, raise_on_error=raise_on_error,
                               resources=build_resources(settings))
 
 
@@ -125,3 +131,87 @@ def test_event_volume_drop_blocks_the_week_and_alerts_engineers(home):
     assert not checks["volume_vs_previous_week"].passed
     alerts = (settings.outbox_dir / "alerts.jsonl").read_text()
     assert "event volume check failed" in alerts
+
+
+def _events_to_daily_usage(settings: Settings, week: str, *, scale: float = 1.0, rename: dict[str, str] | None = None
+                           ) -> int:
+    """Replace the week's event files by the daily per-feature aggregates of the same events; returns activity."""
+    total = 0
+    for path in sorted((settings.landing_dir / "product_events").glob("events_*.parquet")):
+        day = path.stem.split("_")[1]
+        if not week <= day < str(date.fromisoformat(week) + pd.Timedelta(days=7)):
+            continue
+        events = pq.read_table(path).to_pandas()
+        path.unlink()
+        events["feature_name"] = events["feature_name"].fillna(events["event_type"])
+        daily = (events.groupby(["account_id", "feature_name", "event_type"], as_index=False)
+                 .agg(usage_count=("event_id", "size"), active_users=("user_id", "nunique")))
+        daily["usage_count"] = (daily["usage_count"] * scale).round().astype("int64")
+        daily["account_id"] = daily["account_id"].replace(rename or {})
+        daily.insert(1, "usage_date", date.fromisoformat(day))
+        out = settings.landing_dir / "product_usage" / f"usage_{day}.parquet"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pandas(daily, preserve_index=False), out)
+        total += int(daily["usage_count"].sum())
+    return total
+
+
+def _checks(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations() if e.asset_key.path == ["raw", asset]}
+
+
+def test_a_usage_only_week_loads_daily_aggregates_and_does_not_alarm_the_volume_check(home):
+    _materialize(home)
+    simulate(SimulationConfig(accounts=40, weeks=2, seed=3), home.landing_dir, home.truth_dir)
+    activity = _events_to_daily_usage(home, "2026-01-12")
+    result = _materialize(home, week="2026-01-12")
+    assert result.success
+    usage_meta = {k: v.value for k, v in result.asset_materializations_for_node("raw__product_usage")[0]
+                  .metadata.items()}
+    assert usage_meta["loaded"] == usage_meta["rows_in"] > 0
+    volume = _checks(result, "product_events")["volume_vs_previous_week"]
+    assert volume.passed
+    assert volume.metadata["rows"].value == activity
+    usage_checks = _checks(result, "product_usage")
+    assert usage_checks["reconciles"].passed
+    assert usage_checks["keys_unique_not_null"].passed
+    assert usage_checks["orphan_ids"].passed
+    with duckdb.connect(str(home.warehouse_path), read_only=True) as con:
+        loaded = con.execute("SELECT sum(usage_count) FROM raw.product_usage WHERE week_start = '2026-01-12'"
+                             ).fetchall()[0][0]
+        rules = con.execute("SELECT key_features FROM raw.feature_rules").fetchall()
+    assert loaded == activity
+    assert rules == [(["dashboards", "workflows", "integrations", "collaboration"],)] * 2
+
+
+def test_a_real_drop_in_daily_usage_still_blocks(home):
+    _materialize(home)
+    simulate(SimulationConfig(accounts=40, weeks=2, seed=3), home.landing_dir, home.truth_dir)
+    _events_to_daily_usage(home, "2026-01-12", scale=0.2)
+    result = _materialize(home, week="2026-01-12", raise_on_error=False)
+    volume = _checks(result, "product_events")["volume_vs_previous_week"]
+    assert not volume.passed
+    assert volume.severity == dg.AssetCheckSeverity.ERROR
+
+
+def test_orphan_ids_warn_when_few_and_block_when_most(home):
+    crm = pd.read_csv(home.landing_dir / "crm_accounts" / f"accounts_{WEEK}.csv")
+    ids = sorted(crm["account_id"])
+    _events_to_daily_usage(home, WEEK, rename={ids[0]: "acc_unknown"})
+    result = _materialize(home)
+    orphans = _checks(result, "product_usage")["orphan_ids"]
+    assert not orphans.passed
+    assert orphans.severity == dg.AssetCheckSeverity.WARN
+    assert orphans.metadata["sample_orphan_ids"].value == ["acc_unknown"]
+    assert _checks(result, "support_tickets")["orphan_ids"].passed
+
+    simulate(SimulationConfig(accounts=40, weeks=1, seed=3), home.landing_dir, home.truth_dir)
+    for f in (home.landing_dir / "product_usage").glob("*.parquet"):
+        f.unlink()
+    _events_to_daily_usage(home, WEEK, rename={i: f"sub_{i}" for i in ids[: int(len(ids) * 0.8)]})
+    blocked = _materialize(home, raise_on_error=False)
+    orphans = _checks(blocked, "product_usage")["orphan_ids"]
+    assert not orphans.passed
+    assert orphans.severity == dg.AssetCheckSeverity.ERROR
+    assert "SEG_ORPHAN_MAX_SHARE" in orphans.description
+    assert not blocked.success  # the blocking check stops what depends on raw.product_usage
