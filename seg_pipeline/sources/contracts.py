@@ -77,7 +77,9 @@ class Contract:
     (quarantined as ``null_key:<col>``); ``duplicate_key`` says what a repeated key means: ``dedupe`` (same
     payload kept once, different payloads quarantined) or ``reject`` (the file is ambiguous, stop).
     ``ts_column`` must fall inside the loaded week; ``ts_order`` pairs (earlier, later) must be ordered;
-    ``day_column`` (a DATE) must equal the day in the file's name (daily aggregates).
+    ``day_column`` (a DATE) must equal the day in the file's name (daily aggregates). ``one_of_shapes`` marks a
+    feed a company may not deliver at all (product activity comes as events, daily usage or both): a week without
+    any of its files is no warning, the activity volume check judges the week.
     """
 
     source: str
@@ -92,6 +94,7 @@ class Contract:
     time_zone: str = "UTC"  # zone of naive timestamps in the files
     ts_order: tuple[tuple[str, str], ...] = ()
     day_column: str | None = None
+    one_of_shapes: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -143,6 +146,7 @@ CONTRACTS: dict[str, Contract] = {
         file_format="parquet",
         cadence="day",
         null_key_columns=("event_id", "account_id", "event_ts"),
+        one_of_shapes=True,
     ),
     "product_usage": Contract(
         source="product_usage",
@@ -162,6 +166,7 @@ CONTRACTS: dict[str, Contract] = {
         cadence="day",
         null_key_columns=("account_id", "usage_date", "feature_name"),
         day_column="usage_date",
+        one_of_shapes=True,
     ),
     "crm_accounts": Contract(
         source="crm_accounts",

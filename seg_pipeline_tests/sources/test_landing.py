@@ -191,6 +191,10 @@ def test_missing_files_give_an_empty_week_with_a_warning(landing: Path):
     events = load_week("product_events", landing, WEEK, now=NOW)
     assert len(events.rows) == 3
     assert "6 day file(s) missing" in events.warnings[0]
+    # a company may deliver product activity as events or as daily usage: a shape it never sends is no warning
+    usage = load_week("product_usage", landing, WEEK, now=NOW)
+    assert usage.rows.empty
+    assert usage.warnings == []
     crm = load_week("crm_accounts", landing, WEEK, now=NOW)
     assert crm.rows.empty
     assert crm.files == []
