@@ -81,8 +81,8 @@ FEATURES: tuple[Feature, ...] = (
     # commercial
     Feature("seats", "Licensed seats in the CRM snapshot", "INTEGER", "crm_accounts", heavy_tailed=True,
             valid_range=(0, None)),
-    Feature("seat_utilisation", "Weekly active users / seats (capped at 1.5)", "DOUBLE", "crm_accounts",
-            valid_range=(0, 1.5)),
+    Feature("seat_utilisation", "Weekly active users / seats (capped at 1.5); 0 when the usage export gives no "
+            "user counts (see weekly_active_users)", "DOUBLE", "crm_accounts", valid_range=(0, 1.5)),
     Feature("mrr", "Monthly recurring revenue (USD)", "DOUBLE", "crm_accounts", heavy_tailed=True,
             valid_range=(0, None)),
     Feature("plan", "Subscription plan (starter, growth, business, enterprise)", "VARCHAR", "crm_accounts",

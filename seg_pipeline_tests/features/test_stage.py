@@ -9,7 +9,9 @@ from seg_pipeline.features.registry import feature_names, registry_frame
 from seg_pipeline.features.stage import run_week
 from seg_pipeline.outcomes import Columns
 from seg_pipeline.raw.config import IngestConfig
+from seg_pipeline.raw.stage import record_feature_rules
 from seg_pipeline.raw.stage import run_week as run_raw_week
+from seg_pipeline.sources.contracts import KEY_FEATURES
 from seg_pipeline.sources.simulator import SimulationConfig, simulate
 from seg_pipeline.warehouse.engine import Warehouse
 from seg_pipeline.warehouse.sql_models import layer_models, run_sql_model
@@ -25,6 +27,7 @@ def warehouse(tmp_path: Path) -> Warehouse:
     engine = Warehouse(tmp_path / "w.duckdb", tmp_path / "snapshot.duckdb")
     for source in ("product_events", "crm_accounts", "support_tickets"):
         run_raw_week(source, WEEK, engine, IngestConfig(landing))
+    record_feature_rules(WEEK, engine, IngestConfig(landing))
     for model in layer_models("staging") + layer_models("intermediate"):
         result = run_sql_model(model, WEEK, engine)
         assert result.checks == []
@@ -51,3 +54,20 @@ def test_run_week_builds_checks_and_documents_the_feature_table(warehouse):
 def test_run_week_refuses_a_model_that_is_not_the_feature_table(warehouse):
     with pytest.raises(ValueError, match=r"features\.account_features"):
         run_week(layer_models("staging")[0], WEEK, warehouse)
+
+
+def test_run_week_reports_the_feature_vocabulary_and_what_fell_into_no_category(warehouse):
+    (model,) = layer_models("features")
+    meta = run_week(model, WEEK, warehouse).metadata
+    with warehouse.connect(read_only=True) as con:
+        used, loose, loose_rows = con.execute("""
+            SELECT count(DISTINCT feature_name),
+                   count(DISTINCT feature_name) FILTER (WHERE event_type = 'feature_use' AND NOT key),
+                   count(*) FILTER (WHERE event_type = 'feature_use' AND NOT key)
+            FROM (SELECT *, coalesce(feature_name IN ?, false) AS key FROM staging.stg_product_events
+                  WHERE week_start = ?)""", [list(KEY_FEATURES), WEEK]).fetchall()[0]
+    assert meta["key_feature_rule"] == "configured"
+    assert sorted(meta["key_features"].value) == sorted(KEY_FEATURES)
+    assert meta["feature_names_used"] == used
+    assert meta["uncategorised_feature_names"] == loose > 0
+    assert meta["uncategorised_rows"] == loose_rows > 0
