@@ -279,7 +279,7 @@ def test_gzip_exports_and_stale_rejects(tmp_path: Path):
 def test_crm_snapshot_week(tmp_path: Path):
     crm_only = parse_mapping({"crm_accounts": {"preset": "hubspot", "input": "hubspot/*.csv",
                                                "columns": {"account_id": "Account ID"}}})
-    with pytest.raises(MappingError, match="pass week_start"):
+    with pytest.raises(MappingError, match="cannot tell which week the snapshot belongs to"):
         import_exports(crm_only, FIXTURES, tmp_path, now=NOW)
     report = import_exports(load_mapping(FIXTURES / "stack_b.yaml"), FIXTURES, tmp_path, now=NOW)
     # without week_start the snapshot joins the latest week of the activity imported with it
