@@ -7,6 +7,7 @@ weeks imported) or rejected with a reason (``unresolved_join:accounts``, ``unres
 ``cast_error:<date column>``, ``null_key:account_id``, ``duplicate_key:account_id``, ``no_start_date``).
 """
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -74,6 +75,7 @@ class _Reader:
         for path in files:
             rel = path.relative_to(self.import_dir).as_posix()
             self.book.report.files_read.append(rel)
+            self.book.report.per_file.setdefault(rel, Counter())
             for row in read_rows(path, rel, file_format(path, fmt)):
                 if row.record is None:
                     self.book.reject(rel, row.row, row.reason or "malformed_line", row.raw)

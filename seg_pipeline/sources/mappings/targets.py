@@ -32,7 +32,7 @@ _LOCAL: dict[str, Contract] = {
 
 # Every source a mapping file may configure, in import order (the CRM last: its weeks follow the activity).
 IMPORT_SOURCES: tuple[str, ...] = tuple(dict.fromkeys(
-    [s for s in SOURCES if s != "crm_accounts"] + [USAGE, "crm_accounts"]))
+    ["product_events", USAGE, *(s for s in SOURCES if s != "crm_accounts"), "crm_accounts"]))
 
 
 def contract_for(source: str) -> Contract:
