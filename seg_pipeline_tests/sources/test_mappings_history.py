@@ -107,7 +107,7 @@ def test_seg_import_of_shape_b_exports_then_load_a_week_into_duckdb(tmp_path: Pa
     assert "product_usage: 11 in = 10 written + 1 rejected + 0 skipped" in result.output
     assert "feature_usage/usage_2023-01.csv: 10 in = 9 + 1 + 0" in result.output
     assert "crm_accounts: 14 in = 12 written + 2 rejected + 0 skipped" in result.output
-    assert "next: seg run 2022-12-26 2023-01-02 2023-01-09 2023-01-16" in result.output
+    assert "next: seg run --all   (4 week(s) landed: 2022-12-26 .. 2023-01-16)" in result.output
     landing = home / "landing"
 
     # one snapshot per week from the first to the last week of the activity, as of each week's end

@@ -106,6 +106,8 @@ class ImportReport:
                     f"{kind} {len(names)}" for kind, names in sorted(r.feature_kinds.items())))
             lines += [f"  coerced {what}: {n}" for what, n in sorted(r.coerced.items())]
             lines += [f"  warning: {w}" for w in r.warnings]
+            if r.rejects_file:
+                lines.append(f"  rejected rows and their reasons: {self.landing_dir / r.rejects_file}")
         if self.weeks:
             lines.append("weeks: " + ", ".join(w.isoformat() for w in self.weeks))
         return "\n".join(lines)

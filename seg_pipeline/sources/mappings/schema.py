@@ -609,6 +609,9 @@ def _model_at(model: type[BaseModel], loc: tuple[str, ...]) -> type[_Document] |
     """Find the document class by following field names ``loc`` from ``model``."""
     current: object = model
     for part in loc:
+        if get_origin(current) is dict and _is_model(get_args(current)[1]):  # a named entry (lookups.<name>)
+            current = get_args(current)[1]
+            continue
         if not (isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields):
             return None
         current = _unwrap(current.model_fields[part].annotation)
@@ -624,12 +627,20 @@ def _field_at(model: type[BaseModel], loc: tuple[str, ...]) -> tuple[int, FieldI
     found: FieldInfo | None = None
     depth = 0
     for part in loc:
+        if get_origin(current) is dict and _is_model(get_args(current)[1]):  # a named entry (lookups.<name>)
+            current = get_args(current)[1]
+            depth += 1
+            continue
         if not (isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields):
             break
         found = current.model_fields[part]
         current = _unwrap(found.annotation)
         depth += 1
     return depth, found
+
+
+def _is_model(annotation: object) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 def _unwrap(annotation: object) -> object:
