@@ -108,6 +108,9 @@ class ImportReport:
             lines += [f"  warning: {w}" for w in r.warnings]
             if r.rejects_file:
                 lines.append(f"  rejected rows and their reasons: {self.landing_dir / r.rejects_file}")
-        if self.weeks:
-            lines.append("weeks: " + ", ".join(w.isoformat() for w in self.weeks))
+        weeks = self.weeks
+        if len(weeks) > 6:
+            lines.append(f"weeks: {len(weeks)} from {weeks[0]} to {weeks[-1]}")
+        elif weeks:
+            lines.append("weeks: " + ", ".join(w.isoformat() for w in weeks))
         return "\n".join(lines)
