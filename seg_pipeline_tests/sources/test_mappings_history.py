@@ -124,7 +124,7 @@ def test_seg_import_of_shape_b_exports_then_load_a_week_into_duckdb(tmp_path: Pa
     # usage: verbatim feature names, kinds from the rules, the account from the subscriptions join
     table = pq.read_table(landing / "product_usage/usage_2023-01-03.parquet")
     assert [str(t) for t in table.schema.types] == ["string", "date32[day]", "string", "string", "int64",
-                                                    "double", "int32"]
+                                                    "double", "int64"]
     rows = {r["feature_name"]: r for r in table.to_pylist()}
     assert rows["API Access"]["account_id"] == "acc_001"
     assert (rows["API Access"]["event_type"], rows["CSV Export"]["event_type"]) == ("api_call", "export")

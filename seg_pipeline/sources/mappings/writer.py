@@ -72,14 +72,13 @@ def write_events(rows: list[MappedRow], contract: Contract, landing: Path) -> li
 _ARROW_TYPES = {"BIGINT": pa.int64(), "DOUBLE": pa.float64()}
 
 
-def _usage_column(vals: list[Any], dtype: str, name: str) -> pa.Array:
+def _usage_column(vals: list[Any], dtype: str) -> pa.Array:
     """Build a typed Parquet column; text when a value did not parse, so the loader quarantines its row."""
     if dtype == "DATE" and all(v is None or (isinstance(v, str) and len(v) == 10) for v in vals):
         return pa.array([None if v is None else date.fromisoformat(v) for v in vals], type=pa.date32())
     numeric = dtype in _ARROW_TYPES and all(v is None or isinstance(v, int | float) for v in vals)
     if numeric:
-        arrow_type = pa.int32() if name == "active_users" else _ARROW_TYPES[dtype]
-        return pa.array(vals, type=arrow_type)
+        return pa.array(vals, type=_ARROW_TYPES[dtype])
     return pa.array([as_text(v) for v in vals], type=pa.string())
 
 
@@ -91,7 +90,7 @@ def write_usage(rows: list[MappedRow], contract: Contract, landing: Path) -> lis
     written = []
     for day, group in sorted(by_day.items()):
         group.sort(key=lambda r: tuple(str(r.values[c]) for c in contract.key))
-        table = pa.table({col.name: _usage_column([r.values[col.name] for r in group], col.dtype, col.name)
+        table = pa.table({col.name: _usage_column([r.values[col.name] for r in group], col.dtype)
                           for col in contract.columns})
         rel = contract.file_name(day)
         atomic_write(landing / rel, partial(_write_parquet, table))
