@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from seg_pipeline.sources.contracts import FEATURE_NAMES
 from seg_pipeline.sources.mappings.kinds import DEFAULT_KIND, KindClassifier
 from seg_pipeline.sources.mappings.model import SourceMapping
 from seg_pipeline.sources.mappings.report import SourceReport
@@ -42,9 +43,11 @@ class RowMapper:
         self.kinds = KindClassifier(mapping.feature_kinds)
         self.report = report
         self.tz = ZoneInfo(mapping.time_zone)
+        # the simulator's feature names stay the events' conventional vocabulary (an open one: others are kept)
+        conventional = {"feature_name": FEATURE_NAMES} if mapping.source == "product_events" else {}
         self.columns = {
             col.name: ColumnMapper(col, mapping.columns.get(col.name, ()), mapping.values.get(col.name, {}),
-                                   mapping.defaults.get(col.name))
+                                   mapping.defaults.get(col.name), conventional.get(col.name, ()))
             for col in self.contract.columns
         }
 
