@@ -230,3 +230,20 @@ def test_the_docs_mapping_parses(tmp_path: Path):
     config = load_mapping(SPARSE)
     assert list(config.sources) == ["product_usage", "crm_accounts", "support_tickets"]
     assert config.sources["support_tickets"].one_row_per_ticket
+
+
+def test_weeks_with_tickets_but_no_product_activity_are_flagged(tmp_path: Path):
+    write(tmp_path / "usage/a.csv", "day,account,feature,n\n2026-01-05,acc_1,Search,3\n")
+    write(tmp_path / "t.csv", "id,account,created,resolved,prio\nt1,acc_1,2026-01-06T10:00:00Z,"
+                              "2026-01-13T10:00:00Z,High\n")
+    doc = {"product_usage": USAGE,
+           "support_tickets": {"input": "t.csv", "one_row_per_ticket": True, "columns": {
+               "ticket_id": "id", "account_id": "account", "created_at": "created", "resolved_at": "resolved",
+               "priority": "prio"}, "values": {"priority": {"High": "P2"}}}}
+    report = import_exports(parse_mapping(doc), tmp_path, tmp_path / "landing", now=NOW)
+    assert report.weeks == [date(2026, 1, 5), date(2026, 1, 12)]
+    assert report.sources["support_tickets"].warnings == [
+        "1 week(s) outside the weeks with product activity (2026-01-05 .. 2026-01-05), e.g. 2026-01-12; a week "
+        "without product activity is blocked by `seg run` — export every source up to the same date, or import "
+        "with --week"]
+    assert report.sources["product_usage"].warnings == []

@@ -84,7 +84,23 @@ def import_exports(
         reports[source] = report
         activity = set().union(*(r.weeks for r in reports.values()))
         _import_source(config.sources[source], run, activity, report)
+    _warn_weeks_without_activity(reports)
     return ImportReport(sources=reports, landing_dir=landing)
+
+
+def _warn_weeks_without_activity(reports: dict[str, SourceReport]) -> None:
+    """Flag weeks that get CRM or tickets but lie outside the product activity's span: `seg run` blocks them."""
+    core = set().union(*(r.weeks for name, r in reports.items() if name in ("product_events", USAGE)))
+    if not core:
+        return
+    first, last = min(core), max(core)
+    for name, report in reports.items():
+        outside = sorted(w for w in report.weeks if not first <= w <= last)
+        if outside:
+            report.warnings.append(
+                f"{len(outside)} week(s) outside the weeks with product activity ({first} .. {last}), e.g. "
+                f"{outside[0]}; a week without product activity is blocked by `seg run` — export every source up to "
+                "the same date, or import with --week")
 
 
 def _import_source(mapping: SourceMapping, run: _Run, activity: set[date], report: SourceReport) -> None:
