@@ -94,7 +94,7 @@ def _warn_weeks_without_activity(reports: dict[str, SourceReport]) -> None:
     if not core:
         return
     first, last = min(core), max(core)
-    for name, report in reports.items():
+    for report in reports.values():
         outside = sorted(w for w in report.weeks if not first <= w <= last)
         if outside:
             report.warnings.append(
