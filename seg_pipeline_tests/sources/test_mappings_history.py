@@ -181,3 +181,16 @@ def test_accounts_outside_the_imported_weeks_are_skipped_and_counted(tmp_path: P
     assert crm.reasons["outside_weeks"] == 3 + 3 + 3
     assert crm.reconciled
     assert sorted(snapshot(tmp_path, W0)) == ["acc_004"]
+
+
+def test_a_rerun_rewrites_the_same_landing_files_byte_for_byte(tmp_path: Path):
+    def files() -> dict[str, bytes]:
+        return {p.relative_to(tmp_path).as_posix(): p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
+
+    config = load_mapping(SPARSE)
+    first = import_exports(config, SHAPE_B, tmp_path, now=NOW)
+    before = files()
+    second = import_exports(config, SHAPE_B, tmp_path, now=NOW)
+    assert files() == before
+    assert first.to_dict() == second.to_dict()
+    assert len(before) == 4 + 6 + 3 + 2  # snapshots, usage days, ticket weeks, two rejects files
