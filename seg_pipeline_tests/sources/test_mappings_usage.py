@@ -232,18 +232,28 @@ def test_the_docs_mapping_parses(tmp_path: Path):
     assert config.sources["support_tickets"].one_row_per_ticket
 
 
-def test_weeks_with_tickets_but_no_product_activity_are_flagged(tmp_path: Path):
-    write(tmp_path / "usage/a.csv", "day,account,feature,n\n2026-01-05,acc_1,Search,3\n")
-    write(tmp_path / "t.csv", "id,account,created,resolved,prio\nt1,acc_1,2026-01-06T10:00:00Z,"
-                              "2026-01-13T10:00:00Z,High\n")
+def test_tickets_follow_the_weeks_with_product_activity(tmp_path: Path):
+    write(tmp_path / "usage/a.csv", "day,account,feature,n\n2026-01-13,acc_1,Search,3\n")
+    write(tmp_path / "t.csv", "id,account,created,resolved,prio\n"
+                              "t1,acc_1,2026-01-06T10:00:00Z,2026-01-14T10:00:00Z,High\n"  # open before, solved inside
+                              "t2,acc_1,2026-01-05T10:00:00Z,2026-01-07T10:00:00Z,High\n"  # over before the weeks
+                              "t3,acc_1,2026-01-13T10:00:00Z,,High\n"  # inside
+                              "t4,acc_1,2026-01-20T10:00:00Z,,High\n"  # after the last week of usage
+                              "t5,acc_1,2026-01-06T10:00:00Z,,High\n")  # still open when the weeks start
     doc = {"product_usage": USAGE,
            "support_tickets": {"input": "t.csv", "one_row_per_ticket": True, "columns": {
                "ticket_id": "id", "account_id": "account", "created_at": "created", "resolved_at": "resolved",
                "priority": "prio"}, "values": {"priority": {"High": "P2"}}}}
     report = import_exports(parse_mapping(doc), tmp_path, tmp_path / "landing", now=NOW)
-    assert report.weeks == [date(2026, 1, 5), date(2026, 1, 12)]
-    assert report.sources["support_tickets"].warnings == [
-        "1 week(s) outside the weeks with product activity (2026-01-05 .. 2026-01-05), e.g. 2026-01-12; a week "
-        "without product activity is blocked by `seg run` — export every source up to the same date, or import "
-        "with --week"]
-    assert report.sources["product_usage"].warnings == []
+    assert report.weeks == [date(2026, 1, 12)]
+    tickets = report.sources["support_tickets"]
+    assert tickets.reconciled
+    assert (tickets.written, tickets.skipped, tickets.rows_out) == (3, 2, 4)
+    assert tickets.reasons == {"before_activity": 1, "after_activity": 1}
+    assert tickets.coerced["carried_into_first_week"] == 2
+    lines = [json.loads(line) for line in (tmp_path / "landing/support_tickets/tickets_2026-01-12.jsonl").open()]
+    assert [(t["ticket_id"], t["status"], t["created_at"][:10], t["updated_at"]) for t in lines] == [
+        ("t1", "open", "2026-01-06", "2026-01-12T00:00:00+00:00"),
+        ("t5", "open", "2026-01-06", "2026-01-12T00:00:00+00:00"),
+        ("t3", "open", "2026-01-13", "2026-01-13T10:00:00+00:00"),
+        ("t1", "solved", "2026-01-06", "2026-01-14T10:00:00+00:00")]

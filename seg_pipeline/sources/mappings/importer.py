@@ -1,7 +1,7 @@
 """:func:`import_exports`: every configured export → contract-shaped landing files, with a reconciling report."""
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from seg_pipeline.sources.mappings.model import MappingConfig, SourceMapping
 from seg_pipeline.sources.mappings.report import ImportReport, SourceReport
 from seg_pipeline.sources.mappings.rows import MappedRow, RowMapper
 from seg_pipeline.sources.mappings.targets import IMPORT_SOURCES, USAGE, contract_for
-from seg_pipeline.sources.mappings.tickets import expand_ticket, in_window
+from seg_pipeline.sources.mappings.tickets import clip_to_span, expand_ticket, in_window
 from seg_pipeline.sources.mappings.writer import (
     REJECTS_DIR,
     monday,
@@ -29,7 +29,8 @@ from seg_pipeline.sources.mappings.writer import (
 from seg_pipeline.weeks import parse_week
 
 # Deliberately not imported (counted as skipped); every other reason a row is not written is a reject.
-SKIP_REASONS = ("ignored_event", "unmapped_event_type", "outside_week")
+SKIP_REASONS = ("ignored_event", "unmapped_event_type", "outside_week", "before_activity", "after_activity")
+CORE_SOURCES = ("product_events", USAGE)  # product activity: the weeks `seg run` can run
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class _Run:
     week_start: date | None
     now: datetime
     lookups: dict[str, LookupTable]
+    span: tuple[datetime, datetime] | None = None  # weeks with product activity, when this import has some
 
     @property
     def window(self) -> tuple[datetime, datetime] | None:
@@ -62,10 +64,11 @@ def import_exports(
     """Read every configured export under ``import_dir`` and write contract-shaped landing files.
 
     Events and daily usage land in one Parquet file per UTC day, tickets in one JSONL file per week of
-    ``updated_at``. A CRM snapshot export goes to the snapshot CSV of ``week_start`` (without it: the latest week
-    this import wrote activity for); a CRM ``history`` becomes one snapshot per week, from the first to the last
-    week of the activity imported alongside it (or of the history itself). With ``week_start``, rows outside that
-    week are skipped and counted. A landing file this import writes is replaced whole; others are untouched.
+    ``updated_at``, limited to the weeks with product activity when the import has some (a ticket still open
+    when they start is carried into the first). A CRM snapshot export goes to the snapshot CSV of ``week_start``
+    (without it: the latest activity week); a CRM ``history`` becomes one snapshot per activity week (without
+    activity: per week of the history itself). With ``week_start``, rows outside that week are skipped and counted.
+    A landing file this import writes is replaced whole; others are untouched.
     Unplaceable rows go to ``landing_dir/import_rejects/<source>.jsonl`` (rewritten on every import of that
     source), including rows whose placement time is before 2000 or after ``now`` (default: the current time).
     """
@@ -82,25 +85,18 @@ def import_exports(
     for source in sorted(config.sources, key=IMPORT_SOURCES.index):
         report = SourceReport(source=source)
         reports[source] = report
-        activity = set().union(*(r.weeks for r in reports.values()))
-        _import_source(config.sources[source], run, activity, report)
-    _warn_weeks_without_activity(reports)
+        # product activity (events, usage) decides the weeks; tickets and the CRM follow it
+        core = set().union(*(r.weeks for name, r in reports.items() if name in CORE_SOURCES))
+        activity = core or set().union(*(r.weeks for r in reports.values()))
+        _import_source(config.sources[source], replace(run, span=_span(core)), activity, report)
     return ImportReport(sources=reports, landing_dir=landing)
 
 
-def _warn_weeks_without_activity(reports: dict[str, SourceReport]) -> None:
-    """Flag weeks that get CRM or tickets but lie outside the product activity's span: `seg run` blocks them."""
-    core = set().union(*(r.weeks for name, r in reports.items() if name in ("product_events", USAGE)))
+def _span(core: set[date]) -> tuple[datetime, datetime] | None:
     if not core:
-        return
-    first, last = min(core), max(core)
-    for report in reports.values():
-        outside = sorted(w for w in report.weeks if not first <= w <= last)
-        if outside:
-            report.warnings.append(
-                f"{len(outside)} week(s) outside the weeks with product activity ({first} .. {last}), e.g. "
-                f"{outside[0]}; a week without product activity is blocked by `seg run` — export every source up to "
-                "the same date, or import with --week")
+        return None
+    start = datetime.combine(min(core), datetime.min.time(), UTC)
+    return start, datetime.combine(max(core), datetime.min.time(), UTC) + timedelta(days=7)
 
 
 def _import_source(mapping: SourceMapping, run: _Run, activity: set[date], report: SourceReport) -> None:
@@ -133,6 +129,7 @@ def _map_exports(mapping: SourceMapping, run: _Run, report: SourceReport
     mapper = RowMapper(mapping, report, run.now, None if mapping.one_row_per_ticket else run.window)
     kept: list[MappedRow] = []
     rejects: list[dict[str, Any]] = []
+    origins: list[str] = []  # export file of each mapped row, by MappedRow.origin
     for path in files:
         rel = path.relative_to(run.import_dir).as_posix()
         report.files_read.append(rel)
@@ -140,14 +137,28 @@ def _map_exports(mapping: SourceMapping, run: _Run, report: SourceReport
         for row in read_rows(path, rel, file_format(path, mapping.format)):
             rows, reason = _map_row(row, mapping, run, mapper, report)
             if rows:
+                for r in rows:
+                    r.origin = len(origins)
                 kept += rows
-                report.count(rel, "written")
+                origins.append(rel)
             elif reason in SKIP_REASONS:
                 report.count(rel, "skipped", reason)
             else:
                 rejects.append({"file": rel, "row": row.row, "reason": reason,
                                 "record": row.raw if row.record is None else row.record})
                 report.count(rel, "rejected", reason)
+    before: set[int] = set()
+    if mapping.source == "support_tickets" and run.span is not None and run.week_start is None:
+        before = {r.origin for r in kept if r.placed is not None and r.placed < run.span[0]}
+        kept, carried = clip_to_span(kept, *run.span)
+        if carried:
+            report.coerced["carried_into_first_week"] += carried
+    written = {r.origin for r in kept}
+    for origin, rel in enumerate(origins):
+        if origin in written:
+            report.count(rel, "written")
+        else:
+            report.count(rel, "skipped", "before_activity" if origin in before else "after_activity")
     return kept, rejects
 
 

@@ -28,6 +28,7 @@ class MappedRow:
 
     values: dict[str, Any]
     placed: datetime | None  # the timestamp that picks the landing file (events, tickets)
+    origin: int = -1  # which export row it came from (a per-ticket row expands into two), for counting
 
 
 class RowMapper:
