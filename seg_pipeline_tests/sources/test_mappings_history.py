@@ -194,3 +194,9 @@ def test_a_rerun_rewrites_the_same_landing_files_byte_for_byte(tmp_path: Path):
     assert files() == before
     assert first.to_dict() == second.to_dict()
     assert len(before) == 4 + 6 + 3 + 2  # snapshots, usage days, ticket weeks, two rejects files
+
+
+def test_the_history_mapping_is_the_sparse_mapping():
+    history = SPARSE.with_name("history.yaml")
+    assert load_mapping(history).sources == load_mapping(SPARSE).sources
+    assert history.read_text(encoding="utf-8").endswith(SPARSE.read_text(encoding="utf-8"))
