@@ -142,11 +142,12 @@ def run(ctx: click.Context, weeks: tuple[str, ...], all_weeks: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 @click.pass_context
 def import_cmd(ctx: click.Context, import_dir: Path, mapping: Path | None, week: str | None, as_json: bool) -> None:
-    """Map your own exports (Segment/Amplitude/Mixpanel, Salesforce/HubSpot, Zendesk/Intercom) into the landing zone.
+    """Map your own exports (product usage or events, CRM, helpdesk) into the landing zone, then `seg run --all`.
 
     \b
-    Example:
-      seg import ~/exports --mapping docs/mappings.example.yaml
+    Examples:
+      seg import ~/exports --mapping docs/mappings/sparse.yaml     CRM history + daily usage + tickets
+      seg import ~/exports --mapping docs/mappings.example.yaml    Segment + Salesforce + Zendesk exports
       seg run --all
     Rows that cannot be mapped are kept for the loader to quarantine, or written to landing/import_rejects/ with
     a reason: nothing is dropped silently. See docs/byo_data.md.
@@ -158,18 +159,26 @@ def import_cmd(ctx: click.Context, import_dir: Path, mapping: Path | None, week:
     path = mapping or settings.mappings_path
     if path is None:
         raise SegError("no mapping file given", "pass --mapping FILE or set SEG_MAPPINGS (see docs/byo_data.md)")
-    week_start = parse_week(week) if week else None
+    try:
+        week_start = parse_week(week) if week else None
+    except ValueError as exc:
+        raise SegError(f"--week: {exc}", "pass the Monday that starts the week, like 2026-01-05") from exc
     try:
         report = import_exports(load_mapping(path), import_dir, settings.landing_dir, week_start=week_start)
     except MappingError as exc:
-        raise SegError(str(exc), "fix the mapping file; docs/mappings.example.yaml documents every key") from exc
+        raise SegError(str(exc), "correct the mapping file or the export; docs/byo_data.md explains every key") \
+            from exc
+    except OSError as exc:
+        raise SegError(f"cannot read {exc.filename or import_dir}: {exc.strerror or exc}",
+                       "check that the export files exist and are readable") from exc
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, default=str))
-    else:
-        click.echo(report.summary())
-        weeks = " ".join(str(w) for w in report.weeks)
-        if weeks:
-            click.echo(f"next: seg run {weeks}")
+        return
+    click.echo(report.summary())
+    if report.weeks:
+        first, last = report.weeks[0], report.weeks[-1]
+        span = str(first) if first == last else f"{first} .. {last}"
+        click.echo(f"next: seg run --all   ({len(report.weeks)} week(s) landed: {span})")
 
 
 @main.command()

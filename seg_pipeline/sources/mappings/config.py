@@ -23,4 +23,4 @@ def parse_mapping(doc: object, *, origin: str = "<mapping>", path: Path | None =
     for name in order:
         spec = sections[name]
         sources[name] = spec.resolve(None if spec.preset is None else catalog[spec.preset])
-    return MappingConfig(sources=sources, path=path)
+    return MappingConfig(sources=sources, path=path, lookups=parsed.lookup_tables())

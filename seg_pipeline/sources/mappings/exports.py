@@ -30,12 +30,17 @@ class ExportRow:
 
 def input_files(mapping: SourceMapping, import_dir: Path) -> list[Path]:
     """Files matching ``mapping.input``; one resolving outside ``import_dir`` (a symlink) is refused."""
+    return matching_files(mapping.input, import_dir, mapping.source)
+
+
+def matching_files(pattern: str, import_dir: Path, where: str) -> list[Path]:
+    """Files matching the glob ``pattern``, sorted; ``where`` (the mapping key) names the setting in errors."""
     root = import_dir.resolve()
     out = []
-    for path in sorted(import_dir.glob(mapping.input)):
+    for path in sorted(import_dir.glob(pattern)):
         resolved = path.resolve()
         if not resolved.is_relative_to(root):
-            raise MappingError(f"{mapping.source}.input: {path} resolves outside the import directory; refusing it")
+            raise MappingError(f"{where}.input: {path} resolves outside the import directory; refusing it")
         if resolved.is_file():
             out.append(path)
     return out

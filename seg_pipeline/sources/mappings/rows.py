@@ -9,13 +9,15 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from seg_pipeline.sources.contracts import get_contract
+from seg_pipeline.sources.contracts import FEATURE_NAMES
+from seg_pipeline.sources.mappings.kinds import DEFAULT_KIND, KindClassifier
 from seg_pipeline.sources.mappings.model import SourceMapping
 from seg_pipeline.sources.mappings.report import SourceReport
+from seg_pipeline.sources.mappings.targets import USAGE, contract_for
 from seg_pipeline.sources.mappings.values import ColumnMapper, as_text, get_path, parse_date, parse_number, parse_ts
 
 # The timestamp that picks a row's landing file, per source (CRM rows go to the snapshot of a given week).
-PLACEMENT = {"product_events": "event_ts", "support_tickets": "updated_at"}
+PLACEMENT = {"product_events": "event_ts", "support_tickets": "updated_at", USAGE: "usage_date"}
 # Same floor as the loader: earlier timestamps are broken clocks, and would only create stray 1970 landing files.
 TS_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -26,6 +28,7 @@ class MappedRow:
 
     values: dict[str, Any]
     placed: datetime | None  # the timestamp that picks the landing file (events, tickets)
+    origin: int = -1  # which export row it came from (a per-ticket row expands into two), for counting
 
 
 class RowMapper:
@@ -37,12 +40,15 @@ class RowMapper:
         self.mapping = mapping
         self.now = now
         self.window = window
-        self.contract = get_contract(mapping.source)
+        self.contract = contract_for(mapping.source)
+        self.kinds = KindClassifier(mapping.feature_kinds)
         self.report = report
         self.tz = ZoneInfo(mapping.time_zone)
+        # the simulator's feature names stay the events' conventional vocabulary (an open one: others are kept)
+        conventional = {"feature_name": FEATURE_NAMES} if mapping.source == "product_events" else {}
         self.columns = {
             col.name: ColumnMapper(col, mapping.columns.get(col.name, ()), mapping.values.get(col.name, {}),
-                                   mapping.defaults.get(col.name))
+                                   mapping.defaults.get(col.name), conventional.get(col.name, ()))
             for col in self.contract.columns
         }
 
@@ -60,8 +66,12 @@ class RowMapper:
             if skip:
                 return None, skip
         self._settle_states(out, states, coerced, unmapped)
-        if source == "support_tickets":
+        if source == "support_tickets" and self.mapping.one_row_per_ticket:
+            out["status"] = "open"  # the first of the rows the importer derives (see tickets.expand_ticket)
+        elif source == "support_tickets":
             self._ticket_rules(out, coerced)
+        elif source == USAGE:
+            out["event_type"] = DEFAULT_KIND if out["feature_name"] is None else self.kinds.kind_of(out["feature_name"])
         placed: datetime | None = None
         reason = self._parse_typed(out, unmapped)
         if reason is None:
@@ -69,6 +79,8 @@ class RowMapper:
         if reason is not None:
             return None, reason
         self.report.coerced.update(coerced)
+        if source == USAGE and out["feature_name"] is not None:
+            self.report.feature_kinds.setdefault(out["event_type"], set()).add(out["feature_name"])
         for name, value in unmapped:
             self.report.unmapped.setdefault(name, Counter())[value] += 1
         return MappedRow(out, placed), None
@@ -118,6 +130,8 @@ class RowMapper:
         placed = out[key]
         if placed is None:
             return None, f"null_key:{key}"
+        if isinstance(placed, str):  # a DATE column (usage_date): its day starts at midnight UTC
+            placed = datetime.fromisoformat(placed).replace(tzinfo=UTC)
         if not TS_FLOOR <= placed <= self.now:
             return None, "ts_out_of_range"
         if self.window is not None and not self.window[0] <= placed < self.window[1]:

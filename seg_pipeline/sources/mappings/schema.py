@@ -5,6 +5,7 @@ pydantic checks the shape (keys, types, enums); the ``model_validator``s check i
 :class:`MappingError` sentence, ``<file>: <dotted.key>: <problem>; <fix>``, so a user never sees a pydantic dump.
 """
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -27,9 +28,19 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from seg_pipeline.sources.contracts import EVENT_TYPES, FEATURE_NAMES, SOURCES, Column, Contract, get_contract
+from seg_pipeline.sources.contracts import EVENT_TYPES, FEATURE_NAMES, Column, Contract
 from seg_pipeline.sources.mappings.errors import MappingError
-from seg_pipeline.sources.mappings.model import SourceMapping
+from seg_pipeline.sources.mappings.model import (
+    JOIN_PREFIX,
+    CrmHistory,
+    HistoryTable,
+    Join,
+    KindRule,
+    Lookup,
+    SourceMapping,
+)
+from seg_pipeline.sources.mappings.targets import IMPORT_SOURCES, USAGE
+from seg_pipeline.sources.mappings.targets import contract_for as get_contract
 from seg_pipeline.sources.mappings.values import as_text
 
 EVENT_ONLY_KEYS = ("event_types", "feature_from", "ignore_events", "unmapped_events")
@@ -170,6 +181,139 @@ class CommonEventTypes(_Document):
     event_types: dict[Key, EventTarget] = Field(description="a mapping of export event name to an event type")
 
 
+def _kind_pattern(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a feature name, a glob such as 'API *' or re:<regular expression>")
+    if value.startswith("re:"):
+        try:
+            re.compile(value[3:])
+        except re.error as exc:
+            raise ValueError(f"{value!r} is not a valid regular expression ({exc}); fix or quote it") from None
+    return value
+
+
+def _event_kind(value: object) -> str:
+    if value not in EVENT_TYPES:
+        raise ValueError(f"{value!r} is not an event type; expected one of {', '.join(EVENT_TYPES)}")
+    return str(value)
+
+
+KindPattern = Annotated[str, BeforeValidator(_kind_pattern)]
+EventKind = Annotated[str, BeforeValidator(_event_kind)]
+_FORMAT = "csv, json or jsonl"
+_PATHS = "an export column name (or a list of them)"
+
+
+class LookupDoc(_Document):
+    """``lookups.<name>``: an export table keyed by one column, for ``joins`` of any source."""
+
+    input: InputGlob = Field(description="a glob of export files relative to the import directory")
+    key: str = Field(description="the export column that identifies a row (e.g. subscription_id)")
+    format: Literal["csv", "json", "jsonl"] | None = Field(default=None, description=_FORMAT)
+
+    def build(self, name: str) -> Lookup:
+        """Return the importer's view of this lookup."""
+        return Lookup(name=name, input=self.input, key=self.key, format=self.format)
+
+
+class JoinDoc(_Document):
+    """``joins.<contract column>``: take ``column`` from the ``lookup`` row whose key equals this row's ``via``."""
+
+    lookup: str = Field(description="the name of an entry under the top-level lookups")
+    via: ExportPaths = Field(description="the export column of this source holding the lookup key")
+    column: str = Field(description="the lookup table's column to take (e.g. account_id)")
+
+
+class HistoryTableDoc(_Document):
+    """Shared keys of the CRM history tables."""
+
+    input: InputGlob = Field(description="a glob of export files relative to the import directory")
+    format: Literal["csv", "json", "jsonl"] | None = Field(default=None, description=_FORMAT)
+    date_format: str | None = Field(default=None, description="a strptime format for the dates, when not ISO")
+
+
+class SubscriptionsDoc(HistoryTableDoc):
+    """``history.subscriptions``: one row per subscription with its state at the start."""
+
+    id: str = Field(description="the export column holding the subscription id")
+    account: ExportPaths = Field(description=_PATHS)
+    start: ExportPaths = Field(description=_PATHS)
+    end: ExportPaths | None = Field(default=None, description=_PATHS)
+    columns: dict[Key, ExportPaths] = Field(
+        default_factory=dict, description="a mapping of contract column (plan, seats, mrr, ...) to export column")
+
+    def build(self) -> HistoryTable:
+        """Return the importer's view of this table."""
+        return HistoryTable(input=self.input, format=self.format, id=self.id, account=self.account,
+                            date=self.start, end=self.end or (), columns=dict(self.columns),
+                            date_format=self.date_format)
+
+
+class ChangesDoc(HistoryTableDoc):
+    """``history.changes``: dated changes carrying the full state after the change (blank = unchanged)."""
+
+    subscription: ExportPaths | None = Field(default=None, description=_PATHS)
+    account: ExportPaths | None = Field(default=None, description=_PATHS)
+    date: ExportPaths = Field(description=_PATHS)
+    columns: dict[Key, ExportPaths] = Field(
+        default_factory=dict, description="a mapping of contract column (plan, seats, mrr, ...) to export column")
+
+    @model_validator(mode="after")
+    def _one_key(self) -> "ChangesDoc":
+        if (self.subscription is None) == (self.account is None):
+            raise problem("set exactly one of subscription or account (the column that links a change to its "
+                          "subscription or account)")
+        return self
+
+    def build(self) -> HistoryTable:
+        """Return the importer's view of this table."""
+        return HistoryTable(input=self.input, format=self.format, account=self.account or (),
+                            subscription=self.subscription or (), date=self.date, columns=dict(self.columns),
+                            date_format=self.date_format)
+
+
+class ChurnDoc(HistoryTableDoc):
+    """``history.churn``: one row per churn with its date."""
+
+    account: ExportPaths = Field(description=_PATHS)
+    date: ExportPaths = Field(description=_PATHS)
+
+    def build(self) -> HistoryTable:
+        """Return the importer's view of this table."""
+        return HistoryTable(input=self.input, format=self.format, account=self.account, date=self.date,
+                            date_format=self.date_format)
+
+
+HISTORY_DERIVED = ("account_id", "status")  # the account comes from the static table, status from the events
+
+
+class HistoryDoc(_Document):
+    """``crm_accounts.history``: subscriptions, their changes and churn events become weekly snapshots."""
+
+    subscriptions: SubscriptionsDoc = Field(description="a mapping with input, id, account, start and columns")
+    changes: ChangesDoc | None = Field(default=None, description="a mapping with input, subscription, date, columns")
+    churn: ChurnDoc | None = Field(default=None, description="a mapping with input, account and date")
+
+    @model_validator(mode="after")
+    def _fits_contract(self) -> "HistoryDoc":
+        contract = get_contract("crm_accounts")
+        for role, table in (("subscriptions", self.subscriptions), ("changes", self.changes)):
+            if table is None:
+                continue
+            _check_columns(contract, "columns", table.columns)
+            for name in table.columns:
+                if name in HISTORY_DERIVED:
+                    raise problem(f"{name} is not a history column ({name} comes from the accounts table or the "
+                                  "churn events); remove it", role, "columns", name)
+        return self
+
+    def build(self) -> CrmHistory:
+        """Return the importer's view of the history."""
+        return CrmHistory(subscriptions=self.subscriptions.build(),
+                          changes=None if self.changes is None else self.changes.build(),
+                          churn=None if self.churn is None else self.churn.build())
+
+
 class SourceSpec(_Document):
     """One source section of a mapping file, as written; :meth:`resolve` merges in its preset.
 
@@ -189,6 +333,8 @@ class SourceSpec(_Document):
     formats: dict[Key, str] = Field(
         default_factory=dict, description="a mapping of date/timestamp column to a strptime format")
     time_zone: TimeZone | None = Field(default=None, description="an IANA time zone name such as Europe/Berlin")
+    joins: dict[Key, JoinDoc] = Field(
+        default_factory=dict, description="a mapping of contract column to {lookup, via, column}")
 
     @model_validator(mode="before")
     @classmethod
@@ -212,14 +358,27 @@ class SourceSpec(_Document):
             if contract.column(name).dtype not in ("DATE", "TIMESTAMPTZ"):
                 raise problem(f"a strptime format only applies to a date or timestamp column ({name} is "
                               f"{contract.column(name).dtype}); remove it", "formats", name)
+        _check_columns(contract, "joins", self.joins)
+        derived = self.derived_columns()
+        for name in self.columns:
+            if name in derived:
+                raise problem(f"{name} is {derived[name]}; remove it", "columns", name)
         presets: Mapping[str, Preset] = (info.context or {}).get("presets", {})
         resolved = self.resolve(self._preset(presets))
+        supplied = {*resolved.columns, *resolved.defaults, *self.supplied_columns(), "event_id"}  # ids are derived
         for col in contract.columns:
-            if not col.nullable and col.name not in resolved.columns and col.name not in resolved.defaults \
-                    and col.name != "event_id":  # a missing event id is derived from the record
+            if not col.nullable and col.name not in supplied:
                 raise problem(f"required contract column has no mapping; set columns.{col.name} or "
                               f"defaults.{col.name}", "columns", col.name)
         return self
+
+    def derived_columns(self) -> dict[str, str]:
+        """Contract columns this section computes instead of reading (name -> how); mapping one is an error."""
+        return {}
+
+    def supplied_columns(self) -> set[str]:
+        """Contract columns that need no mapping in ``columns``: the derived ones and those filled elsewhere."""
+        return set(self.derived_columns())
 
     def _preset(self, presets: Mapping[str, Preset]) -> Preset | None:
         if self.preset is None:
@@ -240,9 +399,12 @@ class SourceSpec(_Document):
         for name, vmap in self.values.items():
             values.setdefault(name, {}).update(vmap)
         time_zone = self.time_zone or (preset.time_zone if preset else None) or "UTC"
+        joins = tuple(Join(column=name, lookup=j.lookup, via=j.via, take=j.column) for name, j in self.joins.items())
+        for join in joins:
+            columns[join.column] = (JOIN_PREFIX + join.column,)
         return SourceMapping(source=self.source, input=self.input, preset=self.preset, format=self.format,
                              columns=columns, values=values, defaults=dict(self.defaults),
-                             formats=dict(self.formats), time_zone=time_zone)
+                             formats=dict(self.formats), time_zone=time_zone, joins=joins)
 
 
 class EventsSpec(SourceSpec):
@@ -270,44 +432,113 @@ class EventsSpec(SourceSpec):
 
 
 class CrmSpec(SourceSpec):
-    """``crm_accounts``: the CRM account snapshot."""
+    """``crm_accounts``: the CRM account snapshot, or a static accounts table plus its ``history``."""
 
     source: ClassVar[str] = "crm_accounts"
+    history: HistoryDoc | None = Field(
+        default=None, description="a mapping with subscriptions and optionally changes and churn")
+
+    def derived_columns(self) -> dict[str, str]:
+        """With a history, status comes from the churn events and the state columns from the history tables."""
+        if self.history is None:
+            return {}
+        return {"status": "derived from the churn events when a history is configured"}
+
+    def supplied_columns(self) -> set[str]:
+        """Return the columns needing no mapping: the history tables' state columns (the table may still map them)."""
+        supplied = super().supplied_columns()
+        if self.history is not None:
+            for table in (self.history.subscriptions, self.history.changes):
+                supplied |= set(table.columns if table is not None else ())
+        return supplied
+
+    def resolve(self, preset: Preset | None) -> SourceMapping:
+        """Resolve like any source, then attach the history tables."""
+        base = super().resolve(preset)
+        return base if self.history is None else replace(base, history=self.history.build())
 
 
 class TicketsSpec(SourceSpec):
-    """``support_tickets``: the helpdesk's ticket export."""
+    """``support_tickets``: the helpdesk's ticket export (one row per update, or per ticket)."""
 
     source: ClassVar[str] = "support_tickets"
+    one_row_per_ticket: bool = Field(
+        default=False, description="true when the export has one row per ticket (created_at, resolved_at)")
+
+    def derived_columns(self) -> dict[str, str]:
+        """Return updated_at and status: a per-ticket export derives them from created_at/resolved_at."""
+        if not self.one_row_per_ticket:
+            return {}
+        why = "derived from created_at and resolved_at when one_row_per_ticket is true"
+        return {"updated_at": why, "status": why}
+
+    def resolve(self, preset: Preset | None) -> SourceMapping:
+        """Resolve like any source; a per-ticket export is placed by created_at and starts open."""
+        base = super().resolve(preset)
+        if not self.one_row_per_ticket:
+            return base
+        columns = {**base.columns, "updated_at": base.columns.get("created_at", ()), "status": ()}
+        return replace(base, columns=columns, one_row_per_ticket=True)
+
+
+class UsageSpec(SourceSpec):
+    """``product_usage``: daily usage counts per product feature; ``feature_kinds`` derives the event type."""
+
+    source: ClassVar[str] = USAGE
+    feature_kinds: dict[EventKind, list[KindPattern]] = Field(
+        default_factory=dict, description="a mapping of event type to a list of feature names, globs or re:regex")
+
+    def derived_columns(self) -> dict[str, str]:
+        """Return event_type: it comes from the feature name through ``feature_kinds``."""
+        return {"event_type": "derived from feature_name through feature_kinds"}
+
+    def resolve(self, preset: Preset | None) -> SourceMapping:
+        """Resolve like any source, then add the feature-kind rules in file order."""
+        base = super().resolve(preset)
+        rules = tuple(KindRule(kind, pattern) for kind, patterns in self.feature_kinds.items() for pattern in patterns)
+        return replace(base, feature_kinds=rules)
 
 
 _SECTION = "a mapping of settings such as preset, input and columns"
 
 
 class MappingFile(_Document):
-    """A whole mapping file (``SEG_MAPPINGS``): a version and at least one source section."""
+    """A whole mapping file (``SEG_MAPPINGS``): a version, shared lookups and at least one source section."""
 
     unknown_key: ClassVar[str] = "unknown source"
     version: Literal[1] = Field(default=1, description="1")
+    lookups: dict[Key, LookupDoc] = Field(
+        default_factory=dict, description="a mapping of lookup name to {input, key}")
     product_events: EventsSpec | None = Field(default=None, description=_SECTION)
+    product_usage: UsageSpec | None = Field(default=None, description=_SECTION)
     crm_accounts: CrmSpec | None = Field(default=None, description=_SECTION)
     support_tickets: TicketsSpec | None = Field(default=None, description=_SECTION)
 
     @classmethod
     def known_keys(cls) -> tuple[str, ...]:
-        """Return the section names a mapping file may use: the contract sources."""
-        return SOURCES
+        """Return the top-level keys a mapping file may use: the sources, lookups and version."""
+        return (*IMPORT_SOURCES, "lookups", "version")
 
     @model_validator(mode="after")
     def _has_a_source(self) -> "MappingFile":
         if not self.sections():
-            raise problem(f"no source configured; add at least one of {', '.join(SOURCES)}")
+            raise problem(f"no source configured; add at least one of {', '.join(IMPORT_SOURCES)}")
+        for name, spec in self.sections().items():
+            for column, join in spec.joins.items():
+                if join.lookup not in self.lookups:
+                    known = ", ".join(self.lookups) or "none is defined; add a top-level lookups section"
+                    raise problem(f"unknown lookup {join.lookup!r}; expected one of {known}",
+                                  name, "joins", column, "lookup")
         return self
 
     def sections(self) -> dict[str, SourceSpec]:
         """Return the configured source sections by name."""
-        found = {name: getattr(self, name) for name in SOURCES}
+        found = {name: getattr(self, name) for name in IMPORT_SOURCES}
         return {name: spec for name, spec in found.items() if spec is not None}
+
+    def lookup_tables(self) -> dict[str, Lookup]:
+        """Return the importer's view of the lookups."""
+        return {name: doc.build(name) for name, doc in self.lookups.items()}
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -359,7 +590,7 @@ def _describe(err: ErrorDetails, model: type["_Document"], loc: tuple[str, ...])
         return f"{err['input']!r} is not allowed; expected {ctx['expected']}"
     got = type(err["input"]).__name__
     if not loc:
-        return f"expected a mapping with at least one of {', '.join(SOURCES)}, got {got}"
+        return f"expected a mapping with at least one of {', '.join(IMPORT_SOURCES)}, got {got}"
     depth, field = _field_at(model, loc)
     wanted = field.description if field is not None and field.description else "another value"
     if kind == "missing":
@@ -378,6 +609,9 @@ def _model_at(model: type[BaseModel], loc: tuple[str, ...]) -> type[_Document] |
     """Find the document class by following field names ``loc`` from ``model``."""
     current: object = model
     for part in loc:
+        if get_origin(current) is dict and _is_model(get_args(current)[1]):  # a named entry (lookups.<name>)
+            current = get_args(current)[1]
+            continue
         if not (isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields):
             return None
         current = _unwrap(current.model_fields[part].annotation)
@@ -393,12 +627,20 @@ def _field_at(model: type[BaseModel], loc: tuple[str, ...]) -> tuple[int, FieldI
     found: FieldInfo | None = None
     depth = 0
     for part in loc:
+        if get_origin(current) is dict and _is_model(get_args(current)[1]):  # a named entry (lookups.<name>)
+            current = get_args(current)[1]
+            depth += 1
+            continue
         if not (isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields):
             break
         found = current.model_fields[part]
         current = _unwrap(found.annotation)
         depth += 1
     return depth, found
+
+
+def _is_model(annotation: object) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 def _unwrap(annotation: object) -> object:

@@ -83,9 +83,15 @@ def _band(n: float) -> str:
 class ColumnMapper:
     """Maps one contract column: coalesce the configured paths, apply the value map, check the domain."""
 
-    def __init__(self, col: Column, paths: tuple[str, ...], vmap: Mapping[str, Any], default: Any) -> None:
-        """Map ``paths`` into ``col``; value-map keys also match case-insensitively."""
+    def __init__(self, col: Column, paths: tuple[str, ...], vmap: Mapping[str, Any], default: Any,
+                 conventional: tuple[str, ...] = ()) -> None:
+        """Map ``paths`` into ``col``; value-map keys also match case-insensitively.
+
+        ``conventional`` names of an open-vocabulary column are matched like a domain (``AI Assistant`` →
+        ``ai_assistant``); other values are kept as they are.
+        """
         self.col = col
+        self.conventional = conventional
         self.paths = paths
         self.exact = dict(vmap)
         self.folded = {k.casefold(): v for k, v in vmap.items()}
@@ -106,7 +112,8 @@ class ColumnMapper:
         if name == "region" and text.casefold() in COUNTRY_REGION:
             return COUNTRY_REGION[text.casefold()], True, False
         if self.col.allowed is None:
-            return text, True, False
+            norm = _normalise(text)
+            return (norm if norm in self.conventional else text), True, False
         if text in self.col.allowed:
             return text, True, False
         norm = _normalise(text)

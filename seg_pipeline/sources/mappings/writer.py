@@ -69,6 +69,35 @@ def write_events(rows: list[MappedRow], contract: Contract, landing: Path) -> li
     return written
 
 
+_ARROW_TYPES = {"BIGINT": pa.int64(), "DOUBLE": pa.float64()}
+
+
+def _usage_column(vals: list[Any], dtype: str) -> pa.Array:
+    """Build a typed Parquet column; text when a value did not parse, so the loader quarantines its row."""
+    if dtype == "DATE" and all(v is None or (isinstance(v, str) and len(v) == 10) for v in vals):
+        return pa.array([None if v is None else date.fromisoformat(v) for v in vals], type=pa.date32())
+    numeric = dtype in _ARROW_TYPES and all(v is None or isinstance(v, int | float) for v in vals)
+    if numeric:
+        return pa.array(vals, type=_ARROW_TYPES[dtype])
+    return pa.array([as_text(v) for v in vals], type=pa.string())
+
+
+def write_usage(rows: list[MappedRow], contract: Contract, landing: Path) -> list[str]:
+    """One Parquet file per ``usage_date``, rows ordered by account, feature and type; returns the written paths."""
+    by_day: dict[date, list[MappedRow]] = {}
+    for r in rows:
+        by_day.setdefault(_placed(r).date(), []).append(r)
+    written = []
+    for day, group in sorted(by_day.items()):
+        group.sort(key=lambda r: tuple(str(r.values[c]) for c in contract.key))
+        table = pa.table({col.name: _usage_column([r.values[col.name] for r in group], col.dtype)
+                          for col in contract.columns})
+        rel = contract.file_name(day)
+        atomic_write(landing / rel, partial(_write_parquet, table))
+        written.append(rel)
+    return written
+
+
 def write_tickets(rows: list[MappedRow], contract: Contract, landing: Path) -> list[str]:
     """One JSON lines file per week of ``updated_at``, rows ordered by time then id; returns the written paths."""
     by_week: dict[date, list[MappedRow]] = {}
