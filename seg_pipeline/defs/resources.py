@@ -5,6 +5,7 @@ Each resource only turns its configuration into the narrow object the stage code
 bound as ``dg.EnvVar`` so Dagster resolves them at run time and never shows their values.
 """
 
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -16,6 +17,7 @@ from seg_pipeline.segmentation.train import TrainConfig
 from seg_pipeline.settings import Settings
 from seg_pipeline.sinks.config import AlertConfig, CrmConfig
 from seg_pipeline.warehouse.engine import Warehouse
+from seg_pipeline.week_calendar import first_week_setting
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -47,6 +49,11 @@ class LandingZoneResource(dg.ConfigurableResource):
     path: str
     quarantine_reject_rate: float = 0.2
     volume_drop_threshold: float = 0.5
+    first_week: str | None = None  # SEG_FIRST_WEEK: the Monday schedule ignores earlier weeks
+
+    def first_week_date(self) -> date | None:
+        """Return ``first_week`` as a date (validated like SEG_FIRST_WEEK), or None: from the first landed week."""
+        return first_week_setting(self.first_week)
 
     def config(self) -> IngestConfig:
         """Return the raw stage's ingest configuration."""
@@ -163,7 +170,8 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "model_registry": ModelRegistryResource(tracking_uri=s.tracking_uri,
                                                 artifact_root=str(s.mlflow_artifact_root)),
         "landing": LandingZoneResource(path=str(s.landing_dir), quarantine_reject_rate=s.quarantine_reject_rate,
-                                       volume_drop_threshold=s.volume_drop_threshold),
+                                       volume_drop_threshold=s.volume_drop_threshold,
+                                       first_week=s.first_week.isoformat() if s.first_week else None),
         "crm": CrmSinkResource(
             mode=s.crm_mode, export_dir=str(s.outbox_dir / "crm"), base_url=s.crm_base_url,
             token=_secret(s, "crm_token"), batch_size=s.crm_batch_size, rps=s.crm_rps,
