@@ -20,8 +20,9 @@ from seg_pipeline.week_runs import WeekRun, latest_week_runs, summarise_run, wee
 from seg_pipeline.weeks import parse_week
 
 Progress = Callable[[str], None]
-# the full event log goes to the instance (see `seg ui`); the terminal only shows warnings and the progress lines
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# the full event log goes to the instance (see `seg ui`); the terminal shows only the progress lines, with the
+# stages' warnings and each week's reason read back from that log (no framework tracebacks)
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 # what `seg demo` may delete: only what seg_pipeline and Dagster themselves create under SEG_HOME
@@ -91,9 +92,10 @@ def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None
 def _describe(run: WeekRun) -> str:
     """One progress line: ok, blocked or failed (with the reason), time, and any failed checks."""
     state = {"ok": "ok", "blocked": "BLOCKED by a check", "failed": "FAILED"}.get(run.state, run.state)
-    reason = f": {run.reason}" if run.reason and run.state != "ok" else ""
-    checks = f"; failed checks: {', '.join(run.failed_checks)}" if run.failed_checks else ""
-    return f"week {run.week}: {state}{reason} in {run.seconds:.1f}s{checks}"
+    reason = f": {run.reason}" if run.state != "ok" else ""
+    checks = f"; failed checks: {', '.join(run.failed_checks)}" if run.failed_checks and run.state == "ok" else ""
+    warnings = "".join(f"\n    warning: {w}" for w in run.warnings)
+    return f"week {run.week}: {state}{reason} in {run.seconds:.1f}s{checks}{warnings}"
 
 
 def _counts(con: duckdb.DuckDBPyConnection, table: str, weeks: list[str]) -> list[int]:
@@ -143,6 +145,10 @@ def status_summary(settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = latest_week_summary(settings) if built else {"text": "no week has been built yet"}
     out["weeks"] = weeks
     table = week_table(weeks, extra=("accounts",)) if weeks else "no landed weeks and no runs yet"
+    latest = next((w for w in weeks if w["week"] == out.get("week_start")), None)
+    if latest is not None and latest["state"] != "ok":
+        table += (f"\n\nnote: the latest run of {latest['week']} was {latest['state']} (reason above); the details "
+                  "below are what the warehouse holds for that week, possibly from an earlier run")
     out["text"] = f"{table}\n\n{out['text']}"
     return out
 

@@ -4,6 +4,8 @@
 so both say the same thing. Dagster is imported lazily, so `seg --help` stays fast.
 """
 
+import logging
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,7 @@ class WeekRun:
     blocked: bool = False  # a blocking check stopped the week on purpose (e.g. mass migration): not a crash
     block_reasons: list[str] = field(default_factory=list)
     unfinished: str | None = None  # the run's status while it has not finished (queued, started, ...)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def state(self) -> str:
@@ -65,28 +68,33 @@ def summarise_run(instance: "dg.DagsterInstance", run_id: str, week: str, second
     status = run.status if run is not None else dg.DagsterRunStatus.FAILURE
     if status not in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
         return WeekRun(week, False, run_id, seconds, unfinished=status.value.lower())
-    types = {dg.DagsterEventType.ASSET_CHECK_EVALUATION, dg.DagsterEventType.STEP_FAILURE,
-             dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_CANCELED}
-    events = [r.event_log_entry.dagster_event for r in instance.get_records_for_run(run_id, of_type=types).records]
+    logs = instance.all_logs(run_id)
+    events = [entry.dagster_event for entry in logs if entry.dagster_event is not None]
     evaluations = [e.asset_check_evaluation_data for e in events
-                   if e is not None and e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+                   if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
     failed = [ev for ev in evaluations if not ev.passed]
-    failed_checks = [f"{ev.asset_key.to_user_string()}:{ev.check_name}" for ev in failed]
+    base = WeekRun(
+        week, True, run_id, seconds,
+        failed_checks=[f"{ev.asset_key.to_user_string()}:{ev.check_name}" for ev in failed],
+        # what the stages logged as warnings (e.g. missing day files); Dagster's own notices are not WARNING level
+        warnings=[_first_line(e.user_message) for e in logs if e.dagster_event is None and e.level == logging.WARNING],
+    )
     if status == dg.DagsterRunStatus.SUCCESS:
-        return WeekRun(week, True, run_id, seconds, failed_checks=failed_checks)
-    step_errors = [e.step_failure_data.error for e in events if e is not None and e.is_step_failure]
-    blocked = bool(step_errors) and all(_error_class(err) == _CHECK_FAILED for err in step_errors)
-    if blocked:
-        reasons = [_check_reason(ev) for ev in failed
-                   if ev.blocking and ev.severity == dg.AssetCheckSeverity.ERROR]
-        return WeekRun(week, True, run_id, seconds, failed_checks=failed_checks, blocked=True, block_reasons=reasons)
+        return base
+    step_errors = [e.step_failure_data.error for e in events if e.is_step_failure]
+    if step_errors and all(_error_class(err) == _CHECK_FAILED for err in step_errors):
+        base.blocked = True
+        base.block_reasons = [_check_reason(ev) for ev in failed
+                              if ev.blocking and ev.severity == dg.AssetCheckSeverity.ERROR]
+        return base
+    base.success = False
     if step_errors:
-        error = _root_cause(next(e for e in step_errors if _error_class(e) != _CHECK_FAILED))
+        base.error = _root_cause(next(e for e in step_errors if _error_class(e) != _CHECK_FAILED))
     elif status == dg.DagsterRunStatus.CANCELED:
-        error = "the run was canceled before it finished"
+        base.error = "the run was canceled before it finished"
     else:
-        error = _run_failure_message(events)
-    return WeekRun(week, False, run_id, seconds, error=error, failed_checks=failed_checks)
+        base.error = _run_failure_message(events)
+    return base
 
 
 def _check_reason(evaluation: Any) -> str:
@@ -116,7 +124,10 @@ def _root_cause(err: "SerializableErrorInfo | None") -> str:
         return "the run failed"
     while err.cause is not None:
         err = err.cause
-    return _first_line(err.message)
+    message = err.message.strip()
+    if err.cls_name:  # "package.module.ContractError: file: column missing" -> "file: column missing"
+        message = re.sub(rf"^[\w.]*\b{re.escape(err.cls_name)}: ", "", message)
+    return _first_line(message)
 
 
 def _first_line(message: str) -> str:
