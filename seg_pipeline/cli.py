@@ -75,7 +75,9 @@ class _Group(click.Group):
             if ctx.params.get("debug"):
                 raise
             name = type(exc).__name__
-            raise SegError(f"{name}: {exc}", "re-run with `seg --debug ...` for the full traceback") from exc
+            prefix = "" if name.startswith("Dagster") else f"{name}: "  # Dagster's class names mean nothing to users
+            raise SegError(f"{prefix}{exc}", "this is unexpected: check the input named above; `seg --debug ...` "
+                           "shows the full traceback to report") from exc
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

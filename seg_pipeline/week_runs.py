@@ -127,7 +127,16 @@ def _root_cause(err: "SerializableErrorInfo | None") -> str:
     message = err.message.strip()
     if err.cls_name:  # "package.module.ContractError: file: column missing" -> "file: column missing"
         message = re.sub(rf"^[\w.]*\b{re.escape(err.cls_name)}: ", "", message)
-    return _first_line(message)
+    line = _first_line(message)
+    return next((f"{line} — fix: {fix}" for pattern, fix in _HINTS if pattern in line), line)
+
+
+# failures a new user meets that the message alone does not explain: the fix to show next to it
+_HINTS = (
+    ("Conflicting lock is held", "another process has warehouse.duckdb open (the PID above); close it — notebooks "
+     "and dashboards should read warehouse_snapshot.duckdb — then re-run the week"),
+    ("No space left on device", "free disk space under SEG_HOME, then re-run the week"),
+)
 
 
 def _first_line(message: str) -> str:

@@ -62,3 +62,19 @@ def test_the_week_table_has_one_line_per_week():
     assert lines[0].split() == ["week", "state", "seconds", "accounts", "reason"]
     assert lines[1].split() == [OK, "ok", "12.3", "1,200"]
     assert lines[2].split() == [BLOCKED, "not", "run", "-", "-", "run", "it"]
+
+
+def test_a_warehouse_locked_by_another_process_names_the_fix():
+    from dagster_shared.error import SerializableErrorInfo
+
+    from seg_pipeline.week_runs import _root_cause
+
+    cause = SerializableErrorInfo(
+        "_duckdb.IOException: IO Error: Could not set lock on file \"/h/warehouse.duckdb\": Conflicting lock is held "
+        "in /usr/bin/python3 (PID 4242)\n", [], "IOException")
+    wrapper = SerializableErrorInfo("Error occurred while executing op", [], "DagsterExecutionStepExecutionError",
+                                    cause=cause)
+    reason = _root_cause(wrapper)
+    assert reason.startswith("IO Error: Could not set lock")
+    assert "PID 4242" in reason
+    assert "warehouse_snapshot.duckdb" in reason
