@@ -278,8 +278,9 @@ def demo(ctx: click.Context, accounts: int, weeks: int, seed: int, fresh: bool) 
 
     \b
     Example:  seg demo --weeks 6 --accounts 1500
-    Afterwards: `seg ui` shows the runs and lineage, `seg status` the latest week, `seg dashboard --open` the
-    segment-health dashboard.
+    Afterwards: `seg ui` shows the runs and lineage, `seg status` every week and the latest one in detail,
+    `seg dashboard --open` the segment-health dashboard. Exit codes as `seg run`: 0 all weeks completed,
+    3 some week blocked by a check, 4 some week failed.
     """  # noqa: D301 - click's \b no-rewrap marker must stay a real backspace
     from seg_pipeline.orchestration import demo_summary, reset_home, run_weeks
     from seg_pipeline.sources.simulator import SimulationConfig
