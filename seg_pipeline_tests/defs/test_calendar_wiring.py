@@ -42,12 +42,13 @@ def home(tmp_path) -> Settings:
 
 def _tick(schedule: dg.ScheduleDefinition, instance: dg.DagsterInstance, settings: Settings, when: datetime,
           first_week: str | None = None):
-    ctx = dg.build_schedule_context(
+    # the context opens its own instance from the ref: `with` closes it (else it outlives the tmp dir)
+    with dg.build_schedule_context(
         instance=instance, scheduled_execution_time=when,
         resources={"landing": LandingZoneResource(path=str(settings.landing_dir), first_week=first_week)},
         repository_def=_repository(settings.home),
-    )
-    return schedule.evaluate_tick(ctx)
+    ) as ctx:
+        return schedule.evaluate_tick(ctx)
 
 
 @functools.cache

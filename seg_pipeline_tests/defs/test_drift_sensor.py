@@ -11,10 +11,10 @@ from seg_pipeline_tests.helpers.partitions import weekly_instance
 
 def _evaluate(instance: dg.DagsterInstance, cursor: str | None = None, threshold: float = 0.5):
     """One tick; the threshold comes from the ``policy`` resource, never from the environment."""
-    ctx = dg.build_sensor_context(instance=instance, instance_ref=instance.get_ref(), cursor=cursor,
-                                  definitions=lazy_defs(),
-                                  resources={"policy": PolicyResource(drift_retrain_threshold=threshold)})
-    return drift_retrain_sensor.evaluate_tick(ctx)
+    with dg.build_sensor_context(instance=instance, instance_ref=instance.get_ref(), cursor=cursor,
+                                 definitions=lazy_defs(),
+                                 resources={"policy": PolicyResource(drift_retrain_threshold=threshold)}) as ctx:
+        return drift_retrain_sensor.evaluate_tick(ctx)
 
 
 def _report(instance: dg.DagsterInstance, week: str, share: float) -> None:
