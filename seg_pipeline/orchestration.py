@@ -144,7 +144,9 @@ def status_summary(settings: Settings) -> dict[str, Any]:
     built = settings.warehouse_path.exists() or settings.snapshot_path.exists()
     out: dict[str, Any] = latest_week_summary(settings) if built else {"text": "no week has been built yet"}
     out["weeks"] = weeks
+    out["notes"] = landed_weeks(settings.landing_dir, settings.first_week).notes
     table = week_table(weeks, extra=("accounts",)) if weeks else "no landed weeks and no runs yet"
+    table += "".join(f"\nnote: {note}" for note in out["notes"])
     latest = next((w for w in weeks if w["week"] == out.get("week_start")), None)
     if latest is not None and latest["state"] != "ok":
         table += (f"\n\nnote: the latest run of {latest['week']} was {latest['state']} (reason above); the details "

@@ -16,6 +16,7 @@ from seg_pipeline.weeks import ONE_WEEK, parse_week, week_start_of
 
 EARLIEST_WEEK = date(2000, 1, 3)  # the first Monday of 2000: older dates are treated as typos, not history
 _SHOW_ALL_UP_TO = 6  # describe_weeks lists this many weeks one by one, a range beyond
+ACCOUNTS_SOURCE = "crm_accounts"  # a week without it has nobody to segment
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def landed_weeks(landing_dir: Path, first_week: date | None = None) -> LandedWee
     notes: list[str] = []
     floor = max(first_week or EARLIEST_WEEK, EARLIEST_WEEK)
     ignored: set[date] = set()
+    with_accounts: set[date] = set()
     for source, files in _file_days(Path(landing_dir)).items():
         cadence = CONTRACTS[source].cadence
         for rel, day in files:
@@ -83,9 +85,15 @@ def landed_weeks(landing_dir: Path, first_week: date | None = None) -> LandedWee
                 continue
             week = week_start_of(day)
             (weeks if week >= floor else ignored).add(week)
+            if source == ACCOUNTS_SOURCE:
+                with_accounts.add(week)
     if ignored:
         why = f"SEG_FIRST_WEEK={first_week}" if first_week and first_week > EARLIEST_WEEK else f"{EARLIEST_WEEK}"
         notes.append(f"ignored {len(ignored)} landed week(s) before {why} ({describe_weeks(sorted(ignored))})")
+    if no_accounts := sorted(weeks - with_accounts):
+        notes.append(f"{len(no_accounts)} week(s) have files but no {ACCOUNTS_SOURCE} snapshot, so no account to "
+                     f"segment ({describe_weeks(no_accounts)}); land their CRM snapshot, or set SEG_FIRST_WEEK past "
+                     "them")
     return LandedWeeks(sorted(weeks), notes)
 
 

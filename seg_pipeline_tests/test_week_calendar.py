@@ -29,13 +29,16 @@ def test_weeks_come_from_every_contract_file_name_in_any_year(tmp_path):
     _touch(tmp_path, "product_events/events_2023-02-30.parquet")  # not a calendar date
     landed = landed_weeks(tmp_path)
     assert landed.keys == ["2023-01-02", "2023-01-09", "2024-02-26"]  # gaps stay gaps: only weeks with files
-    assert landed.notes == []
+    # weeks with activity but no CRM snapshot are runnable, but would have nobody to segment: say so up front
+    assert landed.notes == ["2 week(s) have files but no crm_accounts snapshot, so no account to segment "
+                            "(2023-01-02, 2024-02-26); land their CRM snapshot, or set SEG_FIRST_WEEK past them"]
 
 
 @pytest.mark.parametrize("source", sorted(CONTRACTS))
 def test_a_file_of_each_source_makes_its_week_exist(tmp_path, source):
     _touch(tmp_path, CONTRACTS[source].file_name(date(2001, 3, 5)))
     assert landed_weeks(tmp_path).keys == ["2001-03-05"]
+    assert len(landed_weeks(tmp_path).notes) == (source != "crm_accounts")
 
 
 @pytest.mark.skipif("product_usage" not in CONTRACTS, reason="the product_usage contract lands with its own branch")
