@@ -11,11 +11,20 @@ import sys
 import time
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from seg_pipeline.settings import PROJECT_ROOT, Settings
+
+if TYPE_CHECKING:
+    from seg_pipeline.week_calendar import LandedWeeks
+    from seg_pipeline.week_runs import WeekRun
+
+
+# exit codes of the commands that run weeks (`seg run`, `seg demo`); 1 = bad input, 2 = bad command line
+EXIT_BLOCKED = 3  # every week ran, but a blocking check stopped at least one (none failed)
+EXIT_FAILED = 4  # at least one week failed (takes precedence over blocked)
 
 
 class SegError(click.ClickException):
@@ -26,8 +35,23 @@ class SegError(click.ClickException):
         super().__init__(message + (f"\n  fix: {fix}" if fix else ""))
 
 
+class WeeksBlocked(SegError):
+    """Every week ran, but a blocking check stopped at least one of them."""
+
+    exit_code = EXIT_BLOCKED
+
+
+class WeeksFailed(SegError):
+    """At least one week failed."""
+
+    exit_code = EXIT_FAILED
+
+
 def _settings(ctx: click.Context) -> Settings:
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        raise SegError(str(exc), "correct that environment variable, or unset it to use the default") from exc
     home = ctx.find_root().params.get("home")
     if home:
         settings = settings.with_home(Path(home))
@@ -51,7 +75,9 @@ class _Group(click.Group):
             if ctx.params.get("debug"):
                 raise
             name = type(exc).__name__
-            raise SegError(f"{name}: {exc}", "re-run with `seg --debug ...` for the full traceback") from exc
+            prefix = "" if name.startswith("Dagster") else f"{name}: "  # Dagster's class names mean nothing to users
+            raise SegError(f"{prefix}{exc}", "this is unexpected: check the input named above; `seg --debug ...` "
+                           "shows the full traceback to report") from exc
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -66,7 +92,7 @@ def main(home: str | None, debug: bool) -> None:
     Quick start:
       seg demo                      simulate a SaaS company and run every week end to end
       seg ui                        open the Dagster UI on http://127.0.0.1:3000
-      seg status                    the latest week's segments, migrations, drift and deliveries
+      seg status                    every week's state (ok/blocked/failed) and the latest week's segments
       seg dashboard --open          serve the segment-health dashboard on 127.0.0.1
     \b
     Ad-hoc studies on any CSV/Parquet:
@@ -112,26 +138,94 @@ def simulate(ctx: click.Context, accounts: int, weeks: int, seed: int, start: da
 
 @main.command()
 @click.argument("weeks", nargs=-1)
-@click.option("--all", "all_weeks", is_flag=True, help="Every week that has landing files.")
+@click.option("--all", "all_weeks", is_flag=True, help="Every week that has landing files, oldest first.")
 @click.pass_context
 def run(ctx: click.Context, weeks: tuple[str, ...], all_weeks: bool) -> None:
     """Materialize whole weeks (all stages) through the Dagster instance under SEG_HOME.
 
+    Weeks run oldest first; a blocked or failed week does not stop the next one. A table of every week's outcome
+    (ok / blocked / failed, seconds, reason) ends the output; `seg status` shows it again later.
+
     \b
     Examples:
       seg run 2026-01-12            one week (a Monday)
-      seg run --all                 every week found in the landing zone, in order
+      seg run --all                 every week found in the landing zone (from SEG_FIRST_WEEK, if set)
+    \b
+    Exit codes:
+      0  every week completed
+      1  bad input (not a Monday, a week without landing files, a bad SEG_* setting)
+      3  some week was blocked by a check (mass migration, volume drop, model gate), none failed
+      4  some week failed (takes precedence over 3)
     """  # noqa: D301 - click's \b no-rewrap marker must stay a real backspace
-    from seg_pipeline.orchestration import landing_weeks, run_weeks
+    from seg_pipeline.orchestration import run_weeks
+    from seg_pipeline.week_calendar import landed_weeks
 
     settings = _settings(ctx)
-    keys = list(weeks) or ([str(w) for w in landing_weeks(settings)] if all_weeks else [])
-    if not keys:
-        raise SegError("no week given", "pass a Monday like 2026-01-12, or --all")
-    summaries = run_weeks(settings, keys, progress=_echo_step)
-    failed = [s for s in summaries if not s.success]
+    landed = landed_weeks(settings.landing_dir, settings.first_week)
+    keys = _weeks_to_run(settings, landed, weeks, all_weeks)
+    for note in landed.notes:
+        _echo_step(f"note: {note}")
+    _finish(run_weeks(settings, keys, progress=_echo_step))
+
+
+def _weeks_to_run(settings: Settings, landed: "LandedWeeks", weeks: tuple[str, ...], all_weeks: bool) -> list[str]:
+    """Validate the requested weeks against the landed ones; every refusal says which weeks exist."""
+    from seg_pipeline.week_calendar import describe_weeks
+
+    have = f"landed weeks: {describe_weeks(landed.weeks)}"
+    if weeks and all_weeks:
+        raise SegError("give weeks or --all, not both", f"`seg run --all`, or some of the {have}")
+    asked = sorted({_monday(raw, have) for raw in weeks})
+    if not landed.weeks:
+        raise SegError(f"no landing files under {settings.landing_dir}",
+                       "land your exports with `seg import EXPORT_DIR --mapping FILE` (or try `seg simulate`) first")
+    if all_weeks:
+        return landed.keys
+    if not asked:
+        raise SegError("no week given", f"`seg run --all`, or `seg run {landed.keys[-1]}` ({have})")
+    for week in asked:
+        if settings.first_week and week < settings.first_week:
+            raise SegError(f"week {week} is before SEG_FIRST_WEEK={settings.first_week}",
+                           f"pick a later week, or lower or unset SEG_FIRST_WEEK ({have})")
+        if week not in landed.weeks:
+            raise SegError(f"week {week} has no landing files under {settings.landing_dir}",
+                           f"land its exports first (`seg import`), or pick one of the {have}")
+    return [w.isoformat() for w in asked]
+
+
+def _monday(raw: str, have: str) -> date:
+    """Parse a week argument; a non-Monday date is refused with its Monday as the fix."""
+    from seg_pipeline.weeks import parse_week, week_start_of
+
+    try:
+        return parse_week(raw)
+    except ValueError as exc:
+        try:
+            fix = f"`seg run {week_start_of(date.fromisoformat(raw))}`"
+        except ValueError:
+            fix = "give the week's Monday as YYYY-MM-DD"
+        raise SegError(str(exc), f"{fix} ({have})") from None
+
+
+def _finish(runs: "list[WeekRun]") -> None:
+    """Print every week's outcome as a table; exit 0 only when all completed, else 3 (blocked) or 4 (failed)."""
+    from seg_pipeline.week_runs import week_table
+
+    click.echo(week_table([r.to_dict() for r in runs]))
+    failed = [r.week for r in runs if r.state == "failed"]
+    blocked = [r.week for r in runs if r.state == "blocked"]
     if failed:
-        raise SegError(f"week {failed[0].week} failed: {failed[0].error}", "see the run in `seg ui` for details")
+        raise WeeksFailed(
+            f"{len(failed)} of {len(runs)} weeks failed ({', '.join(failed)}); the table above says why",
+            f"fix the cause, then re-run them: `seg run {' '.join(failed)}` (each step's log: `seg ui`)",
+        )
+    if blocked:
+        raise WeeksBlocked(
+            f"{len(blocked)} of {len(runs)} weeks were blocked by a check ({', '.join(blocked)}); "
+            "CRM write-back and alerts were held back for them",
+            "read the check's reason above (or `seg status`); fix the data and re-run the week, or adjust the "
+            "threshold (see README, Configuration) if the change is real",
+        )
 
 
 @main.command("import")
@@ -193,8 +287,9 @@ def demo(ctx: click.Context, accounts: int, weeks: int, seed: int, fresh: bool) 
 
     \b
     Example:  seg demo --weeks 6 --accounts 1500
-    Afterwards: `seg ui` shows the runs and lineage, `seg status` the latest week, `seg dashboard --open` the
-    segment-health dashboard.
+    Afterwards: `seg ui` shows the runs and lineage, `seg status` every week and the latest one in detail,
+    `seg dashboard --open` the segment-health dashboard. Exit codes as `seg run`: 0 all weeks completed,
+    3 some week blocked by a check, 4 some week failed.
     """  # noqa: D301 - click's \b no-rewrap marker must stay a real backspace
     from seg_pipeline.orchestration import demo_summary, reset_home, run_weeks
     from seg_pipeline.sources.simulator import SimulationConfig
@@ -210,9 +305,7 @@ def demo(ctx: click.Context, accounts: int, weeks: int, seed: int, fresh: bool) 
     )
     summaries = run_weeks(settings, [str(w) for w in sim.weeks], progress=_echo_step)
     click.echo(demo_summary(settings, summaries))
-    if any(not s.success for s in summaries):
-        bad = next(s for s in summaries if not s.success)
-        raise SegError(f"week {bad.week} failed: {bad.error}", "open `seg ui` to see the failed step")
+    _finish(summaries)
 
 
 @main.command()
@@ -257,12 +350,16 @@ def ui(ctx: click.Context, port: int, no_daemon: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Show the latest week's summary: segments with sizes, confirmed migrations, drift, alerts and write-back."""
+    """Show every week's state (ok, blocked, failed, not run) and why, then the latest week's details.
+
+    The details are segments with sizes, confirmed migrations, drift, alerts and write-back.
+    """
     from seg_pipeline.orchestration import status_summary
 
     settings = _settings(ctx)
-    if not settings.warehouse_path.exists():
-        raise SegError(f"no warehouse at {settings.warehouse_path}", "run `seg demo` (or `seg run --all`) first")
+    if not settings.warehouse_path.exists() and not any(settings.landing_dir.iterdir()):
+        raise SegError(f"no warehouse at {settings.warehouse_path} and no landing files",
+                       "run `seg demo`, or land your exports with `seg import` and run `seg run --all`")
     summary = status_summary(settings)
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))

@@ -4,41 +4,25 @@ Runs go through ``execute_in_process`` on a persistent instance, so they appear 
 with their lineage, metadata and check results (~0.1 s per asset instead of ~6 s per CLI launch).
 """
 
-import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import pandas as pd
 
 from seg_pipeline.settings import Settings
 from seg_pipeline.warehouse.duck import connect, qualified, table_exists
-from seg_pipeline.weeks import parse_week, week_start_of
-
-if TYPE_CHECKING:  # Dagster is imported lazily, so `seg --help` stays fast
-    from dagster_shared.error import SerializableErrorInfo
+from seg_pipeline.week_calendar import landed_weeks
+from seg_pipeline.week_runs import WeekRun, latest_week_runs, summarise_run, week_table
+from seg_pipeline.weeks import parse_week
 
 Progress = Callable[[str], None]
-# the full event log goes to the instance (see `seg ui`); the terminal only shows warnings and the progress lines
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-_DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
-
-
-@dataclass
-class WeekRun:
-    """One week's Dagster run as the CLI reports it: outcome, timing, failed and blocking checks."""
-
-    week: str
-    success: bool
-    run_id: str
-    seconds: float
-    error: str | None = None
-    failed_checks: list[str] = field(default_factory=list)
-    blocked: bool = False  # a blocking check stopped the week on purpose (e.g. mass migration): not a crash
+# the full event log goes to the instance (see `seg ui`); the terminal shows only the progress lines, with the
+# stages' warnings and each week's reason read back from that log (no framework tracebacks)
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 # what `seg demo` may delete: only what seg_pipeline and Dagster themselves create under SEG_HOME
@@ -64,40 +48,37 @@ def reset_home(settings: Settings) -> None:
 
 
 def landing_weeks(settings: Settings) -> list[date]:
-    """Weeks that have any landing file, from the dates in the file names."""
-    weeks: set[date] = set()
-    for path in settings.landing_dir.rglob("*"):
-        m = _DATE_IN_NAME.search(path.name)
-        if path.is_file() and m:
-            weeks.add(week_start_of(date.fromisoformat(m.group(1))))
-    return sorted(weeks)
+    """Weeks that have landing files, from ``SEG_FIRST_WEEK`` (or the first landed week) to the last landed."""
+    return landed_weeks(settings.landing_dir, settings.first_week).weeks
 
 
 def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None = None) -> list[WeekRun]:
     """Materialize every stage of each week, in order, recording the runs in SEG_HOME's Dagster instance.
 
-    Stops at the first week that failed (a blocked week is not a failure: its sinks were held back on purpose).
+    Each week is registered in the partition set first. A failed or blocked week does not stop the next one:
+    weeks are independent runs, and the caller reports every outcome.
     """
     import dagster as dg
 
     from seg_pipeline.definitions import build_definitions
     from seg_pipeline.defs.jobs import DASHBOARD_JOB_NAME, WEEKLY_JOB_NAME
+    from seg_pipeline.defs.weekly import register_weeks
 
-    for key in weeks:
-        parse_week(key)
+    keys = [parse_week(key).isoformat() for key in weeks]
     definitions = build_definitions(settings)
     job = definitions.resolve_job_def(WEEKLY_JOB_NAME)
     dashboard_job = definitions.resolve_job_def(DASHBOARD_JOB_NAME)
     results: list[WeekRun] = []
     with dg.DagsterInstance.from_config(str(settings.home)) as instance:
-        for i, key in enumerate(weeks, 1):
+        register_weeks(instance, keys)
+        for i, key in enumerate(keys, 1):
             if progress:
-                progress(f"week {key} ({i}/{len(weeks)}): running every stage")
+                progress(f"week {key} ({i}/{len(keys)}): running every stage")
             t0 = time.perf_counter()
             res = job.execute_in_process(
                 partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE
             )
-            run = _week_run(key, res, time.perf_counter() - t0)
+            run = summarise_run(instance, res.run_id, key, time.perf_counter() - t0)
             if run.blocked:  # the blocked week is the one stakeholders must see: refresh the dashboard on its own
                 dashboard_job.execute_in_process(
                     partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE
@@ -105,49 +86,16 @@ def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None
             results.append(run)
             if progress:
                 progress(_describe(run))
-            if not run.success:
-                break
     return results
 
 
-def _week_run(key: str, res: Any, seconds: float) -> WeekRun:
-    """Summarise one ``execute_in_process`` result: failed checks, and whether a blocking check stopped it."""
-    failed_checks = [
-        f"{ev.asset_check_evaluation_data.asset_check_key.asset_key.to_user_string()}:"
-        f"{ev.asset_check_evaluation_data.check_name}"
-        for ev in res.all_events
-        if ev.event_type_value == "ASSET_CHECK_EVALUATION" and not ev.asset_check_evaluation_data.passed
-    ]
-    error = None
-    blocked = False
-    if not res.success:
-        failures = [ev for ev in res.all_events if ev.is_step_failure]
-        error = _root_cause(failures[0].step_failure_data.error) if failures else "run failed"
-        blocked = bool(failures) and all(
-            "DagsterAssetCheckFailedError" in _error_class(f.step_failure_data.error) for f in failures
-        )
-    return WeekRun(key, res.success or blocked, res.run_id, seconds, error, failed_checks, blocked)
-
-
 def _describe(run: WeekRun) -> str:
-    """One progress line: ok, blocked or failed (with the root cause), time, and any failed checks."""
-    state = "BLOCKED by a check" if run.blocked else ("ok" if run.success else f"FAILED: {run.error}")
-    checks = f"; failed checks: {', '.join(run.failed_checks)}" if run.failed_checks else ""
-    return f"week {run.week}: {state} in {run.seconds:.1f}s{checks}"
-
-
-def _error_class(err: "SerializableErrorInfo | None") -> str:
-    return (err.cls_name or "") if err is not None else ""
-
-
-def _root_cause(err: "SerializableErrorInfo | None") -> str:
-    """Return the innermost error message of a step failure (the user's actual problem, not Dagster's wrapper)."""
-    if err is None:
-        return "run failed"
-    while err.cause is not None:
-        err = err.cause
-    lines = [ln for ln in err.message.strip().splitlines() if ln.strip()]
-    return lines[0] if lines else "run failed"
+    """One progress line: ok, blocked or failed (with the reason), time, and any failed checks."""
+    state = {"ok": "ok", "blocked": "BLOCKED by a check", "failed": "FAILED"}.get(run.state, run.state)
+    reason = f": {run.reason}" if run.state != "ok" else ""
+    checks = f"; failed checks: {', '.join(run.failed_checks)}" if run.failed_checks and run.state == "ok" else ""
+    warnings = "".join(f"\n    warning: {w}" for w in run.warnings)
+    return f"week {run.week}: {state}{reason} in {run.seconds:.1f}s{checks}{warnings}"
 
 
 def _counts(con: duckdb.DuckDBPyConnection, table: str, weeks: list[str]) -> list[int]:
@@ -191,11 +139,66 @@ def demo_summary(settings: Settings, runs: list[WeekRun]) -> str:
 
 
 def status_summary(settings: Settings) -> dict[str, Any]:
+    """Every week's state (ok, blocked, failed, not run) with its reason, then the latest built week's details."""
+    weeks = week_statuses(settings)
+    built = settings.warehouse_path.exists() or settings.snapshot_path.exists()
+    out: dict[str, Any] = latest_week_summary(settings) if built else {"text": "no week has been built yet"}
+    out["weeks"] = weeks
+    out["notes"] = landed_weeks(settings.landing_dir, settings.first_week).notes
+    table = week_table(weeks, extra=("accounts",)) if weeks else "no landed weeks and no runs yet"
+    table += "".join(f"\nnote: {note}" for note in out["notes"])
+    latest = next((w for w in weeks if w["week"] == out.get("week_start")), None)
+    if latest is not None and latest["state"] != "ok":
+        table += (f"\n\nnote: the latest run of {latest['week']} was {latest['state']} (reason above); the details "
+                  "below are what the warehouse holds for that week, possibly from an earlier run")
+    out["text"] = f"{table}\n\n{out['text']}"
+    return out
+
+
+def week_statuses(settings: Settings) -> list[dict[str, Any]]:
+    """One row per known week (landed, registered, run or in the warehouse): latest run's state and reason."""
+    import dagster as dg
+
+    from seg_pipeline.defs.weekly import registered_weeks
+
+    landed = {w.isoformat() for w in landing_weeks(settings)}
+    with dg.DagsterInstance.from_config(str(settings.home)) as instance:
+        runs = latest_week_runs(instance)
+        registered = set(registered_weeks(instance))
+    held = _assigned_accounts(settings)
+    rows = []
+    for week in sorted(landed | registered | set(runs) | set(held)):
+        run = runs.get(week)
+        row = run.to_dict() if run else {
+            "week": week, "state": "not run", "seconds": None, "run_id": None, "failed_checks": [],
+            "reason": f"run it with `seg run {week}`" if week in landed else "no run recorded",
+        }
+        if week not in landed:
+            row["reason"] = "; ".join(r for r in (row["reason"], "no landing files now") if r)
+        row["accounts"] = held.get(week)
+        rows.append(row)
+    return rows
+
+
+def _assigned_accounts(settings: Settings) -> dict[str, int]:
+    """Accounts with a segment per week: what the warehouse holds, whatever the runs said."""
+    if not (settings.warehouse_path.exists() or settings.snapshot_path.exists()):
+        return {}
+    with settings.warehouse().reader() as con:
+        if not table_exists(con, "assignments", "account_segments"):
+            return {}
+        rows = con.execute(
+            "SELECT CAST(week_start AS VARCHAR), count(*) FROM assignments.account_segments GROUP BY 1"
+        ).fetchall()
+    return {str(w): int(n) for w, n in rows}
+
+
+def latest_week_summary(settings: Settings) -> dict[str, Any]:
     """Summarise the latest week in the warehouse: segment sizes, confirmed moves, drift and deliveries."""
     out: dict[str, Any] = {}
     with settings.warehouse().reader() as con:
         if not table_exists(con, "features", "account_features"):
-            return {"text": "no week has been built yet (run `seg demo`)"}
+            return {"text": "no week has been built yet"}
         latest = con.execute("SELECT max(week_start) FROM features.account_features").fetchall()[0][0]
         out["week_start"] = str(latest)
         out["accounts"] = con.execute(

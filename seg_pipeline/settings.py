@@ -7,6 +7,7 @@ nothing reads the environment at import time.
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,6 +75,7 @@ class Settings:
     home: Path = DEFAULT_HOME
     mlflow_tracking_uri: str | None = None
     seed: int = 7
+    first_week: date | None = None  # SEG_FIRST_WEEK: landed weeks before this Monday are ignored
     # ingestion
     quarantine_reject_rate: float = 0.2
     volume_drop_threshold: float = 0.5
@@ -206,6 +208,8 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         """Build settings from ``SEG_*`` variables (see README, "Configuration")."""
+        from seg_pipeline.week_calendar import first_week_setting
+
         env = os.environ if env is None else env
         home = Path(env.get("SEG_HOME") or DEFAULT_HOME).expanduser().resolve()
         fixed_k = env.get("SEG_FIXED_K")
@@ -213,6 +217,7 @@ class Settings:
             home=home,
             mlflow_tracking_uri=env.get("SEG_MLFLOW_TRACKING_URI") or None,
             seed=_env_int(env, "SEG_SEED", 7),
+            first_week=first_week_setting(env.get("SEG_FIRST_WEEK")),
             quarantine_reject_rate=_env_float(env, "SEG_QUARANTINE_REJECT_RATE", 0.2),
             volume_drop_threshold=_env_float(env, "SEG_VOLUME_DROP_THRESHOLD", 0.5),
             orphan_max_share=_env_float(env, "SEG_ORPHAN_MAX_SHARE", 0.2),

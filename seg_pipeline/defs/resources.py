@@ -5,6 +5,7 @@ Each resource only turns its configuration into the narrow object the stage code
 bound as ``dg.EnvVar`` so Dagster resolves them at run time and never shows their values.
 """
 
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +19,7 @@ from seg_pipeline.settings import Settings
 from seg_pipeline.sinks.config import AlertConfig, CrmConfig
 from seg_pipeline.sources.contracts import KEY_FEATURES
 from seg_pipeline.warehouse.engine import Warehouse
+from seg_pipeline.week_calendar import first_week_setting
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -52,6 +54,11 @@ class LandingZoneResource(dg.ConfigurableResource):
     orphan_max_share: float = 0.2
     key_features: list[str] = Field(default_factory=lambda: list(KEY_FEATURES))
     key_features_top_n: int = 4
+    first_week: str | None = None  # SEG_FIRST_WEEK: the Monday schedule ignores earlier weeks
+
+    def first_week_date(self) -> date | None:
+        """Return ``first_week`` as a date (validated like SEG_FIRST_WEEK), or None: from the first landed week."""
+        return first_week_setting(self.first_week)
 
     def config(self) -> IngestConfig:
         """Return the raw stage's ingest configuration (and the feature rules it records per week)."""
@@ -171,7 +178,8 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "landing": LandingZoneResource(path=str(s.landing_dir), quarantine_reject_rate=s.quarantine_reject_rate,
                                        volume_drop_threshold=s.volume_drop_threshold,
                                        orphan_max_share=s.orphan_max_share, key_features=list(s.key_features),
-                                       key_features_top_n=s.key_features_top_n),
+                                       key_features_top_n=s.key_features_top_n,
+                                       first_week=s.first_week.isoformat() if s.first_week else None),
         "crm": CrmSinkResource(
             mode=s.crm_mode, export_dir=str(s.outbox_dir / "crm"), base_url=s.crm_base_url,
             token=_secret(s, "crm_token"), batch_size=s.crm_batch_size, rps=s.crm_rps,

@@ -1,6 +1,7 @@
 """Shared wiring: the one way a stage declares a weekly asset or check, and turns its result into Dagster events.
 
-Key prefix = Dagster group = DuckDB schema = stage; weekly partitions (Monday, UTC); the single-writer pool.
+Key prefix = Dagster group = DuckDB schema = stage; weekly partitions (Mondays, UTC, registered from the landed
+data); the single-writer pool.
 """
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -15,8 +16,11 @@ from seg_pipeline.outcomes import CheckOutcome, Columns, EngineerAlert, Json, Ma
 from seg_pipeline.weeks import parse_week
 
 WAREHOUSE_POOL = "warehouse"
-PARTITION_START = "2026-01-05"  # a Monday; the simulator's default first week
-WEEKLY = dg.WeeklyPartitionsDefinition(start_date=PARTITION_START, day_offset=1, timezone="UTC")
+WEEKS_PARTITION_SET = "weeks"
+# The calendar comes from the data: a week becomes a partition when it is registered on the instance (by
+# `seg run`, or by the Monday schedule once its files landed), so history from any year works and the UI never
+# lists future weeks as missing. Keys are Mondays (`YYYY-MM-DD`), kept in calendar order by `register_weeks`.
+WEEKLY = dg.DynamicPartitionsDefinition(name=WEEKS_PARTITION_SET)
 
 Event = dg.MaterializeResult[None] | dg.AssetCheckResult
 
@@ -53,6 +57,31 @@ def weekly_asset(
 def weekly_check(name: str, *, asset: dg.AssetKey, **kwargs: Any) -> dg.AssetCheckSpec:
     """Declare a check spec evaluated per week, so the UI shows each week's result against its partition."""
     return dg.AssetCheckSpec(name, asset=asset, partitions_def=WEEKLY, **kwargs)
+
+
+def register_weeks(instance: dg.DagsterInstance, weeks: Iterable[str]) -> list[str]:
+    """Add weeks to the partition set, keeping it in calendar order; return the weeks that were new.
+
+    Dagster lists dynamic partitions in the order they were added, so a week older than some registered ones
+    (a backfill of earlier history) is inserted by re-adding the registered weeks that sort after it. Only the
+    partition list changes: runs, materializations and check results are keyed by the week and stay.
+    """
+    wanted = {parse_week(w).isoformat() for w in weeks}
+    existing = list(instance.get_dynamic_partitions(WEEKS_PARTITION_SET))
+    new = sorted(wanted - set(existing))
+    if not new:
+        return []
+    target = sorted(set(existing) | wanted)
+    keep = next((i for i, (a, b) in enumerate(zip(existing, target, strict=False)) if a != b), len(existing))
+    for key in existing[keep:]:
+        instance.delete_dynamic_partition(WEEKS_PARTITION_SET, key)
+    instance.add_dynamic_partitions(WEEKS_PARTITION_SET, target[keep:])
+    return new
+
+
+def registered_weeks(instance: dg.DagsterInstance) -> list[str]:
+    """Return the weeks the partition set holds, in calendar order."""
+    return sorted(instance.get_dynamic_partitions(WEEKS_PARTITION_SET))
 
 
 def partition_week(context: dg.AssetExecutionContext) -> date:

@@ -10,6 +10,7 @@ from seg_pipeline.defs.resources import build_resources
 from seg_pipeline.defs.staging.assets import staging_assets
 from seg_pipeline.settings import Settings
 from seg_pipeline.sources.simulator import SimulationConfig, simulate
+from seg_pipeline_tests.helpers.partitions import weekly_instance
 
 WEEK = "2026-01-05"
 
@@ -20,7 +21,7 @@ def test_sql_model_assets_materialize_a_week_and_check_the_features(tmp_path):
     simulate(SimulationConfig(accounts=40, weeks=1, seed=3), settings.landing_dir, settings.truth_dir)
     assets = [raw_product_events, raw_crm_accounts, raw_support_tickets,
               *staging_assets, *intermediate_assets, *features_assets]
-    with dg.instance_for_test() as instance:
+    with weekly_instance(WEEK) as instance:
         result = dg.materialize(assets, partition_key=WEEK, instance=instance, resources=build_resources(settings))
     assert result.success
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:

@@ -21,6 +21,7 @@ from seg_pipeline.defs.raw.assets import (
 from seg_pipeline.defs.resources import build_resources
 from seg_pipeline.settings import Settings
 from seg_pipeline.sources.simulator import SimulationConfig, simulate
+from seg_pipeline_tests.helpers.partitions import weekly_instance
 
 WEEK = "2026-01-05"
 RAW = [raw_product_events, raw_product_usage, raw_crm_accounts, raw_support_tickets, raw_feature_rules]
@@ -35,7 +36,7 @@ def home(tmp_path):
 
 
 def _materialize(settings: Settings, *, raise_on_error: bool = True, week: str = WEEK) -> dg.ExecuteInProcessResult:
-    with dg.instance_for_test() as instance:
+    with weekly_instance(week) as instance:
         return dg.materialize(RAW, partition_key=week, instance=instance, raise_on_error=raise_on_error,
                               resources=build_resources(settings))
 
@@ -124,7 +125,7 @@ def test_event_volume_drop_blocks_the_week_and_alerts_engineers(home):
     simulate(SimulationConfig(accounts=40, weeks=2, seed=3), settings.landing_dir, settings.truth_dir)
     for f in sorted((settings.landing_dir / "product_events").glob("events_2026-01-1*.parquet"))[1:]:
         f.unlink()
-    with dg.instance_for_test() as instance:
+    with weekly_instance("2026-01-12") as instance:
         res = dg.materialize(RAW, partition_key="2026-01-12", instance=instance, raise_on_error=False,
                              resources=build_resources(settings))
     checks = {e.check_name: e for e in res.get_asset_check_evaluations()}

@@ -12,6 +12,7 @@ from seg_pipeline.defs.resources import CrmSinkResource, build_resources
 from seg_pipeline.defs.sinks.assets import am_alerts, crm_writeback
 from seg_pipeline.settings import Settings
 from seg_pipeline.warehouse.engine import Warehouse
+from seg_pipeline_tests.helpers.partitions import weekly_instance
 from seg_pipeline_tests.sinks.conftest import WEEK1, make_assignments, make_crm_snapshot, move, seed_warehouse
 
 WEEK = WEEK1.isoformat()
@@ -29,7 +30,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def _materialize(resources: dict[str, object]) -> dg.ExecuteInProcessResult:
-    with dg.instance_for_test() as instance:
+    with weekly_instance(WEEK) as instance:
         return dg.materialize([crm_writeback, am_alerts], partition_key=WEEK, instance=instance,
                               resources=resources, raise_on_error=False)
 

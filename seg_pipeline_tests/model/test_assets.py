@@ -7,13 +7,14 @@ import dagster as dg
 from seg_pipeline.defs.assignments.assets import account_segments
 from seg_pipeline.defs.model.assets import segmentation_model
 from seg_pipeline.defs.resources import build_resources
+from seg_pipeline_tests.helpers.partitions import weekly_instance
 from seg_pipeline_tests.model.conftest import ACCOUNTS, Env
 
 WEEK = "2026-01-05"
 
 
 def _materialize(env: Env, assets: list[dg.AssetsDefinition]) -> dg.ExecuteInProcessResult:
-    with dg.instance_for_test() as instance:
+    with weekly_instance(WEEK) as instance:
         return dg.materialize(assets, partition_key=WEEK, instance=instance, raise_on_error=False,
                               resources=build_resources(env.settings))
 

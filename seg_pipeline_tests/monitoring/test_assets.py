@@ -10,13 +10,14 @@ from seg_pipeline.defs.monitoring.assets import drift_report, segment_migrations
 from seg_pipeline.defs.resources import build_resources
 from seg_pipeline.segmentation.tracking import TAG_WEEK
 from seg_pipeline.settings import Settings
+from seg_pipeline_tests.helpers.partitions import weekly_instance
 from seg_pipeline_tests.monitoring.conftest import W1, Monitored
 
 WEEK = W1.isoformat()
 
 
 def _materialize(assets: list[dg.AssetsDefinition], settings: Settings) -> dg.ExecuteInProcessResult:
-    with dg.instance_for_test() as instance:
+    with weekly_instance(WEEK) as instance:
         return dg.materialize(assets, partition_key=WEEK, instance=instance, raise_on_error=False,
                               resources=build_resources(settings))
 

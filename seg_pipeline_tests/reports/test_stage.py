@@ -10,6 +10,7 @@ from seg_pipeline.defs.resources import build_resources
 from seg_pipeline.reports.stage import run_week
 from seg_pipeline.settings import Settings
 from seg_pipeline.warehouse.engine import Warehouse
+from seg_pipeline_tests.helpers.partitions import weekly_instance
 from seg_pipeline_tests.reports.conftest import build_warehouse
 
 WEEK = "2026-01-26"  # the tiny warehouse's last week
@@ -69,7 +70,7 @@ def test_dashboard_asset_materializes_with_temporary_resources(tmp_path: Path) -
     settings.ensure_home()
     build_warehouse(settings.warehouse_path)
 
-    with dg.instance_for_test() as instance:
+    with weekly_instance(WEEK) as instance:
         result = dg.materialize([segment_dashboard], partition_key=WEEK, instance=instance,
                                 resources=build_resources(settings))
         assert result.success

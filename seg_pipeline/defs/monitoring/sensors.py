@@ -6,6 +6,7 @@ import dagster as dg
 
 from seg_pipeline.defs.monitoring.assets import DRIFT
 from seg_pipeline.defs.resources import PolicyResource
+from seg_pipeline.defs.weekly import WEEKS_PARTITION_SET
 
 retrain_job = dg.define_asset_job(
     "early_retrain",
@@ -32,6 +33,9 @@ def drift_retrain_sensor(
     mat = asset_event.asset_materialization
     if mat is None or mat.partition is None:
         return dg.SkipReason("materialization without a partition")
+    if not context.instance.has_dynamic_partition(WEEKS_PARTITION_SET, mat.partition):
+        week = mat.partition
+        return dg.SkipReason(f"week {week} is not in the partition set; run it first (`seg run {week}`)")
     value = mat.metadata.get("share_drifted")
     share = float(cast(float, value.value)) if value is not None else 0.0  # the stage writes it as a float
     if share <= threshold:
