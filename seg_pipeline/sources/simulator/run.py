@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from seg_pipeline.sources.simulator.accounts import Accounts, crm_changes, initial_accounts, sign_up
+from seg_pipeline.sources.simulator.activity import ActivityPlan
 from seg_pipeline.sources.simulator.config import SimulationConfig, SimulationResult, days, rng
 from seg_pipeline.sources.simulator.crm import snapshot
 from seg_pipeline.sources.simulator.dynamics import (
@@ -57,6 +58,11 @@ class _Company:
     acc: Accounts
     tickets: TicketLog = field(default_factory=TicketLog)
     truth: TruthLog = field(default_factory=TruthLog)
+    activity: ActivityPlan = field(init=False)
+
+    def __post_init__(self) -> None:
+        """Sparse configs draw a weekly activity mask; dense ones use the alive mask as it is."""
+        self.activity = ActivityPlan(self.config)
 
     def simulate_week(self, w: int, week: date, writer: LandingWriter) -> np.ndarray:
         """Move the company through week ``w`` and write its landing files; returns who was alive."""
@@ -71,7 +77,11 @@ class _Company:
         churn(rng(seed, 2, w), acc, w, alive)
         crm_changes(acc, seed, w, alive)
         prof = week_profile(acc, weight, alive)
-        for day, table in week_events(acc, self.config, w, day0, alive, prof):
+        active = self.activity.week_mask(w, alive)
+        if self.config.active_share is not None:
+            self.truth.activity.append((acc.num[alive], w, active[alive]))
+        # an inactive week has no product events; persona, tickets and CRM go on as for any alive account
+        for day, table in week_events(acc, self.config, w, day0, active, prof):
             writer.events(day, table)
         raise_tickets(self.tickets, acc, rng(seed, 5, w), w, day0, alive, prof)
         writer.tickets(week, week_jsonl(self.tickets, acc, days(self.config.start), day0))
