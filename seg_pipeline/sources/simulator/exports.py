@@ -151,14 +151,18 @@ class ExportWriter:
         self._write_csv("feature_usage", path, frame)
 
     def _tickets(self, acc: Accounts, log: TicketLog, weeks: list[date]) -> tuple[pd.DataFrame, int]:
-        """Every ticket of the period or still open at its start, as of the export; plus planted orphans."""
+        """Every ticket the period touched or that was open at its start, as of the export; plus planted orphans."""
         t = log.arrays()
         start_us, end_us = days(weeks[0]) * US_PER_DAY, (days(weeks[-1]) + 7) * US_PER_DAY
         churn_week = acc.churn_week[t["account"] - 1]
         # a churned account's tickets stop changing when it leaves (as in the weekly ticket files)
         cutoff = np.where(churn_week >= 0, (days(weeks[0]) + 7 * (churn_week + 1)) * US_PER_DAY, end_us)
-        resolved = np.where((t["resolved"] >= 0) & (t["resolved"] < np.minimum(cutoff, end_us)), t["resolved"], -1)
-        keep = (t["created"] < end_us) & ((t["created"] >= start_us) | (resolved < 0) | (resolved >= start_us))
+        last = np.minimum(cutoff, end_us)
+        resolved = np.where((t["resolved"] >= 0) & (t["resolved"] < last), t["resolved"], -1)
+        closed = np.where((t["closed"] >= 0) & (t["closed"] < last), t["closed"], -1)
+        # the period's tickets, those still open at its start, and those it closed (as the weekly files show them)
+        keep = (t["created"] < end_us) & ((t["created"] >= start_us) | (resolved < 0) | (resolved >= start_us)
+                                          | (closed >= start_us))
         idx = np.flatnonzero(keep)
         idx = idx[np.lexsort((t["num"][idx], t["created"][idx]))]
         before = int((t["created"][idx] < start_us).sum())
