@@ -1,5 +1,7 @@
-"""Export scenarios (shape B): exact columns, an open product vocabulary, planted orphans, and a CRM and usage that
-replay to exactly what the landing-file simulation of the same company shows."""
+"""Export scenarios (shape B): exact columns, an open vocabulary, planted orphans, and faithful CRM and usage.
+
+CRM events and usage counts replay to exactly what the landing-file simulation of the same company shows.
+"""
 
 import hashlib
 import json
@@ -50,7 +52,7 @@ def sparse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same company (same config, sparse activity included) written as landing files."""
+    """Write the same company (same config, sparse activity included) as landing files."""
     root = tmp_path_factory.mktemp("landing")
     simulate(SPARSE, root / "landing", root / "truth")
     return root
@@ -91,7 +93,8 @@ def test_values_follow_the_spec_vocabularies(sparse: Path) -> None:
     tickets = _csv(sparse, "support_tickets.csv")
     accounts = _csv(sparse, "accounts.csv")
     assert subs["subscription_id"].str.fullmatch(r"sub_\d{6}").all()
-    assert subs["account_id"].is_unique and subs["subscription_id"].is_unique
+    assert subs["account_id"].is_unique
+    assert subs["subscription_id"].is_unique
     assert set(subs["plan_tier"]) | set(events["plan_tier"]) <= {"Starter", "Growth", "Business", "Enterprise"}
     assert set(events["event_type"]) <= {"upgrade", "downgrade", "seat_change", "renewal"}
     assert {"renewal", "seat_change"} <= set(events["event_type"])
@@ -100,11 +103,13 @@ def test_values_follow_the_spec_vocabularies(sparse: Path) -> None:
                                         "Feature Request"}
     assert tickets["created_at"].str.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").all()
     resolved = tickets["resolved_at"].dropna()
-    assert resolved.str.endswith("Z").all() and 0 < len(resolved) < len(tickets)
+    assert resolved.str.endswith("Z").all()
+    assert 0 < len(resolved) < len(tickets)
     assert tickets["satisfaction_score"].dropna().between(1, 5).all()
     assert tickets.loc[tickets["resolved_at"].isna(), "satisfaction_score"].isna().all()
     assert set(accounts["country"]) <= {c for cs in COUNTRIES.values() for c in cs}
-    assert accounts["employee_count"].dtype.kind == "i" and (accounts["employee_count"] >= 1).all()
+    assert accounts["employee_count"].dtype.kind == "i"
+    assert (accounts["employee_count"] >= 1).all()
     assert pd.to_datetime(accounts["created_date"], format="%Y-%m-%d").notna().all()
 
 
@@ -243,4 +248,5 @@ def test_cli_simulate_sparse_writes_the_export(tmp_path: Path) -> None:
     assert custom.exit_code == 0, custom.output
     assert (tmp_path / "hist" / "feature_usage" / "usage_2023-01.csv").is_file()
     bad = CliRunner().invoke(main, ["--home", str(home), "simulate", "--out", str(tmp_path / "x")])
-    assert bad.exit_code != 0 and "fix:" in bad.output
+    assert bad.exit_code != 0
+    assert "fix:" in bad.output
