@@ -11,18 +11,25 @@ directory, so tests can check the pipeline reports them. Pure file writing: no D
 import json
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from seg_pipeline.atomic import atomic_write
 from seg_pipeline.sources.contracts import TICKET_CATEGORIES, TICKET_PRIORITIES
 from seg_pipeline.sources.simulator.accounts import Accounts
-from seg_pipeline.sources.simulator.arrays import iso_dates
+from seg_pipeline.sources.simulator.arrays import fixed_ids
 from seg_pipeline.sources.simulator.config import US_PER_DAY, SimulationConfig, day_date, days, rng
-from seg_pipeline.sources.simulator.export_crm import CrmHistory, crm_tables, subscription_ids
+from seg_pipeline.sources.simulator.export_crm import (
+    CrmHistory,
+    crm_tables,
+    subscription_ids,
+    subscription_numbers,
+)
 from seg_pipeline.sources.simulator.export_usage import EVENT_TYPE_FEATURES, VOCABULARY, DayUsage, day_usage
 from seg_pipeline.sources.simulator.tickets import TicketLog
 
@@ -37,6 +44,8 @@ TICKET_COLUMNS = ["ticket_id", "account_id", "created_at", "resolved_at", "prior
 # registry feature that is all zero when the product lacks the event type
 CONSTANT_FEATURES = {"invite": ("invites",), "export": ("exports",), "api_call": ("api_calls", "api_share"),
                      "login": ("logins",)}
+_VOCABULARY_ARRAY = pa.array(VOCABULARY, type=pa.string())
+_NAME_RANK = np.argsort(np.argsort(np.asarray(VOCABULARY)))  # rows sort by feature name within a day and subscription
 MANIFEST = ".seg_simulator_export.json"  # files of the last export written here, so a rerun replaces them
 
 
@@ -132,7 +141,7 @@ class ExportWriter:
         parts, self._month = self._month, []
         first = day_date(parts[0].day)
         day = np.concatenate([np.full(p.account.size, p.day) for p in parts])
-        sub = np.concatenate([p.account for p in parts])
+        sub = subscription_numbers(np.concatenate([p.account for p in parts]))
         feat, count, secs = (np.concatenate([getattr(p, c) for p in parts]) for c in ("feature", "count", "duration"))
         gen = rng(self.config.seed, 11, first.year * 12 + first.month)
         k = max(1, round(self.options.orphan_share * day.size)) if day.size else 0
@@ -141,14 +150,19 @@ class ExportWriter:
         self._orphan_usage.add(day[pick])
         self._orphan_usage.ids += subscription_ids(ghost)
         day, feat, count, secs = (np.concatenate([a, a[pick]]) for a in (day, feat, count, secs))
-        sub_ids = subscription_ids(np.concatenate([sub, ghost]))
-        frame = pd.DataFrame({"usage_date": iso_dates(day), "subscription_id": sub_ids,
-                              "feature_name": np.asarray(VOCABULARY, dtype=object)[feat], "usage_count": count,
-                              "usage_duration_secs": secs})
-        frame = frame.sort_values(["usage_date", "subscription_id", "feature_name"], kind="stable")
+        sub = np.concatenate([sub, subscription_numbers(ghost)])
+        order = np.lexsort((_NAME_RANK[feat], sub, day))
+        table = pa.table({
+            "usage_date": pa.array(day[order].astype(np.int32)).cast(pa.date32()),
+            "subscription_id": fixed_ids("sub_", sub[order], 6),
+            "feature_name": _VOCABULARY_ARRAY.take(pa.array(feat[order])),
+            "usage_count": pa.array(count[order]), "usage_duration_secs": pa.array(secs[order]),
+        })
         path = self.root / "feature_usage" / f"usage_{first:%Y-%m}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._write_csv("feature_usage", path, frame)
+        atomic_write(path, partial(_write_plain_csv, table))
+        self.files.setdefault("feature_usage", []).append(path)
+        self.counts["feature_usage"] = self.counts.get("feature_usage", 0) + table.num_rows
 
     def _tickets(self, acc: Accounts, log: TicketLog, weeks: list[date]) -> tuple[pd.DataFrame, int]:
         """Every ticket the period touched or that was open at its start, as of the export; plus planted orphans."""
@@ -195,6 +209,13 @@ def _ticket_frame(t: dict[str, np.ndarray], idx: np.ndarray, numbers: np.ndarray
         "category": [CATEGORY_LABELS[TICKET_CATEGORIES[c]] for c in t["category"][idx].tolist()],
         "satisfaction_score": csat,
     })[TICKET_COLUMNS]
+
+
+def _write_plain_csv(table: pa.Table, path: Path) -> None:
+    """CSV without quotes (Arrow refuses values that would need them), header included: fast for millions of rows."""
+    with path.open("wb") as out:
+        out.write((",".join(table.column_names) + "\n").encode("utf-8"))
+        pacsv.write_csv(table, out, write_options=pacsv.WriteOptions(include_header=False, quoting_style="none"))
 
 
 def _iso_z(us: np.ndarray) -> np.ndarray:
