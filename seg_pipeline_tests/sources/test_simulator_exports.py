@@ -250,3 +250,11 @@ def test_cli_simulate_sparse_writes_the_export(tmp_path: Path) -> None:
     bad = CliRunner().invoke(main, ["--home", str(home), "simulate", "--out", str(tmp_path / "x")])
     assert bad.exit_code != 0
     assert "fix:" in bad.output
+
+
+def test_docs_list_every_product_feature_and_scenario() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "simulator.md").read_text(encoding="utf-8")
+    for name in VOCABULARY:
+        assert f"| {name} |" in text, name
+    for name in SCENARIOS:
+        assert f"| `{name}` |" in text, name
