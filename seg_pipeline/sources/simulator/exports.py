@@ -83,6 +83,9 @@ class ExportWriter:
 
     def __init__(self, root: Path, config: SimulationConfig, options: ExportOptions) -> None:
         """Write into ``root`` (created); files of an earlier simulator export there are replaced, others kept."""
+        if config.accounts * (1 + 0.05 * config.weeks) >= GHOST_FIRST:  # signups add ~1.2 % a week
+            raise ValueError(f"too many accounts for the export's id scheme: keep accounts x (1 + weeks / 20) "
+                             f"below {GHOST_FIRST}")
         self.root, self.config, self.options = root, config, options
         self.files: dict[str, list[Path]] = {}
         self.counts: dict[str, int] = {}
