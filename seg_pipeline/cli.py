@@ -103,37 +103,67 @@ def main(home: str | None, debug: bool) -> None:
 
 
 # --------------------------------------------------------------------------------------------- pipeline
+SCENARIO_NAMES = ("default", "sparse", "history")  # seg_pipeline.sources.simulator.scenarios.SCENARIOS
+
+
 @main.command()
+@click.option("--scenario", type=click.Choice(SCENARIO_NAMES), default="default", show_default=True,
+              help="default: landing files; sparse / history: a third-party export for `seg import` "
+                   "(see docs/simulator.md).")
 @click.option("--accounts", default=2000, show_default=True, help="Accounts alive in the first week.")
-@click.option("--weeks", default=8, show_default=True, help="Number of weeks to simulate.")
+@click.option("--weeks", type=click.IntRange(min=1), default=None,
+              help="Number of weeks to simulate [default: 8; sparse and history 12].")
 @click.option("--seed", default=7, show_default=True, help="Random seed (same seed, same files).")
-@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default="2026-01-05", show_default=True,
-              help="First Monday.")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="First Monday [default: 2026-01-05; history 2023-01-02].")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Export directory of sparse / history [default: SEG_HOME/exports].")
 @click.pass_context
-def simulate(ctx: click.Context, accounts: int, weeks: int, seed: int, start: datetime) -> None:
-    """Write landing files of a simulated B2B SaaS company (events, CRM, tickets) under SEG_HOME/landing.
+def simulate(ctx: click.Context, scenario: str, accounts: int, weeks: int | None, seed: int,
+             start: datetime | None, out: str | None) -> None:
+    """Simulate a B2B SaaS company: landing files under SEG_HOME/landing, or an export to import.
 
     \b
-    Example:  seg simulate --accounts 5000 --weeks 12 --seed 3
+    Examples:
+      seg simulate --accounts 5000 --weeks 12 --seed 3
+      seg simulate --scenario sparse --weeks 12          then: seg import SEG_HOME/exports --mapping ...
     Ground truth for `seg evaluate` goes to SEG_HOME/truth (the pipeline never reads it).
     """  # noqa: D301 - click's \b no-rewrap marker must stay a real backspace
-    from seg_pipeline.sources.simulator import SimulationConfig
-    from seg_pipeline.sources.simulator import simulate as run_simulation
+    from seg_pipeline.sources.simulator.scenarios import SCENARIOS, run_scenario
 
     settings = _settings(ctx)
-    start_day = start.date()
+    chosen = SCENARIOS[scenario]
+    start_day = start.date() if start else chosen.start
     if start_day.weekday() != 0:
         raise SegError(f"--start {start_day} is not a Monday", "weeks start on Monday (UTC); pick a Monday")
+    export_dir = _export_dir(settings, chosen.export is not None, out)
     t0 = time.perf_counter()
-    result = run_simulation(
-        SimulationConfig(accounts=accounts, weeks=weeks, seed=seed, start=start_day),
-        settings.landing_dir,
-        settings.truth_dir,
-        progress=_echo_step,
-    )
+    result = run_scenario(chosen, chosen.config(accounts, seed, weeks, start_day), landing_dir=settings.landing_dir,
+                          export_dir=export_dir, truth_dir=settings.truth_dir, progress=_echo_step)
     click.echo(f"simulated {len(result.weeks)} weeks in {time.perf_counter() - t0:.1f}s: "
                + ", ".join(f"{k}={v:,}" for k, v in result.counts.items()))
-    click.echo(f"landing files: {settings.landing_dir}")
+    if chosen.export is None:
+        click.echo(f"landing files: {settings.landing_dir}")
+    else:
+        click.echo(f"export files: {export_dir}")
+        click.echo(f"next: seg import {export_dir} --mapping docs/mappings/{scenario}.yaml && seg run --all")
+
+
+def _export_dir(settings: Settings, exports: bool, out: str | None) -> Path:
+    """Where an export scenario writes: ``--out`` or SEG_HOME/exports, never inside the landing zone or truth."""
+    if not exports:
+        if out:
+            raise SegError("--out is only for the export scenarios (sparse, history)",
+                           "drop --out: the default scenario writes SEG_HOME/landing")
+        return settings.home / "exports"
+    path = Path(out).resolve() if out else (settings.home / "exports").resolve()
+    for inside, what in ((settings.landing_dir, "the landing zone"), (settings.truth_dir, "the truth directory")):
+        if path == inside.resolve() or path.is_relative_to(inside.resolve()):
+            raise SegError(f"--out {path} is inside {what}", "pick a directory of its own, e.g. SEG_HOME/exports")
+    if settings.truth_dir.resolve().is_relative_to(path):
+        raise SegError(f"--out {path} contains the truth directory {settings.truth_dir}",
+                       "pick a directory of its own, e.g. SEG_HOME/exports")
+    return path
 
 
 @main.command()

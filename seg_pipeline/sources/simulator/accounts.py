@@ -71,6 +71,7 @@ class Accounts:
     industry: np.ndarray
     region: np.ndarray
     band: np.ndarray
+    employees: np.ndarray  # head count at signup (integer, inside ``band``); exports show it, the CRM the band
     name: np.ndarray  # index into the name grid
     persona_from: np.ndarray
     persona_to: np.ndarray
@@ -131,6 +132,7 @@ def new_accounts(rng: np.random.Generator, first_num: int, persona: np.ndarray, 
         industry=rng.integers(0, len(INDUSTRIES), n),
         region=rng.choice(len(REGIONS), n, p=REGION_P),
         band=np.searchsorted(np.asarray(EMPLOYEE_BAND_EDGES), employees, side="left"),
+        employees=np.ceil(employees).astype(np.int64),  # the ceiling stays in the band (edges are integers)
         name=rng.integers(0, len(_ADJ) * len(_NOUN) * len(_SUFFIX), n),
         persona_from=persona.copy(),
         persona_to=persona.copy(),

@@ -21,6 +21,9 @@ class SimulationConfig:
     seed: int = 7
     start: date = date(2026, 1, 5)  # a Monday; week 0 = [start, start+7d)
     events_scale: float = 1.0  # multiplies event volume (benchmarks use it)
+    # Sparse activity: each account gets a propensity drawn uniformly in [lo, hi] and has product events only in
+    # the weeks its independent weekly draw falls below it. None = every alive account is active every week.
+    active_share: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         """Refuse an empty simulation, a start that is not a Monday, or a non-positive event scale."""
@@ -30,6 +33,10 @@ class SimulationConfig:
             raise ValueError(f"start {self.start} is not a Monday (weeks start on Monday, UTC)")
         if not self.events_scale > 0:
             raise ValueError("events_scale must be > 0")
+        if self.active_share is not None:
+            lo, hi = self.active_share
+            if not 0.0 < lo <= hi <= 1.0:
+                raise ValueError(f"active_share {self.active_share} must be (lo, hi) with 0 < lo <= hi <= 1")
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,7 @@ def rng(seed: int, *stream: int) -> np.random.Generator:
     """Independent stream per (purpose, week), so changing one volume never reshuffles another.
 
     Purposes: 0 initial accounts, 1 signups, 2 churn, 3 CRM changes, 4 events, 5 tickets, 6 transitions,
-    7 ticket warm-up.
+    7 ticket warm-up, 8 activity propensities, 9 weekly activity draws, 10+ export shaping.
     """
     return np.random.default_rng([seed, *stream])
 

@@ -21,9 +21,11 @@ class TruthLog:
 
     personas: list[tuple[np.ndarray, int, np.ndarray]] = field(default_factory=list)
     migrations: list[Migration] = field(default_factory=list)
+    # sparse scenarios only: (account numbers, week index, active that week) of every alive account
+    activity: list[tuple[np.ndarray, int, np.ndarray]] = field(default_factory=list)
 
     def tables(self, acc: Accounts, weeks: Sequence[date]) -> dict[str, pa.Table]:
-        """``personas``, ``migrations`` and ``churn`` as Arrow tables (written as ``<name>.parquet``)."""
+        """``personas``, ``migrations``, ``churn`` (``activity`` when sparse) as Arrow tables (``<name>.parquet``)."""
         week_arr = np.asarray([days(w) for w in weeks], dtype=np.int32)
         names = pa.array(PERSONAS, type=pa.string())
 
@@ -37,7 +39,7 @@ class TruthLog:
             return pc.take(names, pa.array(np.concatenate(ps) if ps else np.zeros(0, np.int64)))
 
         churned = np.flatnonzero(acc.churn_week >= 0)
-        return {
+        tables = {
             "personas": pa.table({
                 "account_id": acc_ids([r[0] for r in self.personas]),
                 "week_start": week_col([np.full(len(r[0]), week_arr[r[1]]) for r in self.personas]),
@@ -54,3 +56,10 @@ class TruthLog:
                 "churn_week": week_col([week_arr[acc.churn_week[churned]]]),
             }),
         }
+        if self.activity:
+            tables["activity"] = pa.table({
+                "account_id": acc_ids([r[0] for r in self.activity]),
+                "week_start": week_col([np.full(len(r[0]), week_arr[r[1]]) for r in self.activity]),
+                "active": pa.array(np.concatenate([r[2] for r in self.activity]), type=pa.bool_()),
+            })
+        return tables

@@ -8,6 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 import pyarrow as pa
@@ -15,6 +16,28 @@ import pyarrow.parquet as pq
 
 from seg_pipeline.atomic import atomic_write
 from seg_pipeline.sources.contracts import SOURCES, get_contract
+
+# truth files only some scenarios write; removed before any simulation so none is left from another scenario
+OPTIONAL_TRUTH = ("activity.parquet", "planted_faults.json")
+
+
+class Sink(Protocol):
+    """Where a simulation's days and weeks go: landing files (:class:`LandingWriter`) or an export."""
+
+    counts: dict[str, int]
+    weekly_tickets: bool  # whether :meth:`tickets` wants each week's JSON lines
+
+    def events(self, day: date, table: pa.Table) -> None:
+        """Take one UTC day of product events."""
+
+    def tickets(self, week: date, rows: str) -> None:
+        """Take one week's ticket changes as JSON lines."""
+
+    def crm(self, week: date, frame: pd.DataFrame) -> None:
+        """Take one week's CRM snapshot."""
+
+    def close(self) -> None:
+        """Finish writing (also called after an error)."""
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
@@ -24,6 +47,8 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
 
 class LandingWriter:
     """Writes landing files and records them (``files``, row ``counts`` per source); :meth:`close` waits."""
+
+    weekly_tickets = True
 
     def __init__(self, landing_dir: Path) -> None:
         """Write under ``landing_dir`` on one background thread, so generation and writing overlap."""
