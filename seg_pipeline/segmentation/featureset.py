@@ -68,6 +68,8 @@ def _check_known(names: list[str]) -> None:
 def _chosen(spec: str) -> list[str]:
     """Apply the spec to the default set, keeping registry order for defaults and spec order for additions."""
     items = _items(spec)
+    if not items:
+        return list(default_numeric())
     signed = [i for i in items if i[0] in "+-"]
     if signed and len(signed) != len(items):
         raise ValueError(

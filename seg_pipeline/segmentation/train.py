@@ -125,7 +125,8 @@ def _uninformative(features: pd.DataFrame, config: TrainConfig) -> dict[str, str
         if values.isna().all():
             dropped[col] = "all null"
         elif values.nunique(dropna=True) <= 1 and col not in config.allow_constant:
-            dropped[col] = f"constant ({values.dropna().iloc[0]!r})"
+            value = values.dropna().iloc[0]
+            dropped[col] = f"constant ({value.item() if isinstance(value, np.generic) else value!r})"
     return dropped
 
 

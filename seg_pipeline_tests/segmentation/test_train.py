@@ -9,7 +9,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from seg_pipeline.defs.resources import PolicyResource, build_resources
 from seg_pipeline.segmentation.model import ASSIGN_COLUMNS, SegmentationModel
-from seg_pipeline.segmentation.train import TrainConfig, TrainResult, train_week
+from seg_pipeline.segmentation.train import TrainConfig, TrainingBlockedError, TrainResult, train_week
 from seg_pipeline.settings import Settings
 from seg_pipeline_tests.segmentation.synthetic_features import make_accounts
 
@@ -137,10 +137,41 @@ def test_rejects_bad_inputs(week: tuple[pd.DataFrame, pd.Series]) -> None:
     kw = {"champion": None, "champion_assignments": None, "week_start": WEEK}
     with pytest.raises(ValueError, match="duplicate account_id"):
         train_week(pd.concat([features, features.iloc[:1]]), cfg, **kw)
-    with pytest.raises(ValueError, match="constant"):
-        train_week(features.assign(seats=3), cfg, **kw)
     with pytest.raises(ValueError, match="missing columns"):
         train_week(features.drop(columns="mrr"), cfg, **kw)
+    with pytest.raises(TrainingBlockedError, match="only 49 accounts this week; training needs at least 50"):
+        train_week(features.iloc[:49], cfg, **kw)
+
+
+def test_constant_and_empty_columns_are_left_out_not_refused(week: tuple[pd.DataFrame, pd.Series]) -> None:
+    features = week[0].iloc[:1_500].assign(seats=3, exports=np.nan, api_share=0.0, wau_trend=0.0)
+    res = train_week(features, TrainConfig(seed=1), champion=None, champion_assignments=None, week_start=WEEK)
+    assert res.dropped_features == {"api_share": "constant (0.0)", "exports": "all null", "seats": "constant (3.0)"}
+    assert not {"seats", "exports", "api_share"} & set(res.model.features)
+    assert "wau_trend" in res.model.features  # expected constant in early weeks: kept, not reported
+    assert set(res.config.features) == set(res.model.features)
+    assert len(res.assignments) == 1_500
+    # the model reads only its own columns: assigning the frame without the dropped ones works
+    assigned = res.model.assign(features.drop(columns=["seats", "exports", "api_share"]))
+    pd.testing.assert_frame_equal(assigned, res.assignments.drop(columns="week_start"))
+
+
+def test_too_few_informative_features_block_the_week(week: tuple[pd.DataFrame, pd.Series]) -> None:
+    features = week[0].iloc[:500].assign(seats=3, mrr=np.nan)
+    cfg = TrainConfig(features=("seats", "mrr", "active_days"))
+    with pytest.raises(TrainingBlockedError, match=r"only 1 clustering feature\(s\) carry information this week "
+                       r"\(active_days; dropped seats: constant \(3\.0\), mrr: all null\)"):
+        train_week(features, cfg, champion=None, champion_assignments=None, week_start=WEEK)
+
+
+def test_training_is_deterministic_with_the_new_rules(week: tuple[pd.DataFrame, pd.Series]) -> None:
+    features = week[0].iloc[:1_000].assign(invites=0)
+    kw = {"champion": None, "champion_assignments": None, "week_start": WEEK}
+    a = train_week(features, TrainConfig(seed=4), **kw)
+    b = train_week(features, TrainConfig(seed=4), **kw)
+    pd.testing.assert_frame_equal(a.assignments, b.assignments)
+    assert a.k_selection.scores.equals(b.k_selection.scores)
+    assert a.dropped_features == b.dropped_features == {"invites": "constant (0.0)"}
 
 
 def test_model_round_trips_through_skops(first: TrainResult, week: tuple[pd.DataFrame, pd.Series], tmp_path) -> None:
