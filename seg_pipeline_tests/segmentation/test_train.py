@@ -206,3 +206,48 @@ def test_micro_community_ids_are_stable_across_retrains() -> None:
     )
     pd.testing.assert_series_equal(two.assignments["micro_community"], one.assignments["micro_community"])
     assert two.model.max_micro_id == one.model.max_micro_id
+
+
+def _with_firmographics(features: pd.DataFrame, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = len(features)
+    return features.assign(
+        plan=rng.choice(["starter", "growth", "business", "enterprise"], n),
+        employee_band=rng.choice(["1-10", "11-50", "51-200", "201-1000"], n),
+        industry=rng.choice(["saas", "retail", "finance", "health", "media", "edu", "gov"], n),
+    )
+
+
+def test_firmographics_join_clustering_by_configuration_not_naming(week: tuple[pd.DataFrame, pd.Series]) -> None:
+    features = _with_firmographics(week[0].iloc[:2_000], seed=5)
+    persona = week[1].iloc[:2_000].to_numpy()
+    kw = {"champion": None, "champion_assignments": None, "week_start": WEEK}
+    res = train_week(features, TrainConfig(seed=1, ordinal=("plan",), categorical=("industry",)), **kw)
+    assert res.model.categorical == ["plan", "industry"]
+    assert res.model.transform(features).shape[1] == len(res.model.features) + 1 + 6
+    assert list(res.profiles_z.columns) == list(res.model.features)  # persona rules see behaviour only
+    # firmographics unrelated to behaviour do not take the segmentation over: the planted personas still come out
+    assert adjusted_rand_score(persona, res.assignments["segment_id"]) > 0.95
+    odd = features.iloc[:3].assign(plan="legacy", industry="unheard_of")
+    assert len(res.model.assign(odd)) == 3  # unknown values: median rank / the shared "infrequent" column
+    bands = train_week(features, TrainConfig(seed=1, ordinal=("plan", "employee_band")), **kw)
+    assert bands.model.categorical == ["plan", "employee_band"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_small_weeks_never_get_a_segment_below_the_gate_share(seed: int) -> None:
+    features, _ = make_accounts(215, seed=seed)
+    cfg = TrainConfig(seed=seed)
+    res = train_week(features, cfg, champion=None, champion_assignments=None, week_start=WEEK)
+    sizes = res.assignments["segment_id"].value_counts()
+    assert sizes.min() / 215 >= cfg.min_segment_share
+    assert not [r for r in res.gate.reasons if "holds" in r]
+    assert res.k_selection.scores["k"].max() <= 10  # floor(sqrt(215 / 2))
+
+
+def test_a_week_where_no_k_keeps_the_share_is_blocked_with_the_sizes() -> None:
+    features, _ = make_accounts(300, seed=1)
+    cfg = TrainConfig(seed=1, features=("seats", "mrr"), min_segment_share=0.3, k_range=(3, 3))
+    with pytest.raises(TrainingBlockedError, match=r"no k in 3-3 keeps every segment at the gate's minimum share "
+                       r"of 30\.00% \(smallest segment by k: k=3: \d+\.\d+% \(\d+ of 300\)\)"):
+        train_week(features, cfg, champion=None, champion_assignments=None, week_start=WEEK)
