@@ -1,5 +1,6 @@
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,6 +10,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from seg_pipeline.defs.resources import PolicyResource, build_resources
 from seg_pipeline.segmentation.model import ASSIGN_COLUMNS, SegmentationModel
+from seg_pipeline.segmentation.tracking import dump_model, load_model_file
 from seg_pipeline.segmentation.train import TrainConfig, TrainingBlockedError, TrainResult, train_week
 from seg_pipeline.settings import Settings
 from seg_pipeline_tests.segmentation.synthetic_features import make_accounts
@@ -218,7 +220,9 @@ def _with_firmographics(features: pd.DataFrame, seed: int) -> pd.DataFrame:
     )
 
 
-def test_firmographics_join_clustering_by_configuration_not_naming(week: tuple[pd.DataFrame, pd.Series]) -> None:
+def test_firmographics_join_clustering_by_configuration_not_naming(
+    week: tuple[pd.DataFrame, pd.Series], tmp_path: Path
+) -> None:
     features = _with_firmographics(week[0].iloc[:2_000], seed=5)
     persona = week[1].iloc[:2_000].to_numpy()
     kw = {"champion": None, "champion_assignments": None, "week_start": WEEK}
@@ -230,6 +234,9 @@ def test_firmographics_join_clustering_by_configuration_not_naming(week: tuple[p
     assert adjusted_rand_score(persona, res.assignments["segment_id"]) > 0.95
     odd = features.iloc[:3].assign(plan="legacy", industry="unheard_of")
     assert len(res.model.assign(odd)) == 3  # unknown values: median rank / the shared "infrequent" column
+    sha = dump_model(res.model, tmp_path / "m.skops")  # the encoders pass the stored model's type allow-list
+    loaded = load_model_file(tmp_path / "m.skops", expected_sha256=sha)
+    pd.testing.assert_frame_equal(loaded.assign(features), res.assignments.drop(columns="week_start"))
     bands = train_week(features, TrainConfig(seed=1, ordinal=("plan", "employee_band")), **kw)
     assert bands.model.categorical == ["plan", "employee_band"]
 
