@@ -146,7 +146,8 @@ def _usable_config(features: pd.DataFrame, config: TrainConfig) -> tuple[TrainCo
         categorical=tuple(c for c in config.categorical if c not in dropped),
         heavy_tailed=None if config.heavy_tailed is None else tuple(c for c in config.heavy_tailed if c not in dropped),
     )
-    left = [*keep.features, *keep.ordinal, *keep.categorical]
+    # an allowed-constant column (wau_trend early on) is kept but does not count as information
+    left = [c for c in (*keep.features, *keep.ordinal, *keep.categorical) if features[c].nunique(dropna=True) > 1]
     if len(left) < MIN_FEATURES:
         reasons = ", ".join(f"{c}: {why}" for c, why in dropped.items())
         raise TrainingBlockedError(

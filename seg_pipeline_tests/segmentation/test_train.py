@@ -258,3 +258,10 @@ def test_a_week_where_no_k_keeps_the_share_is_blocked_with_the_sizes() -> None:
     with pytest.raises(TrainingBlockedError, match=r"no k in 3-3 keeps every segment at the gate's minimum share "
                        r"of 30\.00% \(smallest segment by k: k=3: \d+\.\d+% \(\d+ of 300\)\)"):
         train_week(features, cfg, champion=None, champion_assignments=None, week_start=WEEK)
+
+
+def test_an_expected_constant_column_does_not_count_as_information(week: tuple[pd.DataFrame, pd.Series]) -> None:
+    features = week[0].iloc[:500].assign(wau_trend=0.0, mrr=np.nan)
+    cfg = TrainConfig(features=("wau_trend", "seats", "mrr"))
+    with pytest.raises(TrainingBlockedError, match=r"only 1 clustering feature\(s\) carry information this week \(seats;"):
+        train_week(features, cfg, champion=None, champion_assignments=None, week_start=WEEK)
