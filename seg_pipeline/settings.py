@@ -64,6 +64,16 @@ def _env_names(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> t
     return tuple(dict.fromkeys(n.strip().lower() for n in raw.split(",") if n.strip()))
 
 
+def _env_features(env: Mapping[str, str]) -> str:
+    """``SEG_FEATURES``, checked now so a typo fails at start-up with the known names, not in week 5."""
+    spec = env.get("SEG_FEATURES", "").strip()
+    if spec:
+        from seg_pipeline.segmentation.featureset import parse_features  # the registry pulls in pandas
+
+        parse_features(spec)
+    return spec
+
+
 def _env_flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -90,6 +100,9 @@ class Settings:
     k_max: int = 10
     fixed_k: int | None = None
     scaler: str = "standard"
+    # clustering features: "" = the registry's default set; "+a,-b" changes it; "a,b,c" replaces it
+    # (firmographics plan, employee_band, industry, region only when named; docs/features.md)
+    clustering_features: str = ""
     gate_min_segment_share: float = 0.01
     gate_silhouette_floor: float = 0.05
     gate_stability_floor: float = 0.5
@@ -228,6 +241,7 @@ class Settings:
             k_max=_env_int(env, "SEG_K_MAX", 10),
             fixed_k=int(fixed_k) if fixed_k else None,
             scaler=env.get("SEG_SCALER", "standard"),
+            clustering_features=_env_features(env),
             gate_min_segment_share=_env_float(env, "SEG_GATE_MIN_SEGMENT_SHARE", 0.01),
             gate_silhouette_floor=_env_float(env, "SEG_GATE_SILHOUETTE_FLOOR", 0.05),
             gate_stability_floor=_env_float(env, "SEG_GATE_STABILITY_FLOOR", 0.5),

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from seg_pipeline.monitoring.config import DriftConfig, MigrationConfig
 from seg_pipeline.raw.config import IngestConfig
+from seg_pipeline.segmentation.featureset import parse_features
 from seg_pipeline.segmentation.tracking import MlflowTracker, tracker_for
 from seg_pipeline.segmentation.train import TrainConfig
 from seg_pipeline.settings import Settings
@@ -134,6 +135,7 @@ class PolicyResource(dg.ConfigurableResource):
     k_max: int = 10
     fixed_k: int | None = None
     scaler: str = "standard"
+    features: str = ""  # SEG_FEATURES: the clustering feature spec (docs/features.md)
     gate_min_segment_share: float = 0.01
     gate_silhouette_floor: float = 0.05
     gate_stability_floor: float = 0.5
@@ -144,8 +146,10 @@ class PolicyResource(dg.ConfigurableResource):
     drift_retrain_threshold: float = 0.5
 
     def training(self) -> TrainConfig:
-        """Return the weekly training's k range, scaler, seed and quality-gate floors."""
+        """Return the weekly training's features, k range, scaler, seed and quality-gate floors."""
+        chosen = parse_features(self.features)
         return TrainConfig(
+            features=chosen.numeric, ordinal=chosen.ordinal, categorical=chosen.onehot,
             k_range=(self.k_min, self.k_max), fixed_k=self.fixed_k, scaler=self.scaler, seed=self.seed,
             min_segment_share=self.gate_min_segment_share, silhouette_floor=self.gate_silhouette_floor,
             stability_floor=self.gate_stability_floor,
@@ -194,6 +198,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "reports": ReportStoreResource(path=str(s.reports_dir)),
         "policy": PolicyResource(
             seed=s.seed, k_min=s.k_min, k_max=s.k_max, fixed_k=s.fixed_k, scaler=s.scaler,
+            features=s.clustering_features,
             gate_min_segment_share=s.gate_min_segment_share, gate_silhouette_floor=s.gate_silhouette_floor,
             gate_stability_floor=s.gate_stability_floor, hysteresis_weeks=s.hysteresis_weeks,
             confirm_margin=s.confirm_margin, mass_migration_threshold=s.mass_migration_threshold,

@@ -4,7 +4,9 @@ The decisions are small named functions so the policy reads (and is tested) on i
 
 - a week older than the newest promoted one is a *backfill*: it never takes @champion from newer data;
 - a model that passed its gate serves its own week (even in a backfill), else the current champion does;
-- the ``quality_gate`` check is an ERROR (blocking the week) only when no model at all can serve it.
+- the ``quality_gate`` check is an ERROR (blocking the week) only when no model at all can serve it;
+- a week whose data cannot give an acceptable model (too few accounts or informative features, no k that keeps
+  the minimum segment share) trains nothing: it is judged like a failed gate, with that reason.
 """
 
 from collections.abc import Mapping
@@ -19,7 +21,7 @@ from seg_pipeline.model.tables import latest_promoted_week, write_training_run
 from seg_pipeline.outcomes import CheckOutcome, Json, Markdown, StageResult
 from seg_pipeline.segmentation.model import SegmentationModel
 from seg_pipeline.segmentation.tracking import MlflowTracker
-from seg_pipeline.segmentation.train import GateResult, TrainConfig, TrainResult, train_week
+from seg_pipeline.segmentation.train import GateResult, TrainConfig, TrainingBlockedError, TrainResult, train_week
 from seg_pipeline.warehouse.engine import Warehouse
 from seg_pipeline.weeks import previous_week
 
@@ -114,6 +116,8 @@ def _metadata(
         "k": int(result.k_selection.k),
         "k_reason": result.k_selection.reason,
         "accounts": accounts,
+        "training_features": Json(list(result.model.features) + list(result.model.categorical)),
+        "dropped_features": Json(result.dropped_features),
         "k_selection": Markdown(result.k_selection.scores.round(4).to_markdown(index=False)),
         "segments": Json({str(k): v for k, v in result.model.segment_names.items()}),
         "mlflow_tracking_uri": tracking_uri,
@@ -128,12 +132,37 @@ class _Inputs:
     latest_promoted: date | None
 
 
-def _read_inputs(warehouse: Warehouse, week: date, config: TrainConfig) -> _Inputs:
+def _read_inputs(
+    warehouse: Warehouse, week: date, config: TrainConfig, champion: SegmentationModel | None
+) -> _Inputs:
+    """Read the week's features (configured columns and the champion's), last week's segments, last promotion."""
+    columns = [*config.features, *config.ordinal, *config.categorical]
+    if champion is not None:
+        columns += [*champion.features, *champion.categorical]
     with warehouse.connect() as con:
-        features = load_week_features(con, week, list(config.features))
+        features = load_week_features(con, week, list(dict.fromkeys(columns)))
         previous = week_segments(con, previous_week(week))
         latest = latest_promoted_week(con, week)
     return _Inputs(features, previous if len(previous) else None, latest)
+
+
+def blocked_week(
+    week: date, reason: str, champion: str | None, accounts: int, warehouse: Warehouse, config: TrainConfig
+) -> StageResult:
+    """Record a week that trained no model: the champion serves it when there is one, else it is blocked."""
+    gate = GateResult(passed=False, reasons=[reason])
+    decision = Decision(backfill=False, promoted=False, serving=champion, reasons=[f"no model trained: {reason}"])
+    row: dict[str, object] = {
+        "week_start": week, "model_version": None, "serving_version": champion, "promoted": False,
+        "gate_reasons": decision.reasons[0], "accounts": accounts,
+    }
+    with warehouse.connect() as con:
+        write_training_run(con, week, row)
+    metadata: dict[str, object] = {
+        "model_version": "None", "serving_version": str(champion), "promoted": False, "accounts": accounts,
+        "blocked_reason": reason,
+    }
+    return StageResult(metadata, [quality_gate_check(gate, decision, "none", champion, config)])
 
 
 def run_week(
@@ -142,14 +171,18 @@ def run_week(
     """Train ``week``'s model against the champion, log it, promote it if the policy says so, record the run.
 
     ``run_tags`` (the Dagster run id and partition) go on the MLflow run, which makes logging idempotent per run.
+    A week whose data cannot give an acceptable model is recorded by :func:`blocked_week`.
     """
     champion = tracker.load_champion()
     champion_model: SegmentationModel | None = champion[0] if champion else None
     champion_version = champion[1] if champion else None
-    inputs = _read_inputs(warehouse, week, config)
-    result = train_week(
-        inputs.features, config, champion=champion_model, champion_assignments=inputs.previous, week_start=week
-    )
+    inputs = _read_inputs(warehouse, week, config, champion_model)
+    try:
+        result = train_week(
+            inputs.features, config, champion=champion_model, champion_assignments=inputs.previous, week_start=week
+        )
+    except TrainingBlockedError as exc:
+        return blocked_week(week, str(exc), champion_version, len(inputs.features), warehouse, config)
     candidate = tracker.log_week(result, week_start=week, tags=dict(run_tags), features=inputs.features)
     decision = decide(week, result.gate, candidate, champion_version, inputs.latest_promoted)
     if decision.promoted:

@@ -112,13 +112,16 @@ def estimate_dbscan_bytes(X: np.ndarray, eps: float, rng: np.random.RandomState)
 class KMeansSegmenter(ClusterMixin, BaseEstimator):
     """K-means with k chosen by :func:`select_k` (``n_clusters="auto"``) or fixed.
 
-    k selection runs on a fixed-seed sample; the final K-means is fitted on all rows.
+    k selection runs on a fixed-seed sample; the final K-means is fitted on all rows. ``min_share`` > 0 makes
+    k selection consider only candidates whose smallest cluster holds that share of the rows, and the final fit
+    prefer a solution that keeps it.
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_clusters": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "k_range": [tuple, list],
         "n_init": [Interval(Integral, 1, None, closed="left")],
+        "min_share": [Interval(Real, 0.0, 1.0, closed="left")],
         "random_state": ["random_state"],
     }
 
@@ -128,12 +131,14 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
         *,
         k_range: tuple[int, int] = (2, 10),
         n_init: int = 10,
+        min_share: float = 0.0,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
         """Store the hyper-parameters unchanged (sklearn's rule: they are validated in ``fit``)."""
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.n_init = n_init
+        self.min_share = min_share
         self.random_state = random_state
 
     def fit(self, X: np.ndarray, y: object = None) -> "KMeansSegmenter":
@@ -144,7 +149,9 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
         self.k_selection_: KSelection | None = None
         if self.n_clusters == "auto":
             lo, hi = _check_k_range(self.k_range)
-            self.k_selection_ = select_k(X, range(lo, hi + 1), random_state=_seed(rs))
+            self.k_selection_ = select_k(
+                X, range(lo, hi + 1), random_state=_seed(rs), min_share=float(self.min_share)
+            )
             k = self.k_selection_.k
         else:
             k = int(self.n_clusters)
@@ -157,8 +164,7 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
         if warm is not None:
             # the sample fit that chose k is also a good start on all rows; keep whichever fits better
             km_warm = KMeans(n_clusters=k, init=warm.astype(np.float32), n_init=1).fit(X32)
-            if km_warm.inertia_ < km.inertia_:
-                km = km_warm
+            km = min((km, km_warm), key=lambda m: (self._share_short(m.labels_, k), m.inertia_))
         self.n_clusters_ = k
         self.cluster_centers_ = km.cluster_centers_.astype(np.float64)
         self.labels_ = _two_nearest(np.asarray(X, dtype=float), self.cluster_centers_)[0]
@@ -173,6 +179,10 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
                 stacklevel=2,
             )
         return self
+
+    def _share_short(self, labels: np.ndarray, k: int) -> bool:
+        """Tell whether the smallest cluster holds less than ``min_share`` of the rows (the gate would refuse it)."""
+        return bool(np.bincount(labels, minlength=k).min() < self.min_share * len(labels))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Index of the nearest cluster centre."""
@@ -411,6 +421,7 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         "n_clusters": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "k_range": [tuple, list],
         "n_init": [Interval(Integral, 1, None, closed="left")],
+        "min_share": [Interval(Real, 0.0, 1.0, closed="left")],
         "eps": [Interval(Real, 0.0, None, closed="neither"), None],
         "min_samples": [Interval(Integral, 1, None, closed="left"), None],
         "min_micro_size": [Interval(Integral, 1, None, closed="left")],
@@ -427,6 +438,7 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         *,
         k_range: tuple[int, int] = (2, 10),
         n_init: int = 4,
+        min_share: float = 0.0,
         eps: float | None = None,
         min_samples: int | None = None,
         min_micro_size: int = 30,
@@ -440,6 +452,7 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.n_init = n_init
+        self.min_share = min_share
         self.eps = eps
         self.min_samples = min_samples
         self.min_micro_size = min_micro_size
@@ -460,7 +473,8 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         outlier_X = _check_outlier_X(X, outlier_X)
         rs = check_random_state(self.random_state)
         km = KMeansSegmenter(
-            self.n_clusters, k_range=self.k_range, n_init=self.n_init, random_state=_seed(rs)
+            self.n_clusters, k_range=self.k_range, n_init=self.n_init, min_share=self.min_share,
+            random_state=_seed(rs),
         ).fit(X)
         self.kmeans_ = km
         self.k_selection_ = km.k_selection_

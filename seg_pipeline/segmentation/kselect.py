@@ -1,5 +1,6 @@
 """Choosing the number of K-means segments with a documented, reproducible rule."""
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,36 @@ K_RULE = (
     "of the knee (and inside the range) pick the best silhouette, ties (within 0.02) broken by the higher "
     "Calinski-Harabasz; without a knee, the best silhouette over the whole range"
 )
+ADMISSIBLE_RULE = (
+    "only candidates whose smallest segment holds at least the gate's minimum share are considered; when none "
+    "within ±1 of the knee is, the best silhouette among the admissible ones"
+)
+K_BOUND_RULE = (
+    "k_max = min(configured k_max, floor(1 / min segment share), floor(sqrt(n / 2))): k segments cannot all "
+    "hold the minimum share when k > 1 / share, and sqrt(n / 2) is the usual ceiling for n rows"
+)
+
+
+class NoAdmissibleKError(ValueError):
+    """No candidate k keeps every segment at or above the minimum share: the week cannot get a model."""
+
+
+def k_bounds(k_range: tuple[int, int], n: int, min_share: float) -> tuple[int, int]:
+    """Candidate k range for ``n`` accounts under :data:`K_BOUND_RULE`; raises when it is empty.
+
+    The chooser must not consider a k the quality gate is bound to refuse: with share s, more than 1/s segments
+    cannot all hold s of the accounts, and on a few hundred accounts k is capped near sqrt(n / 2).
+    """
+    lo, hi = int(k_range[0]), int(k_range[1])
+    cap = math.floor(math.sqrt(n / 2))
+    if min_share > 0:
+        cap = min(cap, math.floor(1.0 / min_share + 1e-9))
+    if min(hi, cap) < lo:
+        raise NoAdmissibleKError(
+            f"{n} accounts allow at most k={cap} segments ({K_BOUND_RULE}), below the configured k_min={lo}: "
+            "lower SEG_K_MIN (or SEG_GATE_MIN_SEGMENT_SHARE), or train on more accounts"
+        )
+    return lo, min(hi, cap)
 
 
 @dataclass(frozen=True)
@@ -95,6 +126,7 @@ def select_k(
     *,
     random_state: int = 0,
     silhouette_sample: int = 10_000,
+    min_share: float = 0.0,
 ) -> KSelection:
     """Pick k for K-means on preprocessed ``X``.
 
@@ -105,6 +137,9 @@ def select_k(
     computed on ≤ ``silhouette_sample`` of them (full silhouette is O(n²)), so the result is deterministic for
     a given ``random_state``. Log inertia because the raw-inertia knee undershoots for k ≥ 6: on make_blobs
     with 3..8 centres the rule recovered the planted k in 16 of 18 cases with raw inertia, 18 of 18 with log.
+
+    ``min_share`` > 0 (the quality gate's minimum segment share) adds a ``smallest_share`` column and applies
+    :data:`ADMISSIBLE_RULE`; :class:`NoAdmissibleKError` names every candidate's smallest share when none passes.
     """
     X = np.asarray(X, dtype=float)
     ks = sorted({int(k) for k in k_range})
@@ -123,13 +158,29 @@ def select_k(
         if fit_x.shape[0] > silhouette_sample
         else np.arange(fit_x.shape[0])
     )
-    scores, centers = _candidate_scores(fit_x, sil_idx, ks, random_state)
-    k, knee, reason = _choose(scores)
+    scores, centers = _candidate_scores(fit_x, sil_idx, ks, random_state, with_shares=min_share > 0)
+    admissible = scores["smallest_share"] >= min_share if min_share > 0 else pd.Series(True, index=scores.index)
+    if not admissible.any():
+        raise NoAdmissibleKError(_no_admissible_reason(scores, min_share, fit_x.shape[0]))
+    k, knee, reason = _choose(scores, admissible)
     return KSelection(k=k, scores=scores, knee=knee, reason=reason, centers=centers)
 
 
+def _no_admissible_reason(scores: pd.DataFrame, min_share: float, rows: int) -> str:
+    """One sentence naming each candidate's smallest segment, and what to change."""
+    sizes = ", ".join(
+        f"k={k}: {share:.2%} ({round(share * rows)} of {rows})"
+        for k, share in zip(scores["k"].astype(int), scores["smallest_share"].astype(float), strict=True)
+    )
+    return (
+        f"no k in {int(scores['k'].min())}-{int(scores['k'].max())} keeps every segment at the gate's minimum "
+        f"share of {min_share:.2%} (smallest segment by k: {sizes}): lower SEG_GATE_MIN_SEGMENT_SHARE or SEG_K_MIN, "
+        "or look for a handful of extreme accounts that form their own segment"
+    )
+
+
 def _candidate_scores(
-    fit_x: np.ndarray, sil_idx: np.ndarray, ks: list[int], random_state: int
+    fit_x: np.ndarray, sil_idx: np.ndarray, ks: list[int], random_state: int, *, with_shares: bool = False
 ) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
     """K-means at every candidate k on the sample: (scores table, best centres per k)."""
     rows = []
@@ -147,26 +198,37 @@ def _candidate_scores(
                 "inertia": float(km.inertia_),
                 "calinski_harabasz": float(calinski_harabasz_score(fit_x, labels)),
                 "davies_bouldin": float(davies_bouldin_score(fit_x, labels)),
+                "smallest_share": float(np.bincount(labels, minlength=k).min() / len(labels)),
             }
         )
     sils = silhouettes(fit_x[sil_idx], sil_labels)
     for row, lab, sil in zip(rows, sil_labels, sils, strict=True):
         row["silhouette"] = sil if len(np.unique(lab)) >= 2 else float("nan")
-    scores = pd.DataFrame(rows, columns=["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"])
+    columns = ["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"]
+    scores = pd.DataFrame(rows, columns=[*columns, "smallest_share"] if with_shares else columns)
     return scores, centers
 
 
-def _choose(scores: pd.DataFrame) -> tuple[int, int | None, str]:
-    """Apply :data:`K_RULE` to the candidates' scores: (k, knee, reason)."""
+def _choose(scores: pd.DataFrame, admissible: pd.Series) -> tuple[int, int | None, str]:
+    """Apply :data:`K_RULE` to the admissible candidates' scores: (k, knee, reason).
+
+    The knee is found on the whole curve (its shape does not depend on the gate); the choice is made among
+    admissible candidates only.
+    """
     log_inertia = np.log(scores["inertia"].clip(lower=1e-12))
     knee_f = find_knee(scores["k"], log_inertia, curve="convex", direction="decreasing")
     knee = None if knee_f is None else round(knee_f)
-    if knee is not None:
-        cands = scores[(scores["k"] >= knee - 1) & (scores["k"] <= knee + 1)]
+    near = (scores["k"] >= knee - 1) & (scores["k"] <= knee + 1) if knee is not None else admissible
+    cands = scores[near & admissible]
+    if knee is not None and len(cands):
         where = f"k within ±1 of the log-inertia knee at {knee} ({', '.join(map(str, cands['k']))})"
+    elif knee is not None:
+        cands = scores[admissible]
+        where = f"the k that keep the minimum segment share (none within ±1 of the knee at {knee})"
     else:
-        cands = scores
+        cands = scores[admissible]
         where = "all k in range (no knee in the log-inertia curve)"
+    rule = f"{K_RULE}; {ADMISSIBLE_RULE}" if "smallest_share" in scores else K_RULE
     best_sil = cands["silhouette"].max()
     if np.isnan(best_sil):
         chosen = cands.sort_values("calinski_harabasz", ascending=False).iloc[0]
@@ -181,4 +243,4 @@ def _choose(scores: pd.DataFrame) -> tuple[int, int | None, str]:
             f"{len(tied) - 1} other k; highest Calinski-Harabasz {chosen['calinski_harabasz']:.0f}"
         )
     k = int(chosen["k"])
-    return k, knee, f"k={k}: {why} among {where}. Rule: {K_RULE}."
+    return k, knee, f"k={k}: {why} among {where}. Rule: {rule}."

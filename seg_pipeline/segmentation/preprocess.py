@@ -5,7 +5,7 @@ dominate them: heavy-tailed counts are log1p-transformed, every numeric column i
 fit (so next week's extreme values cannot stretch the space) and then scaled.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -18,12 +18,22 @@ from sklearn.preprocessing import (
     FunctionTransformer,
     MinMaxScaler,
     OneHotEncoder,
+    OrdinalEncoder,
     RobustScaler,
     StandardScaler,
 )
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 SCALERS = ("standard", "robust", "minmax", "none")
+ONEHOT_TOP = 5  # one-hot keeps this many most frequent values; the rest share one "infrequent" column
+# two accounts with different values differ in two one-hot columns: this weight puts them 1 apart, the reach of
+# one standardized feature, so a categorical column cannot outweigh behaviour
+ONEHOT_WEIGHT = float(np.sqrt(0.5))
+
+
+def weight_onehot(X: np.ndarray) -> np.ndarray:
+    """Scale one-hot columns by :data:`ONEHOT_WEIGHT` (a named function so stored models stay loadable)."""
+    return np.asarray(X, dtype=float) * ONEHOT_WEIGHT
 
 
 def signed_log1p(X: np.ndarray, mask: tuple[bool, ...] = ()) -> np.ndarray:
@@ -80,6 +90,7 @@ def build_preprocessor(
     numeric: Sequence[str],
     *,
     categorical: Sequence[str] = (),
+    ordinal: Mapping[str, Sequence[str]] | None = None,
     heavy_tailed: Sequence[str] = (),
     scaler: str = "robust",
     clip_quantiles: tuple[float, float] | None = (0.01, 0.99),
@@ -87,15 +98,19 @@ def build_preprocessor(
     """Unfitted preprocessing pipeline over a DataFrame with the named columns.
 
     Numeric: median-impute → signed log1p on ``heavy_tailed`` → cap at ``clip_quantiles`` → scale
-    (``standard|robust|minmax|none``). Categorical: one-hot, unknown categories ignored, rare ones grouped.
-    Output column names (``get_feature_names_out()``) are the input names, plus ``<col>_<value>`` for one-hot.
+    (``standard|robust|minmax|none``). Ordinal (column -> levels, lowest first): rank, unknown or missing
+    values median-imputed, then the same scaler. Categorical: one-hot over the :data:`ONEHOT_TOP` most frequent
+    values (rare and unknown ones share the "infrequent" column), weighted by :data:`ONEHOT_WEIGHT`.
+    Output order: numeric, ordinal, one-hot; names (``get_feature_names_out()``) are the input names, plus
+    ``<col>_<value>`` for one-hot.
     """
     numeric = list(numeric)
     categorical = list(categorical)
+    ordinal = dict(ordinal or {})
     unknown_heavy = set(heavy_tailed) - set(numeric)
     if unknown_heavy:
         raise ValueError(f"heavy_tailed columns not in numeric: {sorted(unknown_heavy)}")
-    if not numeric and not categorical:
+    if not numeric and not categorical and not ordinal:
         raise ValueError("no feature columns given")
     mask = tuple(c in set(heavy_tailed) for c in numeric)
     scale = make_scaler(scaler)
@@ -110,12 +125,29 @@ def build_preprocessor(
     transformers: list[tuple[str, object, list[str]]] = []
     if numeric:
         transformers.append(("num", num_pipe, numeric))
+    if ordinal:
+        transformers.append(("ord", _ordinal_pipe(ordinal, scaler), list(ordinal)))
     if categorical:
-        onehot = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=0.01, max_categories=12,
-                               sparse_output=False)
-        transformers.append(("cat", onehot, categorical))
+        onehot = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=0.01,
+                               max_categories=ONEHOT_TOP + 1, sparse_output=False)
+        weight = FunctionTransformer(weight_onehot, feature_names_out="one-to-one")
+        transformers.append(("cat", Pipeline([("onehot", onehot), ("weight", weight)]), categorical))
     columns = ColumnTransformer(transformers, verbose_feature_names_out=False, remainder="drop")
     return Pipeline([("columns", columns)])
+
+
+def _ordinal_pipe(ordinal: Mapping[str, Sequence[str]], scaler: str) -> Pipeline:
+    """Rank of each ordered category (unknown or missing -> median rank), scaled like the numeric block."""
+    scale = make_scaler(scaler)
+    encoder = OrdinalEncoder(
+        categories=[list(levels) for levels in ordinal.values()],
+        handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan,
+    )
+    return Pipeline([
+        ("rank", encoder),
+        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+        ("scale", "passthrough" if scale is None else scale),
+    ])
 
 
 def transform_unclipped(pre: Pipeline, frame: pd.DataFrame) -> np.ndarray:

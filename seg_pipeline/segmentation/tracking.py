@@ -56,6 +56,7 @@ TAG_DAGSTER_RUN = "dagster.run_id"
 TAG_SHA = "seg.model_sha256"
 TAG_GATE = "seg.gate_passed"
 TAG_VERSION = "seg.model_version"
+TAG_DROPPED = "seg.dropped_features"  # columns left out of the week's training (all null or constant)
 # Bounded HTTP client for server stores; no tqdm bars in Dagster logs. setdefault: the user's values win.
 CLIENT_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
@@ -207,6 +208,12 @@ def _param_value(v: Any) -> str:
     return text[:PARAM_MAX_CHARS]
 
 
+def _dropped_text(result: Any) -> str:
+    """``col (reason); ...`` for the columns a training left out, or "none"."""
+    dropped = dict(getattr(result, "dropped_features", {}) or {})
+    return "; ".join(f"{c} ({why})" for c, why in dropped.items())[:PARAM_MAX_CHARS] or "none"
+
+
 class MlflowTracker:
     """Logs weekly trainings, registers the model and moves the ``@champion`` alias.
 
@@ -316,6 +323,7 @@ class MlflowTracker:
             **{k: str(v) for k, v in tags.items()},
             TAG_WEEK: week_start.isoformat(),
             TAG_GATE: str(gate_passed).lower(),
+            TAG_DROPPED: _dropped_text(result),
         }
         if dagster_run_id:
             run_tags[TAG_DAGSTER_RUN] = str(dagster_run_id)
@@ -363,9 +371,12 @@ class MlflowTracker:
         cfg = _as_dict(config)
         params: dict[str, Any] = {
             k: cfg[k]
-            for k in ("features", "categorical", "scaler", "k_range", "fixed_k", "eps", "min_samples", "seed")
+            for k in (
+                "features", "ordinal", "categorical", "scaler", "k_range", "fixed_k", "eps", "min_samples", "seed"
+            )
             if k in cfg
         }
+        params["dropped_features"] = _dropped_text(result)
         selection = getattr(result, "k_selection", None)
         params["chosen_k"] = getattr(selection, "k", None) or result.metrics.get("n_segments")
         if selection is not None:

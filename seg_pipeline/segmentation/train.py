@@ -5,7 +5,7 @@ Pure logic; the model stage (``seg_pipeline.model.stage``) calls :func:`train_we
 ``gate.passed``.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import cast
 
@@ -17,16 +17,22 @@ from sklearn.pipeline import Pipeline
 from seg_pipeline.features import registry
 from seg_pipeline.segmentation.align import Alignment, align_clusters
 from seg_pipeline.segmentation.estimators import HybridSegmenter
-from seg_pipeline.segmentation.kselect import KSelection, silhouettes
+from seg_pipeline.segmentation.featureset import MIN_FEATURES, ORDINAL_LEVELS, default_numeric
+from seg_pipeline.segmentation.kselect import KSelection, NoAdmissibleKError, k_bounds, silhouettes
 from seg_pipeline.segmentation.model import SegmentationModel
 from seg_pipeline.segmentation.personas import name_segments
 from seg_pipeline.segmentation.preprocess import build_preprocessor, transform_unclipped
 
 SCORE_COLUMNS = ["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"]
+MIN_ACCOUNTS = 50  # below this a week's segments say nothing: blocked, not trained
 
 
-def _default_features() -> tuple[str, ...]:
-    return tuple(f for f in registry.feature_names(clustering_only=True) if registry.get(f).kind == "numeric")
+class TrainingBlockedError(Exception):
+    """This week's data cannot give a model the gate could accept (too few accounts, features or a valid k).
+
+    The model stage turns it into a failed ``quality_gate``: the champion serves the week when there is one,
+    else the week is blocked with this reason.
+    """
 
 
 @dataclass(frozen=True)
@@ -37,8 +43,9 @@ class TrainConfig:
     (api_share's IQR is ~0.03) dominate the distances and merged three personas (ARI 0.62 vs 0.98).
     """
 
-    features: tuple[str, ...] = field(default_factory=_default_features)
-    categorical: tuple[str, ...] = ()
+    features: tuple[str, ...] = field(default_factory=default_numeric)
+    ordinal: tuple[str, ...] = ()  # ordered categories (firmographics), levels from featureset.ORDINAL_LEVELS
+    categorical: tuple[str, ...] = ()  # one-hot over the top values (firmographics)
     heavy_tailed: tuple[str, ...] | None = None
     scaler: str = "standard"
     clip_quantiles: tuple[float, float] | None = (0.01, 0.99)
@@ -55,8 +62,9 @@ class TrainConfig:
     min_segment_share: float = 0.01
     silhouette_floor: float = 0.05
     stability_floor: float = 0.5
-    # trend features are legitimately all-zero until there are 4 weeks of history; a constant column is
-    # harmless to the distances, so only these may be constant (others are rejected as broken upstream data)
+    # trend features are legitimately all-zero until there are 4 weeks of history: kept without a warning
+    # (a constant column adds nothing to the distances); any other constant or all-null column is dropped from
+    # the week's training and reported
     allow_constant: tuple[str, ...] = ("wau_trend",)
 
     def heavy(self) -> list[str]:
@@ -87,32 +95,66 @@ class TrainResult:
     profiles_z: pd.DataFrame
     gate: GateResult
     alignment: Alignment
-    config: TrainConfig
+    config: TrainConfig  # the effective configuration: ``features`` without the dropped columns
     week_start: date
+    dropped_features: dict[str, str] = field(default_factory=dict)  # column -> why it was left out this week
 
 
 def _validate(features: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
-    """Reject inputs that would silently produce a meaningless model (RELIABILITY: REJECT before training)."""
+    """Reject inputs that point at a bug upstream (no ids, duplicates, missing columns); coerce numerics."""
     if "account_id" not in features.columns:
         raise ValueError("features must have an account_id column")
     dupes = features["account_id"].duplicated()
     if dupes.any():
         raise ValueError(f"duplicate account_id in features, e.g. {features.loc[dupes, 'account_id'].iloc[0]!r}")
-    cols = [*config.features, *config.categorical]
+    cols = [*config.features, *config.ordinal, *config.categorical]
     missing = [c for c in cols if c not in features.columns]
     if missing:
         raise ValueError(f"features missing columns: {missing}")
-    if len(features) < max(50, 5 * config.k_range[1]):
-        raise ValueError(f"too few accounts to train ({len(features)})")
     out = features.copy()
-    num = out[list(config.features)].apply(pd.to_numeric, errors="coerce").replace([np.inf, -np.inf], np.nan)
-    empty = [c for c in config.features if num[c].isna().all()]
-    constant = [c for c in config.features if c not in empty and num[c].nunique(dropna=True) <= 1]
-    bad = empty + [c for c in constant if c not in config.allow_constant]
-    if bad:
-        raise ValueError(f"all-null or constant feature columns (refusing to train): {bad}")
-    out[list(config.features)] = num  # ±inf → NaN → median-imputed by the preprocessor
+    num = out[list(config.features)].apply(pd.to_numeric, errors="coerce").astype(float)
+    out[list(config.features)] = num.replace([np.inf, -np.inf], np.nan)  # ±inf → NaN → median-imputed
     return out
+
+
+def _uninformative(features: pd.DataFrame, config: TrainConfig) -> dict[str, str]:
+    """Columns that cannot separate accounts this week (all-null or one value), with the reason."""
+    dropped: dict[str, str] = {}
+    for col in [*config.features, *config.ordinal, *config.categorical]:
+        values = features[col]
+        if values.isna().all():
+            dropped[col] = "all null"
+        elif values.nunique(dropna=True) <= 1 and col not in config.allow_constant:
+            value = values.dropna().iloc[0]
+            dropped[col] = f"constant ({value.item() if isinstance(value, np.generic) else value!r})"
+    return dropped
+
+
+def _usable_config(features: pd.DataFrame, config: TrainConfig) -> tuple[TrainConfig, dict[str, str]]:
+    """(config without this week's uninformative columns, dropped column -> reason); blocks when too few remain.
+
+    A company's data often has a feature it never uses (no API, no invites): that column is left out of this
+    week's model and reported, rather than failing the week.
+    """
+    if len(features) < MIN_ACCOUNTS:
+        raise TrainingBlockedError(f"only {len(features)} accounts this week; training needs at least {MIN_ACCOUNTS}")
+    dropped = _uninformative(features, config)
+    keep = replace(
+        config,
+        features=tuple(c for c in config.features if c not in dropped),
+        ordinal=tuple(c for c in config.ordinal if c not in dropped),
+        categorical=tuple(c for c in config.categorical if c not in dropped),
+        heavy_tailed=None if config.heavy_tailed is None else tuple(c for c in config.heavy_tailed if c not in dropped),
+    )
+    # an allowed-constant column (wau_trend early on) is kept but does not count as information
+    left = [c for c in (*keep.features, *keep.ordinal, *keep.categorical) if features[c].nunique(dropna=True) > 1]
+    if len(left) < MIN_FEATURES:
+        reasons = ", ".join(f"{c}: {why}" for c, why in dropped.items())
+        raise TrainingBlockedError(
+            f"only {len(left)} clustering feature(s) carry information this week ({', '.join(left) or 'none'}; "
+            f"dropped {reasons}): check the week's usage and CRM exports, or choose features with SEG_FEATURES"
+        )
+    return keep, dropped
 
 
 def _previous_segments(
@@ -162,15 +204,18 @@ def _fit_hybrid(features: pd.DataFrame, config: TrainConfig) -> tuple[Pipeline, 
     pre = build_preprocessor(
         list(config.features),
         categorical=list(config.categorical),
+        ordinal={c: ORDINAL_LEVELS[c] for c in config.ordinal},
         heavy_tailed=config.heavy(),
         scaler=config.scaler,
         clip_quantiles=config.clip_quantiles,
     )
     X = np.asarray(pre.fit_transform(features), dtype=float)
+    auto = config.fixed_k is None
     hybrid = HybridSegmenter(
-        config.fixed_k if config.fixed_k is not None else "auto",
-        k_range=config.k_range,
+        "auto" if config.fixed_k is None else config.fixed_k,
+        k_range=k_bounds(config.k_range, len(features), config.min_segment_share) if auto else config.k_range,
         n_init=config.n_init,
+        min_share=config.min_segment_share if auto else 0.0,
         eps=config.eps,
         min_samples=config.min_samples,
         outlier_mad=config.outlier_mad,
@@ -251,7 +296,7 @@ def _build_model(
     return SegmentationModel(
         preprocessor=pre,
         features=list(config.features),
-        categorical=list(config.categorical),
+        categorical=[*config.ordinal, *config.categorical],  # string columns the model reads
         segment_ids=seg_ids,
         centroids=hybrid.cluster_centers_[present],
         segment_names=names,
@@ -296,9 +341,18 @@ def train_week(
     id the champion lineage ever issued), unmatched champion segments are retired. Names come from
     :func:`name_segments`, keeping last week's name when a profile did not change materially. The gate checks
     the smallest segment share, the silhouette floor and (with a champion) the stability ARI floor.
+
+    All-null and constant columns are left out of this week's model (``dropped_features``); k is chosen in the
+    range :func:`~seg_pipeline.segmentation.kselect.k_bounds` allows for the number of accounts, among candidates
+    that keep the gate's minimum segment share. Raises :class:`TrainingBlockedError` (with the reason) when too
+    few accounts, too few informative features or no admissible k remain.
     """
     features = _validate(features, config)
-    pre, X, hybrid = _fit_hybrid(features, config)
+    config, dropped = _usable_config(features, config)
+    try:
+        pre, X, hybrid = _fit_hybrid(features, config)
+    except NoAdmissibleKError as exc:
+        raise TrainingBlockedError(str(exc)) from exc
     account_ids = features["account_id"].to_numpy()
     previous = _previous_segments(features, champion, champion_assignments)
     ids = _stable_segment_ids(hybrid, account_ids, previous, champion)
@@ -322,6 +376,7 @@ def train_week(
         alignment=ids.alignment,
         config=config,
         week_start=week_start,
+        dropped_features=dropped,
     )
 
 

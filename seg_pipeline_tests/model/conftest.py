@@ -21,9 +21,10 @@ class Env:
     warehouse: Warehouse
     tracker: MlflowTracker
 
-    def write_features(self, week: date, seed: int = 1) -> int:
-        """Planted-persona rows of ``features.account_features`` for ``week``; returns how many."""
-        frame, _ = make_accounts(ACCOUNTS, seed=seed)
+    def write_features(self, week: date, seed: int = 1, accounts: int = ACCOUNTS, **columns: object) -> int:
+        """Planted-persona rows of ``features.account_features`` for ``week``, ``columns`` overridden; the count."""
+        frame, _ = make_accounts(accounts, seed=seed)
+        frame = frame.assign(**columns)
         frame.insert(1, "week_start", week)
         with self.warehouse.connect() as con:
             return replace_partition(con, "features", "account_features", frame, key=week)

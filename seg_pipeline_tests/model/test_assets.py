@@ -67,3 +67,41 @@ def test_assignments_without_any_model_fail_with_a_clear_message(env: Env) -> No
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "no @champion model in MLflow yet" in failure.step_failure_data.error.message
+
+
+def test_a_constant_feature_is_dropped_and_reported_in_dagster_and_mlflow(env: Env) -> None:
+    env.write_features(date.fromisoformat(WEEK), invites=0, open_backlog=None)
+    result = _materialize(env, [segmentation_model, account_segments])
+    assert result.success
+
+    meta = result.asset_materializations_for_node("model__segmentation_model")[0].metadata
+    assert meta["dropped_features"].value == {"invites": "constant (0.0)", "open_backlog": "all null"}
+    assert "invites" not in meta["training_features"].value
+
+    (run,) = env.tracker.client.search_runs([env.tracker.experiment_id])  # the real sqlite MLflow store
+    assert run.data.params["dropped_features"] == "invites (constant (0.0)); open_backlog (all null)"
+    assert run.data.tags["seg.dropped_features"] == run.data.params["dropped_features"]
+    assert "invites" not in run.data.params["features"].split(",")
+    assert env.tracker.load_version("1").features == meta["training_features"].value
+
+    with env.warehouse.connect(read_only=True) as con:
+        assigned = con.execute(
+            "SELECT count(*) FROM assignments.account_segments WHERE week_start = ?", [WEEK]
+        ).fetchall()[0][0]
+    assert assigned == ACCOUNTS
+
+
+def test_a_week_too_small_to_train_is_blocked_with_its_reason(env: Env) -> None:
+    env.write_features(date.fromisoformat(WEEK), accounts=40)
+    result = _materialize(env, [segmentation_model])
+    (gate,) = result.get_asset_check_evaluations()
+    assert not gate.passed
+    assert gate.severity == dg.AssetCheckSeverity.ERROR  # nothing can serve the week: blocked
+    assert gate.description == (
+        "no champion to fall back to: only 40 accounts this week; training needs at least 50"
+    )
+    meta = result.asset_materializations_for_node("model__segmentation_model")[0].metadata
+    assert meta["blocked_reason"].value == "only 40 accounts this week; training needs at least 50"
+    with env.warehouse.connect(read_only=True) as con:
+        row = con.execute("SELECT model_version, serving_version, gate_reasons FROM model.training_runs").fetchall()
+    assert row == [(None, None, "no model trained: only 40 accounts this week; training needs at least 50")]

@@ -69,3 +69,28 @@ def test_bad_arguments_raise() -> None:
         build_preprocessor(["a"], heavy_tailed=["b"])
     with pytest.raises(ValueError, match="quantiles"):
         build_preprocessor(["a"], clip_quantiles=(0.9, 0.1)).fit(pd.DataFrame({"a": [1.0, 2.0]}))
+
+
+def test_ordinal_firmographics_are_ranked_and_scaled_unknown_values_imputed() -> None:
+    levels = ("starter", "growth", "business", "enterprise")
+    data = pd.DataFrame({"x": np.arange(8.0), "plan": [*levels, *levels]})
+    pre = build_preprocessor(["x"], ordinal={"plan": levels}, scaler="standard").fit(data)
+    out = pre.transform(pd.DataFrame({"x": [0.0] * 5, "plan": [*levels, "legacy"]}))
+    ranks = out[:, 1]
+    assert list(pre.get_feature_names_out()) == ["x", "plan"]
+    assert np.all(np.diff(ranks[:4]) > 0)  # starter < growth < business < enterprise
+    assert ranks[:4].mean() == pytest.approx(0.0)  # scaled like the numeric block
+    assert ranks[4] == pytest.approx(np.median(ranks[:4]))  # unknown plan -> median rank
+
+
+def test_onehot_firmographics_keep_the_top_values_and_weigh_like_one_feature() -> None:
+    rng = np.random.default_rng(0)
+    industries = [f"ind{i}" for i in range(9)]
+    data = pd.DataFrame({"x": rng.normal(size=900), "industry": rng.choice(industries, 900, p=[0.3, 0.2, 0.15,
+                         0.1, 0.1, 0.06, 0.05, 0.03, 0.01])})
+    pre = build_preprocessor(["x"], categorical=["industry"], scaler="standard").fit(data)
+    names = list(pre.get_feature_names_out())
+    assert len(names) == 1 + 5 + 1  # x, the five most frequent industries, one shared "infrequent" column
+    assert "industry_infrequent_sklearn" in names
+    two = pre.transform(pd.DataFrame({"x": [0.0, 0.0], "industry": ["ind0", "ind1"]}))
+    assert np.linalg.norm(two[0] - two[1]) == pytest.approx(1.0)  # a different industry = 1 standard deviation

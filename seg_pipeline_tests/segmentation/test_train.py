@@ -1,5 +1,6 @@
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,7 +10,8 @@ from sklearn.metrics import adjusted_rand_score
 
 from seg_pipeline.defs.resources import PolicyResource, build_resources
 from seg_pipeline.segmentation.model import ASSIGN_COLUMNS, SegmentationModel
-from seg_pipeline.segmentation.train import TrainConfig, TrainResult, train_week
+from seg_pipeline.segmentation.tracking import dump_model, load_model_file
+from seg_pipeline.segmentation.train import TrainConfig, TrainingBlockedError, TrainResult, train_week
 from seg_pipeline.settings import Settings
 from seg_pipeline_tests.segmentation.synthetic_features import make_accounts
 
@@ -137,10 +139,41 @@ def test_rejects_bad_inputs(week: tuple[pd.DataFrame, pd.Series]) -> None:
     kw = {"champion": None, "champion_assignments": None, "week_start": WEEK}
     with pytest.raises(ValueError, match="duplicate account_id"):
         train_week(pd.concat([features, features.iloc[:1]]), cfg, **kw)
-    with pytest.raises(ValueError, match="constant"):
-        train_week(features.assign(seats=3), cfg, **kw)
     with pytest.raises(ValueError, match="missing columns"):
         train_week(features.drop(columns="mrr"), cfg, **kw)
+    with pytest.raises(TrainingBlockedError, match="only 49 accounts this week; training needs at least 50"):
+        train_week(features.iloc[:49], cfg, **kw)
+
+
+def test_constant_and_empty_columns_are_left_out_not_refused(week: tuple[pd.DataFrame, pd.Series]) -> None:
+    features = week[0].iloc[:1_500].assign(seats=3, exports=np.nan, api_share=0.0, wau_trend=0.0)
+    res = train_week(features, TrainConfig(seed=1), champion=None, champion_assignments=None, week_start=WEEK)
+    assert res.dropped_features == {"api_share": "constant (0.0)", "exports": "all null", "seats": "constant (3.0)"}
+    assert not {"seats", "exports", "api_share"} & set(res.model.features)
+    assert "wau_trend" in res.model.features  # expected constant in early weeks: kept, not reported
+    assert set(res.config.features) == set(res.model.features)
+    assert len(res.assignments) == 1_500
+    # the model reads only its own columns: assigning the frame without the dropped ones works
+    assigned = res.model.assign(features.drop(columns=["seats", "exports", "api_share"]))
+    pd.testing.assert_frame_equal(assigned, res.assignments.drop(columns="week_start"))
+
+
+def test_too_few_informative_features_block_the_week(week: tuple[pd.DataFrame, pd.Series]) -> None:
+    features = week[0].iloc[:500].assign(seats=3, mrr=np.nan)
+    cfg = TrainConfig(features=("seats", "mrr", "active_days"))
+    with pytest.raises(TrainingBlockedError, match=r"only 1 clustering feature\(s\) carry information this week "
+                       r"\(active_days; dropped seats: constant \(3\.0\), mrr: all null\)"):
+        train_week(features, cfg, champion=None, champion_assignments=None, week_start=WEEK)
+
+
+def test_training_is_deterministic_with_the_new_rules(week: tuple[pd.DataFrame, pd.Series]) -> None:
+    features = week[0].iloc[:1_000].assign(invites=0)
+    kw = {"champion": None, "champion_assignments": None, "week_start": WEEK}
+    a = train_week(features, TrainConfig(seed=4), **kw)
+    b = train_week(features, TrainConfig(seed=4), **kw)
+    pd.testing.assert_frame_equal(a.assignments, b.assignments)
+    assert a.k_selection.scores.equals(b.k_selection.scores)
+    assert a.dropped_features == b.dropped_features == {"invites": "constant (0.0)"}
 
 
 def test_model_round_trips_through_skops(first: TrainResult, week: tuple[pd.DataFrame, pd.Series], tmp_path) -> None:
@@ -175,3 +208,61 @@ def test_micro_community_ids_are_stable_across_retrains() -> None:
     )
     pd.testing.assert_series_equal(two.assignments["micro_community"], one.assignments["micro_community"])
     assert two.model.max_micro_id == one.model.max_micro_id
+
+
+def _with_firmographics(features: pd.DataFrame, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = len(features)
+    return features.assign(
+        plan=rng.choice(["starter", "growth", "business", "enterprise"], n),
+        employee_band=rng.choice(["1-10", "11-50", "51-200", "201-1000"], n),
+        industry=rng.choice(["saas", "retail", "finance", "health", "media", "edu", "gov"], n),
+    )
+
+
+def test_firmographics_join_clustering_by_configuration_not_naming(
+    week: tuple[pd.DataFrame, pd.Series], tmp_path: Path
+) -> None:
+    features = _with_firmographics(week[0].iloc[:2_000], seed=5)
+    persona = week[1].iloc[:2_000].to_numpy()
+    kw = {"champion": None, "champion_assignments": None, "week_start": WEEK}
+    res = train_week(features, TrainConfig(seed=1, ordinal=("plan",), categorical=("industry",)), **kw)
+    assert res.model.categorical == ["plan", "industry"]
+    assert res.model.transform(features).shape[1] == len(res.model.features) + 1 + 6
+    assert list(res.profiles_z.columns) == list(res.model.features)  # persona rules see behaviour only
+    # firmographics unrelated to behaviour do not take the segmentation over: the planted personas still come out
+    assert adjusted_rand_score(persona, res.assignments["segment_id"]) > 0.95
+    odd = features.iloc[:3].assign(plan="legacy", industry="unheard_of")
+    assert len(res.model.assign(odd)) == 3  # unknown values: median rank / the shared "infrequent" column
+    sha = dump_model(res.model, tmp_path / "m.skops")  # the encoders pass the stored model's type allow-list
+    loaded = load_model_file(tmp_path / "m.skops", expected_sha256=sha)
+    pd.testing.assert_frame_equal(loaded.assign(features), res.assignments.drop(columns="week_start"))
+    bands = train_week(features, TrainConfig(seed=1, ordinal=("plan", "employee_band")), **kw)
+    assert bands.model.categorical == ["plan", "employee_band"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_small_weeks_never_get_a_segment_below_the_gate_share(seed: int) -> None:
+    features, _ = make_accounts(215, seed=seed)
+    cfg = TrainConfig(seed=seed)
+    res = train_week(features, cfg, champion=None, champion_assignments=None, week_start=WEEK)
+    sizes = res.assignments["segment_id"].value_counts()
+    assert sizes.min() / 215 >= cfg.min_segment_share
+    assert not [r for r in res.gate.reasons if "holds" in r]
+    assert res.k_selection.scores["k"].max() <= 10  # floor(sqrt(215 / 2))
+
+
+def test_a_week_where_no_k_keeps_the_share_is_blocked_with_the_sizes() -> None:
+    features, _ = make_accounts(300, seed=1)
+    cfg = TrainConfig(seed=1, features=("seats", "mrr"), min_segment_share=0.3, k_range=(3, 3))
+    with pytest.raises(TrainingBlockedError, match=r"no k in 3-3 keeps every segment at the gate's minimum share "
+                       r"of 30\.00% \(smallest segment by k: k=3: \d+\.\d+% \(\d+ of 300\)\)"):
+        train_week(features, cfg, champion=None, champion_assignments=None, week_start=WEEK)
+
+
+def test_an_expected_constant_column_does_not_count_as_information(week: tuple[pd.DataFrame, pd.Series]) -> None:
+    features = week[0].iloc[:500].assign(wau_trend=0.0, mrr=np.nan)
+    cfg = TrainConfig(features=("wau_trend", "seats", "mrr"))
+    blocked = r"only 1 clustering feature\(s\) carry information this week \(seats;"
+    with pytest.raises(TrainingBlockedError, match=blocked):
+        train_week(features, cfg, champion=None, champion_assignments=None, week_start=WEEK)

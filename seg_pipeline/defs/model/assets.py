@@ -10,6 +10,7 @@ import dagster as dg
 from seg_pipeline.defs.resources import ModelRegistryResource, PolicyResource, WarehouseResource
 from seg_pipeline.defs.weekly import Event, emit, partition_week, weekly_asset, weekly_check
 from seg_pipeline.model.stage import run_week
+from seg_pipeline.outcomes import Json
 
 FEATURES = dg.AssetKey(["features", "account_features"])
 KEY = dg.AssetKey(["model", "segmentation_model"])
@@ -34,7 +35,9 @@ KEY = dg.AssetKey(["model", "segmentation_model"])
             asset=KEY,
             blocking=True,
             description="Minimum segment share, silhouette floor and stability (ARI vs the champion) floor. A "
-            "failure keeps the previous champion (warning); with no champion at all the week is blocked.",
+            "failure keeps the previous champion (warning); with no champion at all the week is blocked. A week "
+            "with too few accounts, too few informative features or no k that keeps the minimum segment share "
+            "trains no model and is judged the same way, with that reason.",
         )
     ],
 )
@@ -47,4 +50,10 @@ def segmentation_model(
     """Retrain the week under the policy, tagging the MLflow run with the Dagster run and partition."""
     tags = {"dagster.run_id": context.run.run_id, "dagster.partition": context.partition_key}
     result = run_week(partition_week(context), warehouse.engine(), model_registry.tracker(), policy.training(), tags)
+    dropped = result.metadata.get("dropped_features")
+    if isinstance(dropped, Json) and dropped.value:
+        reasons = ", ".join(f"{c} ({why})" for c, why in dropped.value.items())
+        context.log.warning(f"left out of this week's training (no information in them): {reasons}")
+    if "blocked_reason" in result.metadata:
+        context.log.warning(f"no model trained this week: {result.metadata['blocked_reason']}")
     yield from emit(result)
