@@ -93,7 +93,8 @@ def _describe(run: WeekRun) -> str:
     """One progress line: ok, blocked or failed (with the reason), time, and any failed checks."""
     state = {"ok": "ok", "blocked": "BLOCKED by a check", "failed": "FAILED"}.get(run.state, run.state)
     reason = f": {run.reason}" if run.state != "ok" else ""
-    checks = f"; failed checks: {', '.join(run.failed_checks)}" if run.failed_checks and run.state == "ok" else ""
+    warned = run.failed_checks if run.state == "ok" else []
+    checks = f"; checks with warnings: {', '.join(warned)}" if warned else ""
     warnings = "".join(f"\n    warning: {w}" for w in run.warnings)
     return f"week {run.week}: {state}{reason} in {run.seconds:.1f}s{checks}{warnings}"
 
