@@ -110,6 +110,29 @@ def test_a_join_takes_the_account_from_another_export_and_rejects_unknown_keys(t
     assert [r["account_id"] for r in day5] == ["acc_1"]
 
 
+def test_two_subscriptions_of_one_account_add_up_instead_of_conflicting(tmp_path: Path):
+    write(tmp_path / "subs.csv", "sub,acct\ns1,acc_1\ns2,acc_1\n")
+    write(tmp_path / "usage/a.csv", "day,sub,feature,n,secs,users\n"
+          "2026-01-05,s1,Search,3,60,2\n2026-01-05,s2,Search,4,,5\n2026-01-05,s2,Export,1,10,1\n"
+          "2026-01-05,s1,Report,ten,,\n2026-01-05,s2,Report,2,,\n")
+    columns = {**{k: v for k, v in USAGE["columns"].items() if k != "account_id"},
+               "duration_seconds": "secs", "active_users": "users"}
+    doc = {"lookups": {"subs": {"input": "subs.csv", "key": "sub"}},
+           "product_usage": {**USAGE, "columns": columns,
+                             "joins": {"account_id": {"lookup": "subs", "via": "sub", "column": "acct"}}}}
+    report = import_exports(parse_mapping(doc), tmp_path, tmp_path / "landing", now=NOW)
+    usage = report.sources["product_usage"]
+    assert usage.reconciled
+    assert usage.coerced["summed_same_account_day_feature"] == 1
+    rows = pq.read_table(tmp_path / "landing/product_usage/usage_2026-01-05.parquet").to_pylist()
+    by_feature = {(r["feature_name"], str(r["usage_count"])): r for r in rows}
+    search = by_feature[("Search", "7")]  # 3 + 4 usages, 60 s + unknown, at least 5 distinct users
+    assert (search["duration_seconds"], search["active_users"]) == (60, 5)
+    # a count that did not parse is never folded: both rows reach the loader, which quarantines the bad one
+    assert sorted(k for k in by_feature if k[0] == "Report") == [("Report", "2"), ("Report", "ten")]
+    assert len(rows) == 4
+
+
 @pytest.mark.parametrize(
     ("subs", "join", "expected"),
     [

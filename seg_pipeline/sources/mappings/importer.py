@@ -17,6 +17,7 @@ from seg_pipeline.sources.mappings.report import ImportReport, SourceReport
 from seg_pipeline.sources.mappings.rows import MappedRow, RowMapper
 from seg_pipeline.sources.mappings.targets import IMPORT_SOURCES, USAGE, contract_for
 from seg_pipeline.sources.mappings.tickets import clip_to_span, expand_ticket, in_window
+from seg_pipeline.sources.mappings.usage_merge import merge_usage
 from seg_pipeline.sources.mappings.writer import (
     REJECTS_DIR,
     monday,
@@ -188,6 +189,9 @@ def _write_landing(kept: list[MappedRow], contract: Contract, run: _Run, activit
     if contract.source == "product_events":
         report.files_written = write_events(kept, contract, run.landing)
     elif contract.source == USAGE:
+        kept, folded = merge_usage(kept, contract.key)
+        if folded:
+            report.coerced["summed_same_account_day_feature"] += folded
         report.files_written = write_usage(kept, contract, run.landing)
     elif contract.source == "support_tickets":
         report.files_written = write_tickets(kept, contract, run.landing)
