@@ -58,8 +58,11 @@ def feature_ranges(con: duckdb.DuckDBPyConnection, week: date) -> CheckOutcome:
 
 
 def feature_null_rates(con: duckdb.DuckDBPyConnection, week: date) -> CheckOutcome:
-    """No numeric or flag feature is NULL (inactive accounts get explicit zeros and ``has_activity``)."""
-    columns = [f.name for f in FEATURES if f.kind != "categorical"]
+    """No numeric or flag feature is NULL (inactive accounts get explicit zeros and ``has_activity``).
+
+    Features the registry marks ``nullable`` are left out: their NULL says the source has no such value.
+    """
+    columns = [f.name for f in FEATURES if f.kind != "categorical" and not f.nullable]
     rates = ", ".join(f"avg(({ident(c)} IS NULL)::int) AS {ident(c)}" for c in columns)
     row = _week_row(con, rates, week)
     worst = {name: float(rate) for name, rate in zip(columns, row, strict=True) if rate}

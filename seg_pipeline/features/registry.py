@@ -29,6 +29,7 @@ class Feature:
     heavy_tailed: bool = False  # log1p before scaling
     clustering: bool = True  # part of the default segmentation feature set
     valid_range: ValidRange | None = None  # (min, max) any sane week respects; None = not range-checked
+    nullable: bool = False  # NULL means "the source does not say" (an optional CRM column), not a broken model
 
 
 FEATURES: tuple[Feature, ...] = (
@@ -89,8 +90,8 @@ FEATURES: tuple[Feature, ...] = (
             kind="categorical", clustering=False),
     Feature("tenure_weeks", "Whole weeks from signup to the week's end", "INTEGER", "crm_accounts",
             heavy_tailed=True),
-    Feature("weeks_to_renewal", "Whole weeks from the week's end to the renewal date (negative = overdue)",
-            "INTEGER", "crm_accounts", clustering=False),
+    Feature("weeks_to_renewal", "Whole weeks from the week's end to the renewal date (negative = overdue; NULL "
+            "when the CRM has no renewal date)", "INTEGER", "crm_accounts", clustering=False, nullable=True),
     # composites
     Feature("activation_score", "0-100: breadth (relative to the company's feature vocabulary: distinct names "
             "used by any account in the 4 weeks up to the week's end), key-feature adoption, active days and seat "

@@ -84,7 +84,7 @@ def test_out_of_range_values_fail_the_range_check_per_feature(con):
 
 
 def test_null_feature_fails_the_null_rate_check(con):
-    _update(con, "exports = NULL, plan = NULL")  # plan is categorical: NULL allowed
+    _update(con, "exports = NULL, plan = NULL, weeks_to_renewal = NULL")  # categorical / nullable: NULL allowed
     outcome = checks.feature_null_rates(con, WEEK)
     assert not outcome.passed
     assert outcome.metadata["null_rates"].value == {"exports": 0.5}
