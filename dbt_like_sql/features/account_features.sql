@@ -1,6 +1,10 @@
--- Point-in-time account features for one week: every active account in the week-end CRM snapshot gets a row,
--- accounts without product events get explicit zeros and has_activity = false. Only data visible at the end of
--- the week is used (the 4-week trend reads earlier weeks only).
+-- Point-in-time account features for one week: every active account in the week-end CRM snapshot gets a row.
+-- Only data visible at the end of the week is used (weeks <= this week).
+-- Segments must describe sustained behaviour, not whether an account logged in this week: the usage features
+-- that feed the clustering are recency-weighted means over the account's ACTIVE weeks among the 12 weeks up to
+-- this one (weight 0.5 ^ age in weeks, so this week counts most when active and a quiet week keeps the last
+-- known level). Whether the account was active this week is the has_activity flag, plus active_week_share_8w
+-- and weeks_since_active; accounts with no activity in 12 weeks get explicit zeros.
 with accounts as (
 
     select * from staging.stg_crm_accounts
@@ -19,11 +23,58 @@ usage_history as (
 
     select
         account_id,
-        avg(weekly_active_users) as wau_mean_4w,
         avg(events_total) as events_mean_4w
     from intermediate.int_account_weekly_usage
     where week_start >= cast($week_start as date) - interval 28 days
       and week_start < $week_start
+    group by account_id
+
+),
+
+active_weeks as (
+
+    select
+        account_id,
+        weekly_active_users,
+        active_days,
+        feature_breadth,
+        key_feature_adoption,
+        exports,
+        invites,
+        api_calls / events_total as api_share,
+        datediff('day', week_start, cast($week_start as date)) // 7 as age,
+        pow(0.5, datediff('day', week_start, cast($week_start as date)) // 7) as w
+    from intermediate.int_account_weekly_usage
+    where week_start > cast($week_start as date) - interval 84 days
+      and week_start <= $week_start
+      and events_total > 0
+
+),
+
+sustained as (
+
+    select
+        account_id,
+        sum(w * weekly_active_users) / sum(w) as weekly_active_users,
+        sum(w * active_days) / sum(w) as active_days,
+        sum(w * feature_breadth) / sum(w) as feature_breadth,
+        sum(w * key_feature_adoption) / sum(w) as key_feature_adoption,
+        sum(w * api_share) / sum(w) as api_share,
+        sum(w * exports) / sum(w) as exports,
+        sum(w * invites) / sum(w) as invites,
+        avg(weekly_active_users) as wau_mean_12w,
+        count(*) as active_weeks_12w,
+        count(*) filter (where age < 8) as active_weeks_8w
+    from active_weeks
+    group by account_id
+
+),
+
+last_active as (
+
+    select account_id, max(week_start) as last_active_week
+    from intermediate.int_account_weekly_usage
+    where week_start <= $week_start and events_total > 0
     group by account_id
 
 ),
@@ -40,16 +91,21 @@ joined as (
     select
         a.account_id,
         a.week_start,
-        coalesce(u.weekly_active_users, 0) as weekly_active_users,
-        coalesce(u.active_days, 0) as active_days,
+        coalesce(su.weekly_active_users, 0.0) as weekly_active_users,
+        coalesce(su.active_days, 0.0) as active_days,
         coalesce(u.logins, 0) as logins,
         coalesce(u.events_total, 0) as events_total,
-        coalesce(u.feature_breadth, 0) as feature_breadth,
-        coalesce(u.key_feature_adoption, 0.0) as key_feature_adoption,
+        coalesce(su.feature_breadth, 0.0) as feature_breadth,
+        coalesce(su.key_feature_adoption, 0.0) as key_feature_adoption,
         coalesce(u.api_calls, 0) as api_calls,
-        coalesce(u.exports, 0) as exports,
-        coalesce(u.invites, 0) as invites,
-        h.wau_mean_4w,
+        coalesce(su.api_share, 0.0) as api_share,
+        coalesce(su.exports, 0.0) as exports,
+        coalesce(su.invites, 0.0) as invites,
+        su.wau_mean_12w,
+        coalesce(su.active_weeks_12w, 0) as active_weeks_12w,
+        coalesce(su.active_weeks_8w, 0) / 8.0 as active_week_share_8w,
+        cast(least(coalesce(datediff('day', la.last_active_week, cast($week_start as date)) // 7, 52), 52)
+            as integer) as weeks_since_active,
         h.events_mean_4w,
         coalesce(s.tickets_opened, 0) as tickets_opened,
         coalesce(s.p1_tickets, 0) as p1_tickets,
@@ -71,6 +127,8 @@ joined as (
     from accounts as a
     left join usage as u using (account_id)
     left join usage_history as h using (account_id)
+    left join sustained as su using (account_id)
+    left join last_active as la using (account_id)
     left join support as s using (account_id)
 
 ),
@@ -79,8 +137,8 @@ derived as (
 
     select
         *,
-        case when events_total > 0 then api_calls / events_total else 0.0 end as api_share,
-        case when coalesce(wau_mean_4w, 0) > 0 then weekly_active_users / wau_mean_4w - 1 else 0.0 end
+        -- recent (recency-weighted) vs the plain mean over the active weeks of the 12-week window
+        case when active_weeks_12w >= 2 and wau_mean_12w > 0 then weekly_active_users / wau_mean_12w - 1 else 0.0 end
             as wau_trend,
         case when coalesce(events_mean_4w, 0) > 0 then events_total / events_mean_4w - 1 else 0.0 end
             as events_trend,
@@ -106,6 +164,8 @@ final as (
         api_share,
         exports,
         invites,
+        active_week_share_8w,
+        weeks_since_active,
         wau_trend,
         events_trend,
         tickets_opened,

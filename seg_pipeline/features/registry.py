@@ -30,28 +30,34 @@ class Feature:
     valid_range: ValidRange | None = None  # (min, max) any sane week respects; None = not range-checked
 
 
+# Usage features that feed the clustering describe sustained behaviour: a quiet week (real exports show accounts
+# active in ~40 % of weeks) keeps the last known level instead of looking like a dormant account.
+SUSTAINED = "Recency-weighted mean (weight 0.5 ^ age in weeks) over the account's active weeks among the 12 weeks up " \
+    "to this one (0 when none) of: "
+
 FEATURES: tuple[Feature, ...] = (
     # usage
-    Feature("weekly_active_users", "Distinct users with any event in the week", "INTEGER", "product_events",
-            heavy_tailed=True, valid_range=(0, None)),
-    Feature("active_days", "Distinct UTC days in the week with any event (0-7)", "INTEGER", "product_events",
-            valid_range=(0, 7)),
+    Feature("weekly_active_users", SUSTAINED + "distinct users with any event in the week", "DOUBLE",
+            "product_events", heavy_tailed=True, valid_range=(0, None)),
+    Feature("active_days", SUSTAINED + "distinct UTC days in the week with any event (0-7)", "DOUBLE",
+            "product_events", valid_range=(0, 7)),
     Feature("logins", "Login events in the week", "INTEGER", "product_events", heavy_tailed=True,
             clustering=False),
     Feature("events_total", "All product events in the week", "INTEGER", "product_events", heavy_tailed=True,
             clustering=False),
-    Feature("feature_breadth", "Distinct named product features used in the week (0-12)", "INTEGER",
+    Feature("feature_breadth", SUSTAINED + "distinct named product features used in the week (0-12)", "DOUBLE",
             "product_events", valid_range=(0, 12)),
-    Feature("key_feature_adoption", "Share of the 4 key features (dashboards, workflows, integrations, "
+    Feature("key_feature_adoption", SUSTAINED + "share of the 4 key features (dashboards, workflows, integrations, "
             "collaboration) used in the week", "DOUBLE", "product_events", valid_range=(0, 1)),
     Feature("api_calls", "API call events in the week", "INTEGER", "product_events", heavy_tailed=True,
             clustering=False),
-    Feature("api_share", "API calls / all events in the week (0 when no events)", "DOUBLE", "product_events",
+    Feature("api_share", SUSTAINED + "API calls / all events in the week", "DOUBLE", "product_events",
             valid_range=(0, 1)),
-    Feature("exports", "Export events in the week", "INTEGER", "product_events", heavy_tailed=True),
-    Feature("invites", "Invite events in the week", "INTEGER", "product_events", heavy_tailed=True),
-    Feature("wau_trend", "Weekly active users vs the mean of the previous 4 weeks, as a ratio - 1 "
-            "(0 without history)", "DOUBLE", "product_events", valid_range=(-1, None)),
+    Feature("exports", SUSTAINED + "export events in the week", "DOUBLE", "product_events", heavy_tailed=True),
+    Feature("invites", SUSTAINED + "invite events in the week", "DOUBLE", "product_events", heavy_tailed=True),
+    Feature("wau_trend", "Recency-weighted weekly_active_users vs the plain mean over the same active weeks "
+            "(12 weeks up to this one), as a ratio - 1 (0 with fewer than 2 active weeks)", "DOUBLE",
+            "product_events", valid_range=(-1, None)),
     Feature("events_trend", "Events vs the mean of the previous 4 weeks, as a ratio - 1 (0 without history)",
             "DOUBLE", "product_events", clustering=False),
     # support
@@ -72,8 +78,8 @@ FEATURES: tuple[Feature, ...] = (
     # commercial
     Feature("seats", "Licensed seats in the CRM snapshot", "INTEGER", "crm_accounts", heavy_tailed=True,
             valid_range=(0, None)),
-    Feature("seat_utilisation", "Weekly active users / seats (capped at 1.5)", "DOUBLE", "crm_accounts",
-            valid_range=(0, 1.5)),
+    Feature("seat_utilisation", "weekly_active_users (recency-weighted over active weeks) / seats (capped at 1.5)",
+            "DOUBLE", "crm_accounts", valid_range=(0, 1.5)),
     Feature("mrr", "Monthly recurring revenue (USD)", "DOUBLE", "crm_accounts", heavy_tailed=True,
             valid_range=(0, None)),
     Feature("plan", "Subscription plan (starter, growth, business, enterprise)", "VARCHAR", "crm_accounts",
@@ -84,11 +90,18 @@ FEATURES: tuple[Feature, ...] = (
             "INTEGER", "crm_accounts", clustering=False),
     # composites
     Feature("activation_score", "0-100: breadth, key-feature adoption, active days and seat utilisation "
-            "blended (25 % each)", "DOUBLE", "composite", valid_range=(0, 100)),
+            "(the recency-weighted values) blended (25 % each)", "DOUBLE", "composite", valid_range=(0, 100)),
     Feature("support_load_score", "0-100: tickets, P1s, backlog and slow resolution relative to seats",
             "DOUBLE", "composite", valid_range=(0, 100)),
-    Feature("has_activity", "False when the account had no product event in the week (usage features are "
-            "explicit zeros then)", "BOOLEAN", "product_events", kind="flag", clustering=False),
+    Feature("has_activity", "False when the account had no product event in the week (the sustained usage "
+            "features keep the last active weeks' level then)", "BOOLEAN", "product_events", kind="flag",
+            clustering=False),
+    # this week's activity state: reported, not clustered (whether an account logged in is not its behaviour)
+    Feature("active_week_share_8w", "Share of the 8 weeks up to this one with any product event (0-1)", "DOUBLE",
+            "product_events", clustering=False, valid_range=(0, 1)),
+    Feature("weeks_since_active", "Whole weeks since the last week with any product event (0 = active this "
+            "week; 52 = a year or more, or never)", "INTEGER", "product_events", clustering=False,
+            valid_range=(0, 52)),
 )
 
 CONTEXT_COLUMNS = ("industry", "employee_band", "region", "account_manager_id")

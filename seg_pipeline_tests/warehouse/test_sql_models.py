@@ -152,8 +152,9 @@ def test_features_are_point_in_time_and_inactive_accounts_get_zeros(tmp_path):
     assert b0.weekly_active_users == 0
     assert b0.api_share == 0
     a1 = after[after.week_start == pd.Timestamp(W1)].set_index("account_id").loc["a"]
-    assert a1.weekly_active_users == 9
-    assert a1.wau_trend == pytest.approx(9 / 4 - 1)
+    # sustained: recency-weighted over the active weeks (this week 1, last week 0.5)
+    assert a1.weekly_active_users == pytest.approx((9 + 0.5 * 4) / 1.5)
+    assert a1.wau_trend == pytest.approx((9 + 0.5 * 4) / 1.5 / 6.5 - 1)
     assert a1.open_backlog == 0
     assert a1.csat_avg == 1.0
     assert after.drop(columns=["plan", "industry", "employee_band", "region", "account_manager_id"]).notna().all().all()
