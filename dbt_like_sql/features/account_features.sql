@@ -2,7 +2,7 @@
 -- Only data visible at the end of the week is used (weeks <= this week).
 -- Segments must describe sustained behaviour, not whether an account logged in this week: the usage features
 -- that feed the clustering are recency-weighted means over the account's ACTIVE weeks among the 12 weeks up to
--- this one (weight 0.5 ^ age in weeks, so this week counts most when active and a quiet week keeps the last
+-- this one (weight 0.1 ^ age in weeks: when active this week, this week decides; a quiet week keeps the last
 -- known level). Whether the account was active this week is the has_activity flag, plus active_week_share_8w
 -- and weeks_since_active; accounts with no activity in 12 weeks get explicit zeros.
 with accounts as (
@@ -43,7 +43,7 @@ active_weeks as (
         invites,
         api_calls / events_total as api_share,
         datediff('day', week_start, cast($week_start as date)) // 7 as age,
-        pow(0.5, datediff('day', week_start, cast($week_start as date)) // 7) as w
+        pow(0.1, datediff('day', week_start, cast($week_start as date)) // 7) as w
     from intermediate.int_account_weekly_usage
     where week_start > cast($week_start as date) - interval 84 days
       and week_start <= $week_start

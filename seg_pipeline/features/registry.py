@@ -31,9 +31,11 @@ class Feature:
 
 
 # Usage features that feed the clustering describe sustained behaviour: a quiet week (real exports show accounts
-# active in ~40 % of weeks) keeps the last known level instead of looking like a dormant account.
-SUSTAINED = "Recency-weighted mean (weight 0.5 ^ age in weeks) over the account's active weeks among the 12 weeks up " \
-    "to this one (0 when none) of: "
+# active in ~40 % of weeks) keeps the last known level instead of looking like a dormant account. The steep
+# weight keeps dense data as responsive as weekly values (a flatter 0.5 cost the dense demo migration recall,
+# benchmarks/README.md, "bench_stability.py").
+SUSTAINED = "Recency-weighted mean (weight 0.1 ^ age in weeks: an active week decides, a quiet week keeps the last " \
+    "level) over the account's active weeks among the 12 weeks up to this one (0 when none) of: "
 
 FEATURES: tuple[Feature, ...] = (
     # usage

@@ -98,9 +98,10 @@ def _near_planted_move(pairs: pd.DataFrame, truth_migrations: pd.DataFrame) -> p
 
 
 def unmoved_change_shares(joined: pd.DataFrame, truth_migrations: pd.DataFrame) -> list[dict[str, Any]]:
-    """Per week: among accounts assigned in the previous and this week whose truth persona is the same in both
-    and who have no planted migration within ±2 weeks, the share whose predicted label changed (outlier counts
-    as a label). This is the churn of segments an account manager would see without any real change.
+    """Per week, the share of unmoved accounts whose predicted label (outlier counts as one) changed.
+
+    Unmoved: assigned in the previous and this week, the same truth persona in both, and no planted migration
+    within ±2 weeks. This is the segment churn an account manager would see without any real change.
     """
     cur = joined.assign(label=_predicted_label(joined))[["account_id", "week_start", "label", "persona"]]
     prev = cur.assign(week_start=cur["week_start"] + pd.Timedelta(weeks=1))

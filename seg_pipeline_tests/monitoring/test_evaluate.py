@@ -134,7 +134,8 @@ def test_unmoved_change_share_counts_only_accounts_without_a_planted_change():
         {"account_id": "m1", "week_start": W[3], "from_persona": "steady_core", "to_persona": "power_users"},
         {"account_id": "m2", "week_start": W[4], "from_persona": "steady_core", "to_persona": "power_users"},
     ])
-    no_churn = pd.DataFrame({"account_id": pd.Series([], dtype=object), "churn_week": pd.Series([], dtype="datetime64[ns]")})
+    no_churn = pd.DataFrame({"account_id": pd.Series([], dtype=object),
+                             "churn_week": pd.Series([], dtype="datetime64[ns]")})
     res = evaluate(pd.DataFrame(truth), planted, no_churn, pd.DataFrame(rows), pd.DataFrame())
     got = [(u["week_start"], u["unmoved_accounts"], u["changed"]) for u in res["unmoved_change_share"]]
     assert got == [
