@@ -14,6 +14,10 @@ from seg_pipeline.settings import Settings
 from seg_pipeline.sources.simulator import SimulationConfig, simulate
 
 SPARSE = SimulationConfig(accounts=300, weeks=6, seed=5, active_share=(0.3, 0.5))
+# before: >= 0.30 in every week of every sparse grid case; after: <= 0.19 in the first week (accounts seen for the
+# first time), <= 0.08 from the fifth week on, across seeds 1-3 at 600 and 1200 accounts
+MAX_SHARE = 0.25
+LAST_SHARE = 0.12
 
 
 @pytest.fixture(scope="module")
