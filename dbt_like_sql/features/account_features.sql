@@ -43,8 +43,7 @@ active_weeks as (
         invites,
         api_calls / events_total as api_share,
         datediff('day', week_start, cast($week_start as date)) // 7 as age,
-        pow(0.1, datediff('day', week_start, cast($week_start as date)) // 7) as w,
-        row_number() over (partition by account_id order by week_start desc) as recency_rank
+        pow(0.1, datediff('day', week_start, cast($week_start as date)) // 7) as w
     from intermediate.int_account_weekly_usage
     where week_start > cast($week_start as date) - interval 84 days
       and week_start <= $week_start
@@ -63,8 +62,8 @@ sustained as (
         sum(w * api_share) / sum(w) as api_share,
         sum(w * exports) / sum(w) as exports,
         sum(w * invites) / sum(w) as invites,
-        -- the 4 active weeks before the latest one (on dense data: the 4 weeks before this one)
-        avg(weekly_active_users) filter (where recency_rank between 2 and 5) as wau_mean_before,
+        avg(weekly_active_users) as wau_mean_12w,
+        count(*) as active_weeks_12w,
         count(*) filter (where age < 8) as active_weeks_8w
     from active_weeks
     group by account_id
@@ -102,7 +101,8 @@ joined as (
         coalesce(su.api_share, 0.0) as api_share,
         coalesce(su.exports, 0.0) as exports,
         coalesce(su.invites, 0.0) as invites,
-        su.wau_mean_before,
+        su.wau_mean_12w,
+        coalesce(su.active_weeks_12w, 0) as active_weeks_12w,
         coalesce(su.active_weeks_8w, 0) / 8.0 as active_week_share_8w,
         cast(least(coalesce(datediff('day', la.last_active_week, cast($week_start as date)) // 7, 52), 52)
             as integer) as weeks_since_active,
@@ -137,7 +137,8 @@ derived as (
 
     select
         *,
-        case when coalesce(wau_mean_before, 0) > 0 then weekly_active_users / wau_mean_before - 1 else 0.0 end
+        -- recent (recency-weighted) vs the plain mean over the active weeks of the 12-week window
+        case when active_weeks_12w >= 2 and wau_mean_12w > 0 then weekly_active_users / wau_mean_12w - 1 else 0.0 end
             as wau_trend,
         case when coalesce(events_mean_4w, 0) > 0 then events_total / events_mean_4w - 1 else 0.0 end
             as events_trend,

@@ -57,9 +57,9 @@ FEATURES: tuple[Feature, ...] = (
             valid_range=(0, 1)),
     Feature("exports", SUSTAINED + "export events in the week", "DOUBLE", "product_events", heavy_tailed=True),
     Feature("invites", SUSTAINED + "invite events in the week", "DOUBLE", "product_events", heavy_tailed=True),
-    Feature("wau_trend", "weekly_active_users (recency-weighted) vs the mean over the 4 active weeks before the "
-            "latest one (12 weeks up to this one; on dense data the previous 4 weeks), as a ratio - 1 (0 without "
-            "them)", "DOUBLE", "product_events", valid_range=(-1, None)),
+    Feature("wau_trend", "Recency-weighted weekly_active_users vs the plain mean over the same active weeks "
+            "(12 weeks up to this one), as a ratio - 1 (0 with fewer than 2 active weeks)", "DOUBLE",
+            "product_events", valid_range=(-1, None)),
     Feature("events_trend", "Events vs the mean of the previous 4 weeks, as a ratio - 1 (0 without history)",
             "DOUBLE", "product_events", clustering=False),
     # support

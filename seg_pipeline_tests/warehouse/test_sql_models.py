@@ -154,7 +154,7 @@ def test_features_are_point_in_time_and_inactive_accounts_get_zeros(tmp_path):
     a1 = after[after.week_start == pd.Timestamp(W1)].set_index("account_id").loc["a"]
     # sustained: recency-weighted over the active weeks (this week 1, last week 0.1)
     assert a1.weekly_active_users == pytest.approx((9 + 0.1 * 4) / 1.1)
-    assert a1.wau_trend == pytest.approx((9 + 0.1 * 4) / 1.1 / 4 - 1)
+    assert a1.wau_trend == pytest.approx((9 + 0.1 * 4) / 1.1 / 6.5 - 1)
     assert a1.open_backlog == 0
     assert a1.csat_avg == 1.0
     assert after.drop(columns=["plan", "industry", "employee_band", "region", "account_manager_id"]).notna().all().all()
@@ -190,7 +190,7 @@ def test_sustained_usage_keeps_the_level_through_quiet_weeks_and_ignores_later_w
     assert (quiet.weeks_since_active, quiet.active_week_share_8w) == (2, pytest.approx(1 / 8))
     back = a.loc[pd.Timestamp(weeks[3])]  # active again: this week weighs 1, the week 3 weeks ago 0.1 ** 3
     assert back.weekly_active_users == pytest.approx((8 + 0.001 * 4) / 1.001)
-    assert back.wau_trend == pytest.approx((8 + 0.001 * 4) / 1.001 / 4 - 1)  # vs the active week before
+    assert back.wau_trend == pytest.approx((8 + 0.001 * 4) / 1.001 / 6 - 1)
     assert (back.weeks_since_active, back.active_week_share_8w) == (0, pytest.approx(2 / 8))
     b = before.loc[before.account_id == "b"]
     assert (b.weekly_active_users == 0).all()
