@@ -414,8 +414,9 @@ def features(ctx: click.Context) -> None:
 def evaluate(ctx: click.Context, as_json: bool) -> None:
     """Compare the pipeline's segments and migrations with the simulator's planted truth.
 
-    Reports the adjusted Rand index per week, migration precision/recall (segments mapped to personas) and the
-    median weeks from a first at-risk assignment to churn.
+    Reports the adjusted Rand index per week, migration precision/recall (segments mapped to personas), the
+    median weeks from a first at-risk assignment to churn, and the weekly share of accounts without a planted
+    move whose segment changed anyway.
     """
     from seg_pipeline.orchestration import evaluate_home
 
@@ -437,6 +438,8 @@ def evaluate(ctx: click.Context, as_json: bool) -> None:
                f"recall {fmt(result['recall'])} ({result['matched_migrations']} matched of "
                f"{result['predicted_migrations']} predicted / {result['true_migrations']} true); "
                f"median weeks from first at-risk segment to churn: {result['median_weeks_at_risk_to_churn']}")
+    click.echo(f"unmoved accounts changing segment (no planted move within ±2 weeks): max "
+               f"{fmt(result['unmoved_change_share_max'])}, mean {fmt(result['unmoved_change_share_mean'])} per week")
 
 
 @main.command()

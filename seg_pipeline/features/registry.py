@@ -32,36 +32,45 @@ class Feature:
     nullable: bool = False  # NULL means "the source does not say" (an optional CRM column), not a broken model
 
 
+# Usage features that feed the clustering describe sustained behaviour. Where most accounts are active every week
+# a quiet week is the signal (an account going dormant) and the week's own value is used; where a quarter or more
+# of account-weeks are quiet (real exports show accounts active in ~40 % of weeks), a quiet week keeps the last
+# known level instead of looking like a dormant account (account_features.sql; benchmarks/README.md).
+SPARSE = (". Where activity is sparse (under 75 % of account-weeks active over 8 weeks): the recency-weighted mean "
+          "(weight 0.1 ^ age in weeks) over the account's active weeks among the 12 up to this one")
+
 FEATURES: tuple[Feature, ...] = (
     # usage
     Feature("weekly_active_users", "Distinct users with any event in the week. From daily usage aggregates "
             "(no user ids) it falls back to the largest active_users of any of the account's rows that week, a lower "
             "bound; 0 when the export has no user counts (seat_utilisation and wau_trend are then 0 too); with both "
-            "shapes the larger of the two", "INTEGER", "product_activity", heavy_tailed=True, valid_range=(0, None)),
-    Feature("active_days", "Distinct UTC days in the week with any activity (0-7)", "INTEGER", "product_activity",
-            valid_range=(0, 7)),
+            "shapes the larger of the two" + SPARSE, "DOUBLE", "product_activity", heavy_tailed=True,
+            valid_range=(0, None)),
+    Feature("active_days", "Distinct UTC days in the week with any activity (0-7)" + SPARSE, "DOUBLE",
+            "product_activity", valid_range=(0, 7)),
     Feature("logins", "Logins in the week (login events, or the counts of login usage rows)", "INTEGER",
             "product_activity", heavy_tailed=True, clustering=False),
     Feature("events_total", "All product activity in the week: events, plus the counts of daily usage rows",
             "INTEGER", "product_activity", heavy_tailed=True, clustering=False),
     Feature("feature_breadth", "Distinct product feature names used (event type feature_use) in the week, any "
-            "vocabulary: every name counts, also those no rule mentions (0 up to the company's vocabulary size)",
-            "INTEGER", "product_activity", valid_range=(0, None)),
+            "vocabulary: every name counts, also those no rule mentions (0 up to the company's vocabulary size)"
+            + SPARSE, "DOUBLE", "product_activity", valid_range=(0, None)),
     Feature("key_feature_adoption", "Share of the week's key features used in the week: the names in "
             "SEG_KEY_FEATURES (default dashboards, workflows, integrations, collaboration) when at least one of "
             "them occurs in the 4 weeks up to the week's end, else the top SEG_KEY_FEATURES_TOP_N (default 4) "
-            "features by usage over those weeks (intermediate.int_key_features)", "DOUBLE", "product_activity",
+            "features by usage over those weeks (intermediate.int_key_features)" + SPARSE, "DOUBLE", "product_activity",
             valid_range=(0, 1)),
     Feature("api_calls", "API calls in the week (events or usage counts)", "INTEGER", "product_activity",
             heavy_tailed=True, clustering=False),
-    Feature("api_share", "API calls / all activity in the week (0 when none)", "DOUBLE", "product_activity",
+    Feature("api_share", "API calls / all activity in the week (0 when none)" + SPARSE, "DOUBLE", "product_activity",
             valid_range=(0, 1)),
-    Feature("exports", "Exports in the week (events or usage counts)", "INTEGER", "product_activity",
+    Feature("exports", "Exports in the week (events or usage counts)" + SPARSE, "DOUBLE", "product_activity",
             heavy_tailed=True),
-    Feature("invites", "Invites in the week (events or usage counts)", "INTEGER", "product_activity",
+    Feature("invites", "Invites in the week (events or usage counts)" + SPARSE, "DOUBLE", "product_activity",
             heavy_tailed=True),
     Feature("wau_trend", "Weekly active users vs the mean of the previous 4 weeks, as a ratio - 1 "
-            "(0 without history)", "DOUBLE", "product_activity", valid_range=(-1, None)),
+            "(0 without history); where activity is sparse, the recency-weighted value vs the plain mean over the "
+            "same active weeks (0 with fewer than 2)", "DOUBLE", "product_activity", valid_range=(-1, None)),
     Feature("events_trend", "Events vs the mean of the previous 4 weeks, as a ratio - 1 (0 without history)",
             "DOUBLE", "product_activity", clustering=False),
     # support
@@ -99,7 +108,14 @@ FEATURES: tuple[Feature, ...] = (
     Feature("support_load_score", "0-100: tickets, P1s, backlog and slow resolution relative to seats",
             "DOUBLE", "composite", valid_range=(0, 100)),
     Feature("has_activity", "False when the account had no product activity in the week (usage features "
-            "are explicit zeros then)", "BOOLEAN", "product_activity", kind="flag", clustering=False),
+            "are explicit zeros then, or where activity is sparse the last active weeks' level)", "BOOLEAN",
+            "product_activity", kind="flag", clustering=False),
+    # how often the account is active: reported, not clustered (whether an account logged in is not its behaviour)
+    Feature("active_week_share_8w", "Share of the 8 weeks up to this one with any product activity (0-1)",
+            "DOUBLE", "product_activity", clustering=False, valid_range=(0, 1)),
+    Feature("weeks_since_active", "Whole weeks since the last week with any product activity (0 = active this "
+            "week; 52 = a year or more, or never)", "INTEGER", "product_activity", clustering=False,
+            valid_range=(0, 52)),
 )
 
 CONTEXT_COLUMNS = ("industry", "employee_band", "region", "account_manager_id")

@@ -89,6 +89,33 @@ def _visible_true_migrations(truth_migrations: pd.DataFrame, weeks: list[pd.Time
     return tm[["account_id", "week_start", "from_persona", "to_persona"]].reset_index(drop=True)
 
 
+def _near_planted_move(pairs: pd.DataFrame, truth_migrations: pd.DataFrame) -> pd.Series:
+    """Flag (account, week) rows with any planted migration of that account within ±2 weeks (any personas)."""
+    tm = truth_migrations.assign(week_start=to_week(truth_migrations["week_start"]))[["account_id", "week_start"]]
+    cand = pairs[["account_id", "week_start"]].reset_index(names="rid").merge(tm, on="account_id", suffixes=("", "_t"))
+    near = cand.loc[(cand["week_start"] - cand["week_start_t"]).abs() <= MATCH_WINDOW, "rid"]
+    return pd.Series(pairs.index.isin(near.unique()), index=pairs.index)
+
+
+def unmoved_change_shares(joined: pd.DataFrame, truth_migrations: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per week, the share of unmoved accounts whose predicted label (outlier counts as one) changed.
+
+    Unmoved: assigned in the previous and this week, the same truth persona in both, and no planted migration
+    within ±2 weeks. This is the segment churn an account manager would see without any real change.
+    """
+    cur = joined.assign(label=_predicted_label(joined))[["account_id", "week_start", "label", "persona"]]
+    prev = cur.assign(week_start=cur["week_start"] + pd.Timedelta(weeks=1))
+    pairs = cur.merge(prev, on=["account_id", "week_start"], suffixes=("", "_prev"))
+    pairs = pairs.loc[pairs["persona"].astype(str) == pairs["persona_prev"].astype(str)].reset_index(drop=True)
+    pairs = pairs.loc[~_near_planted_move(pairs, truth_migrations)]
+    out: list[dict[str, Any]] = []
+    for week, g in pairs.groupby("week_start", sort=True):
+        changed = int((g["label"] != g["label_prev"]).sum())
+        out.append({"week_start": pd.Timestamp(cast(pd.Timestamp, week)).date().isoformat(),
+                    "unmoved_accounts": len(g), "changed": changed, "share": changed / len(g)})
+    return out
+
+
 def _first_at_risk(asg: pd.DataFrame, churn: pd.DataFrame) -> pd.DataFrame:
     """Per churned account flagged at-risk on or before its churn week: its first at-risk week and churn week."""
     risky = asg.loc[asg["segment_name"].map(is_at_risk), ["account_id", "week_start"]]
@@ -107,6 +134,9 @@ def evaluate(truth_personas: pd.DataFrame, truth_migrations: pd.DataFrame, truth
       true migration of the same account whose from/to personas agree within ±2 weeks (one-to-one). True
       migrations outside the assigned weeks, or from/to "outlier", are not counted (the pipeline cannot see them
       as segment moves). None when there is nothing to divide by.
+    - ``unmoved_change_share``: per week, the share of accounts without any planted change (same persona in the
+      previous and this week, no planted migration within ±2 weeks) whose segment or outlier flag changed;
+      ``_max`` / ``_mean`` over the weeks. Segments must follow sustained behaviour, not a quiet week.
     - Median whole weeks from an account's first at-risk week (``personas.is_at_risk``, the definition the AM
       alerts use) to its churn week (at-risk weeks after the churn week are ignored).
     """
@@ -122,6 +152,8 @@ def evaluate(truth_personas: pd.DataFrame, truth_migrations: pd.DataFrame, truth
     churn = truth_churn.assign(churn_week=to_week(truth_churn["churn_week"]))
     first = _first_at_risk(asg, churn)
     lead_weeks = ((first["churn"] - first["first"]).dt.days // 7).astype(int)
+    unmoved = unmoved_change_shares(joined, truth_migrations)
+    shares = [u["share"] for u in unmoved]
 
     ari_values = [w["ari"] for w in per_week]
     return {
@@ -137,4 +169,7 @@ def evaluate(truth_personas: pd.DataFrame, truth_migrations: pd.DataFrame, truth
         "churned_accounts": int(churn["account_id"].nunique()),
         "churned_flagged_at_risk": len(first),
         "median_weeks_at_risk_to_churn": float(lead_weeks.median()) if len(lead_weeks) else None,
+        "unmoved_change_share": unmoved,
+        "unmoved_change_share_max": max(shares) if shares else None,
+        "unmoved_change_share_mean": float(np.mean(shares)) if shares else None,
     }

@@ -100,7 +100,7 @@ def test_null_in_a_range_checked_feature_is_also_a_range_violation(con):
 def test_ranges_live_in_the_registry_and_stay_out_of_the_published_table():
     assert FEATURE_RANGES["active_days"] == (0, 7)
     assert FEATURE_RANGES["wau_trend"] == (-1, None)
-    assert len(FEATURE_RANGES) == 15
+    assert len(FEATURE_RANGES) == 17  # + active_week_share_8w, weeks_since_active
     for name, (lo, hi) in FEATURE_RANGES.items():
         assert get(name).kind == "numeric"
         assert lo is None or hi is None or lo < hi

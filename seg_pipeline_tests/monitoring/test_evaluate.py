@@ -108,3 +108,51 @@ def test_at_risk_is_the_persona_definition():
     res = evaluate(tp, TRUTH_MIGRATIONS, CHURN, free_text, pd.DataFrame())
     assert res["churned_flagged_at_risk"] == 0
     assert res["median_weeks_at_risk_to_churn"] is None
+
+
+def test_unmoved_change_share_counts_only_accounts_without_a_planted_change():
+    """Hand-made weeks: which accounts count as unmoved, and which of them changed label (outlier included)."""
+    segs = {  # account -> predicted label per week W0..W5 (None = absent, "o" = outlier)
+        "u1": [0, 0, 0, 2, 0, 0],        # flips to 2 at W3 and back at W4: two unmoved changes
+        "u2": [0, 0, 0, 0, 0, 0],
+        "u3": [0, 0, "o", 0, 0, 0],      # outlier flag on at W2, off at W3: two changes
+        "m1": [0, 1, 1, 1, 1, 1],        # planted move at W3: W1..W5 are within ±2 weeks, never counted
+        "m2": [0, 1, 1, 1, 1, 1],        # planted move at W4: the W1 change is 3 weeks before it, so it counts
+        "g1": [0, 0, None, 0, 0, 0],     # absent at W2: no W1→W2 or W2→W3 pair
+        "x1": [0, 0, 2, 2, 2, 2],        # truth persona changes at W2 (no ledger row): that pair is excluded
+    }
+    rows, truth = [], []
+    for acc, labels in segs.items():
+        for i, lab in enumerate(labels):
+            if lab is None:
+                continue
+            rows.append({"account_id": acc, "week_start": W[i], "is_outlier": lab == "o",
+                         "segment_id": 0 if lab == "o" else lab, "segment_name": "Steady Core"})
+            persona = "power_users" if acc == "x1" and i >= 2 else "steady_core"
+            truth.append({"account_id": acc, "week_start": W[i], "persona": persona})
+    planted = pd.DataFrame([
+        {"account_id": "m1", "week_start": W[3], "from_persona": "steady_core", "to_persona": "power_users"},
+        {"account_id": "m2", "week_start": W[4], "from_persona": "steady_core", "to_persona": "power_users"},
+    ])
+    no_churn = pd.DataFrame({"account_id": pd.Series([], dtype=object),
+                             "churn_week": pd.Series([], dtype="datetime64[ns]")})
+    res = evaluate(pd.DataFrame(truth), planted, no_churn, pd.DataFrame(rows), pd.DataFrame())
+    got = [(u["week_start"], u["unmoved_accounts"], u["changed"]) for u in res["unmoved_change_share"]]
+    assert got == [
+        (W[1].isoformat(), 6, 1),  # u1 u2 u3 m2 g1 x1; m2 changed
+        (W[2].isoformat(), 3, 1),  # u1 u2 u3 (m2 now within ±2 of W4, x1's persona changed); u3 became an outlier
+        (W[3].isoformat(), 4, 2),  # u1 u2 u3 x1; u1 moved, u3 left the outliers
+        (W[4].isoformat(), 5, 1),  # + g1; u1 back
+        (W[5].isoformat(), 5, 0),
+    ]
+    shares = [1 / 6, 1 / 3, 2 / 4, 1 / 5, 0.0]
+    assert [u["share"] for u in res["unmoved_change_share"]] == pytest.approx(shares)
+    assert res["unmoved_change_share_max"] == pytest.approx(0.5)
+    assert res["unmoved_change_share_mean"] == pytest.approx(sum(shares) / 5)
+
+
+def test_unmoved_change_share_is_zero_for_perfect_assignments():
+    tp = truth_personas()
+    res = evaluate(tp, TRUTH_MIGRATIONS, CHURN, perfect_assignments(tp), pd.DataFrame())
+    assert res["unmoved_change_share_max"] == 0.0
+    assert len(res["unmoved_change_share"]) == 5

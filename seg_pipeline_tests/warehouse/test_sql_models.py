@@ -155,11 +155,61 @@ def test_features_are_point_in_time_and_inactive_accounts_get_zeros(tmp_path):
     assert b0.weekly_active_users == 0
     assert b0.api_share == 0
     a1 = after[after.week_start == pd.Timestamp(W1)].set_index("account_id").loc["a"]
-    assert a1.weekly_active_users == 9
-    assert a1.wau_trend == pytest.approx(9 / 4 - 1)
+    # sustained: recency-weighted over the active weeks (this week 1, last week 0.1)
+    assert a1.weekly_active_users == pytest.approx((9 + 0.1 * 4) / 1.1)
+    assert a1.wau_trend == pytest.approx((9 + 0.1 * 4) / 1.1 / 6.5 - 1)
     assert a1.open_backlog == 0
     assert a1.csat_avg == 1.0
     assert after.drop(columns=["plan", "industry", "employee_band", "region", "account_manager_id"]).notna().all().all()
+
+
+def _load_week(con, week: date, users: int) -> None:
+    """Land one week: account "a" with ``users`` active users (0 = a quiet week), "b" never active."""
+    rows = [("a", f"u{i}", "feature_use", "dashboards", _ts(week + timedelta(days=i % 3))) for i in range(users)]
+    rows += [("a", "u0", "api_call", None, _ts(week))] if users else []
+    events = _events(rows, week) if rows else _events([("x", "u", "login", None, _ts(week))], week).iloc[:0]
+    replace_partition(con, "raw", "product_events", events, key=week)
+    replace_partition(con, "raw", "crm_accounts", _crm(week, ["a", "b"]), key=week)
+    replace_partition(con, "raw", "support_tickets", _tickets(week), key=week)
+
+
+def test_sustained_usage_keeps_the_level_through_quiet_weeks_and_ignores_later_weeks(tmp_path):
+    weeks = [W0 + timedelta(weeks=i) for i in range(5)]
+    with connect(tmp_path / "w.duckdb") as con:
+        ensure_schemas(con)
+        for week, users in zip(weeks[:4], (4, 0, 0, 8), strict=True):
+            _load_week(con, week, users)
+        before = _build(con, weeks[:4])
+        _load_week(con, weeks[4], 30)  # a later, very different week must not change any earlier row
+        after = _build(con, weeks)
+    early = after[after.week_start < pd.Timestamp(weeks[4])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(before.reset_index(drop=True), early)
+    a = before.loc[before.account_id == "a"].set_index("week_start")
+    quiet = a.loc[pd.Timestamp(weeks[2])]  # two quiet weeks after an active one: the level holds, the flag says so
+    assert not quiet.has_activity
+    assert quiet.weekly_active_users == pytest.approx(4)
+    assert quiet.feature_breadth == pytest.approx(1)
+    assert quiet.api_share == pytest.approx(1 / 5)
+    assert (quiet.weeks_since_active, quiet.active_week_share_8w) == (2, pytest.approx(1 / 8))
+    back = a.loc[pd.Timestamp(weeks[3])]  # active again: this week weighs 1, the week 3 weeks ago 0.1 ** 3
+    assert back.weekly_active_users == pytest.approx((8 + 0.001 * 4) / 1.001)
+    assert back.wau_trend == pytest.approx((8 + 0.001 * 4) / 1.001 / 6 - 1)
+    assert (back.weeks_since_active, back.active_week_share_8w) == (0, pytest.approx(2 / 8))
+    b = before.loc[before.account_id == "b"]
+    assert (b.weekly_active_users == 0).all()
+    assert (b.weeks_since_active == 52).all()
+
+
+def test_sustained_usage_forgets_activity_older_than_12_weeks(tmp_path):
+    weeks = [W0 + timedelta(weeks=i) for i in range(13)]
+    with connect(tmp_path / "w.duckdb") as con:
+        ensure_schemas(con)
+        for i, week in enumerate(weeks):
+            _load_week(con, week, 5 if i == 0 else 0)
+        feats = _build(con, weeks).set_index(["account_id", "week_start"])
+    assert feats.loc[("a", pd.Timestamp(weeks[11])), "weekly_active_users"] == pytest.approx(5)
+    last = feats.loc[("a", pd.Timestamp(weeks[12]))]
+    assert (last.weekly_active_users, last.active_week_share_8w, last.weeks_since_active) == (0, 0, 12)
 
 
 def test_memory_limit_is_validated_before_reaching_sql(tmp_path):
