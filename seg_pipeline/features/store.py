@@ -54,3 +54,10 @@ def load_week_features(con: duckdb.DuckDBPyConnection, week: date, columns: Sequ
     return con.execute(
         f"SELECT {select} FROM features.account_features WHERE week_start = ? ORDER BY account_id", [week]  # noqa: S608 - ident()
     ).fetchdf()
+
+
+def first_feature_week(con: duckdb.DuckDBPyConnection) -> date | None:
+    """Return the first week the feature table holds (None before any build): where the company's history starts."""
+    schema, table = registry.FEATURE_TABLE
+    row = con.execute(f"SELECT min(week_start) FROM {ident(schema)}.{ident(table)}").fetchone()  # noqa: S608 - ident()
+    return row[0] if row else None

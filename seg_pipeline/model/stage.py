@@ -16,7 +16,7 @@ from datetime import date
 import pandas as pd
 
 from seg_pipeline.assignments.tables import week_segments
-from seg_pipeline.features.store import load_week_features
+from seg_pipeline.features.store import first_feature_week, load_week_features
 from seg_pipeline.model.tables import latest_promoted_week, write_training_run
 from seg_pipeline.outcomes import CheckOutcome, Json, Markdown, StageResult
 from seg_pipeline.segmentation.model import SegmentationModel
@@ -24,6 +24,12 @@ from seg_pipeline.segmentation.tracking import MlflowTracker
 from seg_pipeline.segmentation.train import GateResult, TrainConfig, TrainingBlockedError, TrainResult, train_week
 from seg_pipeline.warehouse.engine import Warehouse
 from seg_pipeline.weeks import previous_week
+
+# A champion trained in the first weeks of a company's history saw too little of it: with sparse activity most
+# accounts have not been active yet, and the sustained usage features need several active weeks per account
+# (at 30-50 % activity, 4 weeks show an account about 1.6 times). The stability floor is not applied against
+# such a champion, so the first model that has seen the company can replace it.
+WARMUP_WEEKS = 4
 
 
 def is_backfill(week: date, latest_promoted: date | None) -> bool:
@@ -130,6 +136,13 @@ class _Inputs:
     features: pd.DataFrame
     previous: pd.DataFrame | None  # last week's published segments, None when there are none
     latest_promoted: date | None
+    first_week: date | None  # the first week of the company's feature history
+
+    def provisional(self) -> bool:
+        """Whether the champion was trained in the first ``WARMUP_WEEKS`` of the history (see there)."""
+        if self.latest_promoted is None or self.first_week is None:
+            return False
+        return (self.latest_promoted - self.first_week).days < 7 * WARMUP_WEEKS
 
 
 def _read_inputs(
@@ -143,7 +156,8 @@ def _read_inputs(
         features = load_week_features(con, week, list(dict.fromkeys(columns)))
         previous = week_segments(con, previous_week(week))
         latest = latest_promoted_week(con, week)
-    return _Inputs(features, previous if len(previous) else None, latest)
+        first = first_feature_week(con)
+    return _Inputs(features, previous if len(previous) else None, latest, first)
 
 
 def blocked_week(
@@ -179,7 +193,8 @@ def run_week(
     inputs = _read_inputs(warehouse, week, config, champion_model)
     try:
         result = train_week(
-            inputs.features, config, champion=champion_model, champion_assignments=inputs.previous, week_start=week
+            inputs.features, config, champion=champion_model, champion_assignments=inputs.previous, week_start=week,
+            provisional_champion=inputs.provisional(),
         )
     except TrainingBlockedError as exc:
         return blocked_week(week, str(exc), champion_version, len(inputs.features), warehouse, config)

@@ -333,6 +333,7 @@ def train_week(
     champion: SegmentationModel | None,
     champion_assignments: pd.DataFrame | None,
     week_start: date,
+    provisional_champion: bool = False,
 ) -> TrainResult:
     """Train this week's model and assign every account a stable segment.
 
@@ -340,7 +341,9 @@ def train_week(
     the same week with another seed changes no account's segment; unmatched clusters get new ids (above every
     id the champion lineage ever issued), unmatched champion segments are retired. Names come from
     :func:`name_segments`, keeping last week's name when a profile did not change materially. The gate checks
-    the smallest segment share, the silhouette floor and (with a champion) the stability ARI floor.
+    the smallest segment share, the silhouette floor and (with a champion) the stability ARI floor — except
+    against a ``provisional_champion``, one trained before the company's history was long enough to show
+    sustained behaviour (see ``model.stage.WARMUP_WEEKS``): holding on to it would freeze the warm-up picture.
 
     All-null and constant columns are left out of this week's model (``dropped_features``); k is chosen in the
     range :func:`~seg_pipeline.segmentation.kselect.k_bounds` allows for the number of accounts, among candidates
@@ -372,7 +375,8 @@ def train_week(
         k_selection=_k_selection(hybrid, len(ids.segment_ids), metrics, config),
         profiles=_raw_profiles(features, numeric_cols, ids, hybrid.is_outlier_),
         profiles_z=profiles_z,
-        gate=_gate(metrics, ids.segment_ids, config, has_champion=previous is not None),
+        gate=_gate(metrics, ids.segment_ids, config,
+                   has_champion=previous is not None and not provisional_champion),
         alignment=ids.alignment,
         config=config,
         week_start=week_start,

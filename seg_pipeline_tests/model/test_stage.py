@@ -115,3 +115,20 @@ def test_assignments_read_the_columns_of_the_model_that_serves_the_week(env: Env
     # the registry's default set names `exports`, which this table lacks: assignment reads the model's own list
     result = assignments.run_week(OLD, env.warehouse, env.tracker, run_id="r-assign")
     assert result.metadata["dagster/row_count"] == ACCOUNTS
+
+
+def test_a_champion_from_the_first_weeks_of_history_is_provisional():
+    import pandas as pd
+
+    from seg_pipeline.model.stage import WARMUP_WEEKS, _Inputs
+
+    first = date(2023, 1, 2)
+    empty = pd.DataFrame()
+
+    def inputs(promoted: date | None, start: date | None = first) -> _Inputs:
+        return _Inputs(empty, None, promoted, start)
+
+    assert inputs(date.fromordinal(first.toordinal() + 7 * WARMUP_WEEKS - 7)).provisional()
+    assert not inputs(date.fromordinal(first.toordinal() + 7 * WARMUP_WEEKS)).provisional()
+    assert not inputs(None).provisional()  # no champion yet
+    assert not inputs(first, None).provisional()  # no feature history to measure against

@@ -266,3 +266,17 @@ def test_an_expected_constant_column_does_not_count_as_information(week: tuple[p
     blocked = r"only 1 clustering feature\(s\) carry information this week \(seats;"
     with pytest.raises(TrainingBlockedError, match=blocked):
         train_week(features, cfg, champion=None, champion_assignments=None, week_start=WEEK)
+
+
+def test_a_provisional_champion_does_not_hold_back_a_model_by_stability(
+    first: TrainResult, week: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    config = TrainConfig(seed=1, fixed_k=8, stability_floor=0.99)
+    shuffled = first.assignments.copy()
+    shuffled["segment_id"] = np.random.default_rng(0).permutation(shuffled["segment_id"].to_numpy())
+    kwargs = {"champion": first.model, "champion_assignments": shuffled, "week_start": WEEK}
+    held = train_week(week[0], config, **kwargs)
+    assert any("stability ARI" in r for r in held.gate.reasons)
+    warm_up = train_week(week[0], config, provisional_champion=True, **kwargs)
+    assert warm_up.metrics["stability_ari"] == held.metrics["stability_ari"]  # still measured and logged
+    assert not any("stability ARI" in r for r in warm_up.gate.reasons)
