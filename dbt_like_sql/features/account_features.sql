@@ -56,15 +56,16 @@ active_weeks as (
 
 sustained as (
 
+    -- rounded to 9 decimals: a weighted mean of equal values must equal them (7 active days, not 7.000000000000001)
     select
         account_id,
-        sum(w * weekly_active_users) / sum(w) as weekly_active_users,
-        sum(w * active_days) / sum(w) as active_days,
-        sum(w * feature_breadth) / sum(w) as feature_breadth,
-        sum(w * key_feature_adoption) / sum(w) as key_feature_adoption,
-        sum(w * api_share) / sum(w) as api_share,
-        sum(w * exports) / sum(w) as exports,
-        sum(w * invites) / sum(w) as invites,
+        round(sum(w * weekly_active_users) / sum(w), 9) as weekly_active_users,
+        round(sum(w * active_days) / sum(w), 9) as active_days,
+        round(sum(w * feature_breadth) / sum(w), 9) as feature_breadth,
+        round(sum(w * key_feature_adoption) / sum(w), 9) as key_feature_adoption,
+        round(sum(w * api_share) / sum(w), 9) as api_share,
+        round(sum(w * exports) / sum(w), 9) as exports,
+        round(sum(w * invites) / sum(w), 9) as invites,
         avg(weekly_active_users) as wau_mean_12w,
         count(*) as active_weeks_12w,
         count(*) filter (where age < 8) as active_weeks_8w
