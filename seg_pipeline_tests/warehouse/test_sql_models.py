@@ -212,6 +212,41 @@ def test_sustained_usage_forgets_activity_older_than_12_weeks(tmp_path):
     assert (last.weekly_active_users, last.active_week_share_8w, last.weeks_since_active) == (0, 0, 12)
 
 
+def _load_company(con, week: date, users: dict[str, int]) -> None:
+    """Land one week where each account of ``users`` has that many active users (0 = quiet) on one day."""
+    rows = [(acc, f"{acc}{i}", "feature_use", "dashboards", _ts(week)) for acc, n in users.items() for i in range(n)]
+    replace_partition(con, "raw", "product_events", _events(rows, week), key=week)
+    replace_partition(con, "raw", "crm_accounts", _crm(week, sorted(users)), key=week)
+    replace_partition(con, "raw", "support_tickets", _tickets(week), key=week)
+
+
+def test_where_nearly_every_account_is_active_every_week_a_quiet_week_shows_as_zeros(tmp_path):
+    weeks = [W0 + timedelta(weeks=i) for i in range(3)]
+    busy = dict.fromkeys("abcdefg", 3)
+    with connect(tmp_path / "w.duckdb") as con:
+        ensure_schemas(con)
+        for week, quiet in zip(weeks, (None, None, "g"), strict=True):
+            _load_company(con, week, {acc: 0 if acc == quiet else n for acc, n in busy.items()})
+        feats = _build(con, weeks).set_index(["account_id", "week_start"])
+    # 20 of 21 account-weeks active: dense, so going quiet is the signal (an account turning dormant)
+    g = feats.loc[("g", pd.Timestamp(weeks[2]))]
+    assert (g.weekly_active_users, g.active_days, g.has_activity) == (0, 0, False)
+    a = feats.loc[("a", pd.Timestamp(weeks[2]))]
+    assert (a.weekly_active_users, a.active_days) == (3, 1)
+
+
+def test_a_sustained_mean_of_equal_weeks_is_exactly_that_value(tmp_path):
+    weeks = [W0 + timedelta(weeks=i) for i in range(4)]
+    with connect(tmp_path / "w.duckdb") as con:
+        ensure_schemas(con)
+        for week in weeks:  # "b" never active: half the account-weeks are quiet, so the sparse rule applies
+            _load_company(con, week, {"a": 7, "b": 0})
+        feats = _build(con, weeks).set_index(["account_id", "week_start"])
+    last = feats.loc[("a", pd.Timestamp(weeks[3]))]
+    assert last.weekly_active_users == 7.0  # not 7.000000000000001: the range checks compare exactly
+    assert last.active_days == 1.0
+
+
 def test_memory_limit_is_validated_before_reaching_sql(tmp_path):
     model = next(m for m in discover(SQL_DIR) if m.name == "stg_crm_accounts")
     with connect(tmp_path / "w.duckdb") as con, pytest.raises(ValueError, match="memory limit"):
