@@ -5,11 +5,10 @@ from datetime import date
 from seg_pipeline.outcomes import CheckOutcome, Columns, EngineerAlert, Json, StageResult
 from seg_pipeline.raw.config import IngestConfig
 from seg_pipeline.raw.orphans import ORPHAN_CHECKED, count_orphans, orphan_check
-from seg_pipeline.raw.tables import activity, key_violations, write_feature_rules, write_raw_week
+from seg_pipeline.raw.tables import activity, key_violations, latest_active_week, write_feature_rules, write_raw_week
 from seg_pipeline.sources.landing import LoadResult, load_week
 from seg_pipeline.warehouse.duck import table_columns
 from seg_pipeline.warehouse.engine import Warehouse
-from seg_pipeline.weeks import previous_week
 
 # The product-activity feeds: a company delivers raw events, daily per-feature counts, or both. Their collapse
 # makes a week meaningless, so the volume check (on the events asset, which loads after daily usage) measures
@@ -18,10 +17,12 @@ ACTIVITY_SOURCES = ("product_events", "product_usage")
 VOLUME_CHECKED = frozenset({"product_events"})
 
 
-def volume_check(source: str, week: date, loaded: int, previous: int, threshold: float) -> CheckOutcome:
-    """Blocks the week when product activity is empty or dropped by more than ``threshold`` against last week.
+def volume_check(source: str, week: date, loaded: int, previous: int, threshold: float,
+                 baseline: date | None = None) -> CheckOutcome:
+    """Blocks the week when product activity is empty or dropped by more than ``threshold`` against ``baseline``.
 
-    ``loaded`` and ``previous`` count activity: events plus the usage counts of daily aggregates.
+    ``loaded`` and ``previous`` count activity: events plus the usage counts of daily aggregates; ``baseline`` is
+    the latest earlier week with activity (``tables.latest_active_week``), usually last week.
     """
     if previous == 0:
         passed, drop = loaded > 0, 0.0
@@ -29,7 +30,8 @@ def volume_check(source: str, week: date, loaded: int, previous: int, threshold:
         drop = 1 - loaded / previous
         passed = drop <= threshold
     description = None if passed else (
-        f"{source}: product activity {loaded} (events + daily usage counts) vs {previous} last week (drop {drop:.0%})"
+        f"{source}: product activity {loaded} (events + daily usage counts) vs {previous} in "
+        f"{'the week of ' + baseline.isoformat() if baseline else 'the last week'} (drop {drop:.0%})"
     )
     alert = None if passed else EngineerAlert(
         week_start=week, reason="data_volume", subject=f"[seg_pipeline] event volume check failed for {week}",
@@ -38,7 +40,8 @@ def volume_check(source: str, week: date, loaded: int, previous: int, threshold:
     )
     return CheckOutcome(
         "volume_vs_previous_week", passed,
-        metadata={"rows": loaded, "previous_week_rows": previous, "drop": round(drop, 4), "threshold": threshold},
+        metadata={"rows": loaded, "previous_week_rows": previous, "baseline_week": str(baseline),
+                  "drop": round(drop, 4), "threshold": threshold},
         description=description, alert=alert,
     )
 
@@ -70,8 +73,10 @@ def run_week(source: str, week: date, warehouse: Warehouse, config: IngestConfig
         dups, nulls = key_violations(con, source, week)
         columns = Columns(tuple(table_columns(con, "raw", source)))
         if source in VOLUME_CHECKED:
-            now, before = activity(con, week), activity(con, previous_week(week))
-            checks.append(volume_check(source, week, now, before, config.volume_drop_threshold))
+            baseline = latest_active_week(con, week)
+            before = activity(con, baseline) if baseline is not None else 0
+            checks.append(volume_check(source, week, activity(con, week), before, config.volume_drop_threshold,
+                                       baseline=baseline))
         if source in ORPHAN_CHECKED:
             checks.append(orphan_check(count_orphans(con, source, week), week, config.orphan_max_share))
     checks[:0] = [

@@ -51,6 +51,22 @@ def activity(con: duckdb.DuckDBPyConnection, week: date) -> int:
     return total
 
 
+def latest_active_week(con: duckdb.DuckDBPyConnection, before: date) -> date | None:
+    """Return the newest week before ``before`` with any product activity loaded (None when there is none).
+
+    The volume check compares against it rather than the calendar's previous week, so a week that failed to load
+    (or a quiet holiday week) does not leave the next week without a baseline.
+    """
+    found: list[date] = []
+    for source in ("product_events", "product_usage"):
+        if table_exists(con, "raw", source):
+            sql = f"SELECT max(week_start) FROM {qualified('raw', source)} WHERE week_start < ?"  # noqa: S608 - fixed
+            row = con.execute(sql, [before]).fetchall()[0][0]
+            if row is not None:
+                found.append(row)
+    return max(found) if found else None
+
+
 def write_feature_rules(con: duckdb.DuckDBPyConnection, week: date, key_features: tuple[str, ...], top_n: int) -> None:
     """Replace the week's row of ``raw.feature_rules`` (names lower-cased like the staging models do)."""
     names = [name.strip().lower() for name in key_features if name.strip()]
