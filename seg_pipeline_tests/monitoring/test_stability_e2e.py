@@ -2,13 +2,16 @@
 
 Bounds come from benchmarks/bench_stability.py (README there): before the sustained features, 30-37 % of
 unmoved accounts changed segment every week of every sparse case; after, the first weeks are dominated by
-accounts seen for the first time (60 % of accounts have no activity yet in week 0) and later weeks settle.
+accounts seen for the first time (60 % of accounts have no activity yet in week 0) and later weeks settle. One
+early week may relabel more: the week the first model after the warm-up replaces the provisional champion
+(model.stage.WARMUP_WEEKS; 0.31-0.41 in the grid, where the mass-migration gate holds the sinks).
 """
 
 from typing import Any
 
 import pytest
 
+from seg_pipeline.model.stage import WARMUP_WEEKS
 from seg_pipeline.orchestration import evaluate_home, run_weeks
 from seg_pipeline.settings import Settings
 from seg_pipeline.sources.simulator import SimulationConfig, simulate
@@ -36,7 +39,10 @@ def test_sparse_activity_does_not_flip_unmoved_accounts(sparse_result):
     shares = [u["share"] for u in sparse_result["unmoved_change_share"]]
     assert len(shares) == SPARSE.weeks - 1
     assert all(u["unmoved_accounts"] > 100 for u in sparse_result["unmoved_change_share"])
-    # the weekly-zeros features this replaces flipped 30-37 % of unmoved accounts in every week
-    assert max(shares) <= MAX_SHARE, shares
+    # the weekly-zeros features this replaces flipped 30-37 % of unmoved accounts in every week; now only the
+    # warm-up relabel week may exceed the bound
+    above = [i for i, share in enumerate(shares) if share > MAX_SHARE]
+    assert len(above) <= 1, shares
+    assert all(i < WARMUP_WEEKS for i in above), shares
     # once most accounts have been seen active, flips are rare
     assert shares[-1] <= LAST_SHARE, shares
