@@ -51,7 +51,8 @@ def read_parquet(path: Path, rel: str, contract: Contract) -> FileData:
     with path.open("rb") as fh:
         head = fh.read(200)
     if not head:
-        return _no_rows(rel, contract, EMPTY_FILE, "is empty (0 bytes)", head)
+        # a valid Parquet file without rows still has a schema and a footer: zero bytes is a broken write
+        return _no_rows(rel, contract, UNPARSEABLE_FILE, "is not valid Parquet: the file is empty (0 bytes)", head)
     try:
         pf = pq.ParquetFile(path)
         names = pf.schema_arrow.names
