@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 WEEKLY_JOB_NAME = "weekly_segmentation"
 RUN_JOBS = (WEEKLY_JOB_NAME, "early_retrain")  # the jobs whose latest run says how a week went
 _CHECK_FAILED = "DagsterAssetCheckFailedError"  # the step stopped because a blocking check failed: on purpose
-_REASON_CHARS = 240
-_NAMED_ERRORS = frozenset({"ContractError"})  # errors whose own message names the file; their causes do not  # a reason is one line in a table; the full text is in the run (`seg ui`)
+_REASON_CHARS = 240  # a reason is one line in a table; the full text is in the run (`seg ui`)
+_NAMED_ERRORS = frozenset({"ContractError"})  # errors whose own message names the file; their causes do not
 
 
 @dataclass

@@ -284,3 +284,14 @@ def test_seg_run_keeps_an_absurd_mrr_out_of_the_warehouse(one_week: Path, tmp_pa
         assert con.execute("SELECT max(mrr) FROM raw.crm_accounts").fetchall()[0][0] <= MRR_MAX_USD
         assert con.execute("SELECT reason FROM raw.quarantine WHERE source = 'crm_accounts'").fetchall() == [
             ("out_of_domain:mrr",)]
+
+
+def test_seg_import_passes_a_nul_on_from_csv_and_json_lines_alike(tmp_path: Path):
+    from seg_pipeline.sources.mappings.exports import read_rows
+
+    csv_path, jsonl_path = tmp_path / "a.csv", tmp_path / "a.jsonl"
+    csv_path.write_bytes(b"id,name\nacc_\x001,Acme\n")
+    jsonl_path.write_bytes(b'{"id": "acc_\x001", "name": "Acme"}\n')
+    rows = [r for path, fmt in ((csv_path, "csv"), (jsonl_path, "jsonl")) for r in read_rows(path, path.name, fmt)]
+    # the importer keeps the value; the loader then quarantines it as nul_byte:<col> whatever the landing format
+    assert [(r.reason, r.record) for r in rows] == [(None, {"id": "acc_\x001", "name": "Acme"})] * 2
