@@ -17,6 +17,7 @@ WEEKLY_JOB_NAME = "weekly_segmentation"
 RUN_JOBS = (WEEKLY_JOB_NAME, "early_retrain")  # the jobs whose latest run says how a week went
 _CHECK_FAILED = "DagsterAssetCheckFailedError"  # the step stopped because a blocking check failed: on purpose
 _REASON_CHARS = 240  # a reason is one line in a table; the full text is in the run (`seg ui`)
+_NAMED_ERRORS = frozenset({"ContractError"})  # errors whose own message names the file; their causes do not
 
 
 @dataclass
@@ -119,10 +120,13 @@ def _error_class(err: "SerializableErrorInfo | None") -> str:
 
 
 def _root_cause(err: "SerializableErrorInfo | None") -> str:
-    """Return the innermost error message of a step failure (the user's actual problem, not Dagster's wrapper)."""
+    """Return the innermost error message of a step failure (the user's actual problem, not Dagster's wrapper).
+
+    A contract error is the user's problem already: it names the file, while its cause (pyarrow's) does not.
+    """
     if err is None:
         return "the run failed"
-    while err.cause is not None:
+    while err.cause is not None and err.cls_name not in _NAMED_ERRORS:
         err = err.cause
     message = err.message.strip()
     if err.cls_name:  # "package.module.ContractError: file: column missing" -> "file: column missing"

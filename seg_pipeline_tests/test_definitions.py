@@ -49,6 +49,8 @@ def test_blocking_checks_guard_training_and_sinks():
     graph = _defs().resolve_asset_graph()
     checks = {(k.asset_key.to_user_string(), k.name): graph.get_check_spec(k) for k in graph.asset_check_keys}
     assert checks[("raw/product_events", "volume_vs_previous_week")].blocking
+    for source in ("product_events", "product_usage", "crm_accounts", "support_tickets"):
+        assert checks[(f"raw/{source}", "landing_files_readable")].blocking
     assert checks[("monitoring/segment_migrations", "mass_migration_gate")].blocking
     assert checks[("model/segmentation_model", "quality_gate")].blocking
     assert ("features/account_features", "keys_unique_not_null") in checks

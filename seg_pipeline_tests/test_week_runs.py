@@ -78,3 +78,18 @@ def test_a_warehouse_locked_by_another_process_names_the_fix():
     assert reason.startswith("IO Error: Could not set lock")
     assert "PID 4242" in reason
     assert "warehouse_snapshot.duckdb" in reason
+
+
+def test_a_contract_error_caused_by_a_library_error_keeps_the_file_name():
+    from dagster_shared.error import SerializableErrorInfo
+
+    from seg_pipeline.week_runs import _root_cause
+
+    arrow = SerializableErrorInfo("pyarrow.lib.ArrowInvalid: Parquet magic bytes not found in footer\n", [],
+                                  "ArrowInvalid")
+    contract = SerializableErrorInfo(
+        "seg_pipeline.sources.contracts.ContractError: product_events/events_2026-01-07.parquet: column 'event_ts' "
+        "has Parquet type int64, expected TIMESTAMPTZ\n", [], "ContractError", cause=arrow)
+    wrapper = SerializableErrorInfo("Error occurred while executing op", [], "DagsterExecutionStepExecutionError",
+                                    cause=contract)
+    assert _root_cause(wrapper).startswith("product_events/events_2026-01-07.parquet: column 'event_ts'")

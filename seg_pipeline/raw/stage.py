@@ -46,6 +46,36 @@ def volume_check(source: str, week: date, loaded: int, previous: int, threshold:
     )
 
 
+FILES_CHECK = "landing_files_readable"
+
+
+def files_check(source: str, week: date, problems: list[str]) -> CheckOutcome:
+    """Blocks the week when a landing file gave no rows (empty, header only, not its format), naming each file.
+
+    Without it such a week fails later for a misleading reason (no CRM snapshot, orphan ids, a volume drop).
+    """
+    passed = not problems
+    description = None if passed else "; ".join(problems)
+    alert = None if passed else EngineerAlert(
+        week_start=week, reason=f"unreadable_file_{source}",
+        subject=f"[seg_pipeline] unusable {source} landing file for {week}",
+        body=f"{description}. Training, CRM write-back and alerts are blocked for this week; replace the file "
+        "with a complete export and re-run the week (`seg run " + week.isoformat() + "`).",
+    )
+    return CheckOutcome(FILES_CHECK, passed, metadata={"unusable_files": len(problems)},
+                        description=description, alert=alert)
+
+
+def contract_alert(source: str, week: date, error: Exception) -> EngineerAlert:
+    """Describe, for the engineers, a landing file that broke its contract and stopped the week (the error names it)."""
+    return EngineerAlert(
+        week_start=week, reason=f"contract_{source}",
+        subject=f"[seg_pipeline] {source} landing file rejected for {week}",
+        body=f"{error}. Nothing of the week was written; fix or replace the file and re-run the week "
+        f"(`seg run {week.isoformat()}`).",
+    )
+
+
 def _metadata(result: LoadResult, columns: Columns) -> dict[str, object]:
     return {
         "dagster/row_count": len(result.rows),
@@ -56,6 +86,7 @@ def _metadata(result: LoadResult, columns: Columns) -> dict[str, object]:
         "duplicates_dropped": result.duplicates_dropped,
         "quarantine_reasons": Json(result.reason_counts()),
         "files": Json(result.files),
+        "unusable_files": Json(result.file_problems),
         "table": "raw." + result.source,
     }
 
@@ -80,6 +111,7 @@ def run_week(source: str, week: date, warehouse: Warehouse, config: IngestConfig
         if source in ORPHAN_CHECKED:
             checks.append(orphan_check(count_orphans(con, source, week), week, config.orphan_max_share))
     checks[:0] = [
+        files_check(source, week, result.file_problems),
         CheckOutcome("keys_unique_not_null", dups == 0 and nulls == 0,
                      metadata={"duplicate_keys": dups, "null_keys": nulls}),
         CheckOutcome("reconciles", result.reconciled, metadata={

@@ -30,6 +30,15 @@ EMPLOYEE_BANDS = ("1-10", "11-50", "51-200", "201-1000", "1001-5000", "5000+")
 EMPLOYEE_BAND_EDGES = (10, 50, 200, 1000, 5000)
 REGIONS = ("NA", "EMEA", "APAC", "LATAM")
 
+# Domain ceilings: values above them are broken exports (a unit mix-up, an overflow, a test record), never real
+# business, so the row is quarantined as ``out_of_domain:<col>`` before it can reach a feature or a model. They sit
+# orders of magnitude above any real SaaS account; docs/contracts.md lists them.
+MRR_MAX_USD = 10_000_000.0  # monthly recurring revenue of one account, USD a month
+SEATS_MAX = 1_000_000  # licensed seats of one account
+DAILY_COUNT_MAX = 1_000_000_000  # usage events of one account, feature and day
+DAILY_USERS_MAX = SEATS_MAX  # distinct users of one account, feature and day
+DAILY_SECONDS_MAX = 86_400.0 * DAILY_USERS_MAX  # summed usage seconds of one account, feature and day
+
 # Lineage columns appended to every raw.* table, and the raw.quarantine shape (name, DuckDB type).
 LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("week_start", "DATE"), ("source_file", "VARCHAR"), ("source_row", "BIGINT"),
@@ -38,6 +47,15 @@ QUARANTINE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("source", "VARCHAR"), ("week_start", "DATE"), ("source_file", "VARCHAR"), ("source_row", "BIGINT"),
     ("reason", "VARCHAR"), ("record", "VARCHAR"),
 )
+
+# Whole-file quarantine reasons (one row, ``source_row`` 0, per file the readers cannot turn into rows). Any of
+# them blocks the week through the raw check ``landing_files_readable``, except an empty file of a source whose
+# contract allows empty files (a quiet week of tickets).
+EMPTY_FILE = "empty_file"
+UNPARSEABLE_FILE = "unparseable_file"
+FILE_REASONS = (EMPTY_FILE, UNPARSEABLE_FILE)
+# A NUL byte in any text field, whatever the file format: NUL truncates strings in C-based tools downstream.
+NUL_BYTE = "nul_byte"
 
 
 class ContractError(ValueError):
@@ -79,7 +97,8 @@ class Contract:
     ``ts_column`` must fall inside the loaded week; ``ts_order`` pairs (earlier, later) must be ordered;
     ``day_column`` (a DATE) must equal the day in the file's name (daily aggregates). ``one_of_shapes`` marks a
     feed a company may not deliver at all (product activity comes as events, daily usage or both): a week without
-    any of its files is no warning, the activity volume check judges the week.
+    any of its files is no warning, the activity volume check judges the week. ``empty_file_ok`` says whether a
+    file without rows is a quiet period (a warning) or a broken export that blocks the week (a CRM snapshot).
     """
 
     source: str
@@ -95,6 +114,7 @@ class Contract:
     ts_order: tuple[tuple[str, str], ...] = ()
     day_column: str | None = None
     one_of_shapes: bool = False
+    empty_file_ok: bool = True
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -155,9 +175,9 @@ CONTRACTS: dict[str, Contract] = {
             _col("usage_date", "DATE", nullable=False),
             _col("feature_name", nullable=False),  # the product's own name, verbatim, any vocabulary
             _col("event_type", nullable=False, allowed=EVENT_TYPES),
-            _col("usage_count", "BIGINT", nullable=False, min=0),
-            _col("duration_seconds", "DOUBLE", min=0, required=False),
-            _col("active_users", "BIGINT", min=0, required=False),
+            _col("usage_count", "BIGINT", nullable=False, min=0, max=DAILY_COUNT_MAX),
+            _col("duration_seconds", "DOUBLE", min=0, max=DAILY_SECONDS_MAX, required=False),
+            _col("active_users", "BIGINT", min=0, max=DAILY_USERS_MAX, required=False),
         ),
         key=("account_id", "usage_date", "feature_name", "event_type"),
         ts_column=None,
@@ -177,8 +197,8 @@ CONTRACTS: dict[str, Contract] = {
             _col("employee_band"),
             _col("region"),
             _col("plan", nullable=False, allowed=PLANS),
-            _col("seats", "BIGINT", nullable=False, min=0),
-            _col("mrr", "DOUBLE", nullable=False, min=0),
+            _col("seats", "BIGINT", nullable=False, min=0, max=SEATS_MAX),
+            _col("mrr", "DOUBLE", nullable=False, min=0, max=MRR_MAX_USD),
             _col("signup_date", "DATE"),
             _col("renewal_date", "DATE"),
             _col("account_manager_id", nullable=False),
@@ -193,6 +213,7 @@ CONTRACTS: dict[str, Contract] = {
         cadence="week",
         null_key_columns=("account_id",),
         duplicate_key="reject",
+        empty_file_ok=False,  # a snapshot without accounts is a failed export, never an empty company
     ),
     "support_tickets": Contract(
         source="support_tickets",

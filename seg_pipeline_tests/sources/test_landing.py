@@ -275,7 +275,8 @@ def test_malformed_lines_are_quarantined_by_physical_line(landing: Path):
     write_crm(landing, rows, raw_lines=raw, eol=b"\r\n")
     result = load_week("crm_accounts", landing, WEEK, now=NOW)
     # header=1; data row k sits after the raw lines inserted before it
-    assert reasons(result) == {4: "malformed_line", 7: "malformed_line", 10: "malformed_line",
+    # a NUL byte is no reading problem: the line parses, the field is quarantined as in every other format
+    assert reasons(result) == {4: "malformed_line", 7: "malformed_line", 10: "nul_byte:account_name",
                                13: "malformed_line"}
     assert len(result.rows) == 20
     assert result.rows_in == 24
@@ -300,18 +301,46 @@ def test_duplicate_account_id_rejects_the_snapshot(landing: Path):
 
 
 @pytest.mark.parametrize(
-    "content",
-    [b"", b"\x89PNG\r\n\x1a\n\x00\x00binary", b"foo;bar;baz\n1;2;3\n", b"\xff\xfe a\x00c\x00c\x00\n"],
+    ("content", "reason", "problem"),
+    [
+        (b"", "empty_file", "is empty (0 bytes)"),
+        (b"\n\r\n  \n", "empty_file", "has only blank lines"),
+        (",".join(CRM_HEADER).encode() + b"\n", "empty_file", "has a header but no rows"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00binary", "unparseable_file", "is not valid CSV: the header line is not UTF-8"),
+        (b"foo;bar;baz\n1;2;3\n", "unparseable_file", "is not valid CSV: no contract column in the header"),
+        (b"\xff\xfe a\x00c\x00c\x00\n", "unparseable_file", "is not valid CSV: the header line is not UTF-8"),
+    ],
 )
-def test_unparseable_csv_is_quarantined_as_one_row(landing: Path, content: bytes):
+def test_unusable_csv_is_one_quarantine_row_and_a_named_problem(landing: Path, content: bytes, reason: str,
+                                                                  problem: str):
     path = landing / CRM_FILE
     path.parent.mkdir(parents=True)
     path.write_bytes(content)
     result = load_week("crm_accounts", landing, WEEK, now=NOW)
     assert result.rows.empty
     assert result.rows_in == 1
-    assert result.quarantine[["source_row", "reason"]].values.tolist() == [[0, "unparseable_file"]]
+    assert result.quarantine[["source_row", "reason"]].values.tolist() == [[0, reason]]
     assert json.loads(result.quarantine["record"].iloc[0])["file"] == CRM_FILE
+    assert len(result.file_problems) == 1
+    assert result.file_problems[0].startswith(f"crm_accounts file landing/{CRM_FILE} {problem}")
+    assert_reconciled(result)
+
+
+def test_empty_ticket_file_is_a_quiet_week_not_a_problem(landing: Path):
+    path = landing / TICKETS_FILE
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"")
+    result = load_week("support_tickets", landing, WEEK, now=NOW)
+    assert (result.rows_in, len(result.quarantine), result.file_problems) == (0, 0, [])
+    assert any("is empty (0 bytes)" in w for w in result.warnings)
+
+
+def test_ticket_file_without_one_json_object_is_unparseable(landing: Path):
+    write_tickets(landing, [b"\x00\x01garbage", b"[1, 2]", b"not json"])
+    result = load_week("support_tickets", landing, WEEK, now=NOW)
+    assert result.quarantine["reason"].tolist() == ["unparseable_file"]
+    assert result.file_problems == [f"support_tickets file landing/{TICKETS_FILE} is not valid JSON lines: no line "
+                                    "is a JSON object"]
     assert_reconciled(result)
 
 
@@ -408,8 +437,12 @@ def test_unreadable_parquet_and_schema_mismatch_are_rejected_naming_the_file(lan
     write_events(landing, WEEK, [event(i) for i in range(3)])
     bad = landing / "product_events/events_2026-01-07.parquet"
     bad.write_bytes(b"PAR1 this is not parquet")
-    with pytest.raises(ContractError, match=r"events_2026-01-07\.parquet: cannot read Parquet file"):
-        load_week("product_events", landing, WEEK, now=NOW)
+    result = load_week("product_events", landing, WEEK, now=NOW)  # the readable days load; the week is blocked
+    assert len(result.rows) == 3
+    assert reasons(result) == {0: "unparseable_file"}
+    assert result.file_problems[0].startswith(
+        "product_events file landing/product_events/events_2026-01-07.parquet is not valid Parquet: ")
+    assert_reconciled(result)
     bad.unlink()
     int_ts = pa.schema([(n, pa.string()) for n in CONTRACTS["product_events"].names[:-1]] + [("event_ts", pa.int64())])
     write_events(landing, WEEK + timedelta(days=2), [event(0, 2, event_ts=0)], schema=int_ts)

@@ -7,8 +7,9 @@ import dagster as dg
 from seg_pipeline.defs.resources import AlertChannelResource, LandingZoneResource, WarehouseResource
 from seg_pipeline.defs.weekly import Event, emit, partition_week, weekly_asset, weekly_check
 from seg_pipeline.raw.orphans import ORPHAN_CHECKED
-from seg_pipeline.raw.stage import VOLUME_CHECKED, record_feature_rules, run_week
+from seg_pipeline.raw.stage import FILES_CHECK, VOLUME_CHECKED, contract_alert, record_feature_rules, run_week
 from seg_pipeline.sinks.engineer import notify_engineers
+from seg_pipeline.sources.contracts import ContractError
 
 _DESCRIPTIONS = {
     "product_events": (
@@ -42,6 +43,12 @@ _DEPS = {"product_events": [_CRM, dg.AssetKey(["raw", "product_usage"])], "produ
 def _check_specs(source: str) -> list[dg.AssetCheckSpec]:
     key = dg.AssetKey(["raw", source])
     specs = [
+        weekly_check(
+            FILES_CHECK, asset=key, blocking=True,
+            description="Blocks the week when a landing file gave no rows: zero bytes, a header only, or not the "
+            "format its name says (garbage, truncated Parquet); the reason names the file. An empty file of a "
+            "source that may be quiet (tickets, a day of events) only warns; a CRM snapshot never may be empty.",
+        ),
         weekly_check("keys_unique_not_null", asset=key, description="Contract key columns are unique and set."),
         weekly_check("reconciles", asset=key, description="rows read = loaded + quarantined + duplicates dropped."),
     ]
@@ -77,8 +84,12 @@ def build_raw_asset(source: str) -> dg.AssetsDefinition:
         landing: LandingZoneResource,
         alerts: AlertChannelResource,
     ) -> Iterator[Event]:
-        engine = warehouse.engine()
-        result, warnings = run_week(source, partition_week(context), engine, landing.config())
+        engine, week = warehouse.engine(), partition_week(context)
+        try:
+            result, warnings = run_week(source, week, engine, landing.config())
+        except ContractError as exc:  # the file is named in the message; the engineers hear of it like a block
+            notify_engineers(engine, alerts.config(), contract_alert(source, week, exc))
+            raise dg.Failure(description=str(exc)) from exc
         for warning in warnings:
             context.log.warning(warning)
         yield from emit(result, notify=lambda alert: notify_engineers(engine, alerts.config(), alert))

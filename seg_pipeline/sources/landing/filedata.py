@@ -15,13 +15,27 @@ DATE = pd.ArrowDtype(pa.date32())
 TS = "datetime64[ns, UTC]"
 
 
+@dataclass(frozen=True)
+class FileProblem:
+    """Why a whole file gave no rows.
+
+    ``reason`` is ``empty_file`` or ``unparseable_file``; ``text`` completes the sentence "<source> file <path> ...";
+    ``record`` is the quarantine row's JSON (file, problem, first bytes).
+    """
+
+    reason: str
+    text: str
+    record: str
+
+
 @dataclass
 class FileData:
     """One file after reading, before validation: raw values as pyarrow-backed columns.
 
     ``records`` renders the original rows at given positions (only quarantined rows are ever rendered);
     ``pre_reason`` holds reasons found while reading (a JSON object where a scalar belongs); ``bad_lines`` are
-    ``(line, reason, record)`` of lines that never became rows.
+    ``(line, reason, record)`` of lines that never became rows; ``problem`` is set when the whole file gave no rows
+    (the loader decides whether that quarantines and blocks, see :class:`FileProblem`).
     """
 
     rel: str
@@ -32,6 +46,7 @@ class FileData:
     bad_lines: list[tuple[int, str, str]] = field(default_factory=list)
     rows_in: int = 0
     warnings: list[str] = field(default_factory=list)
+    problem: FileProblem | None = None
 
 
 def check_header(contract: Contract, names: Sequence[str], rel: str, warnings: list[str]) -> list[str]:

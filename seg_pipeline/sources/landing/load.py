@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from seg_pipeline.sources.contracts import QUARANTINE_COLUMNS, Contract, get_contract
-from seg_pipeline.sources.landing.filedata import DATE, STR, TS
+from seg_pipeline.sources.contracts import EMPTY_FILE, QUARANTINE_COLUMNS, Contract, get_contract
+from seg_pipeline.sources.landing.filedata import DATE, STR, TS, FileData
 from seg_pipeline.sources.landing.files import landing_root, week_files
 from seg_pipeline.sources.landing.readers import READERS
 from seg_pipeline.sources.landing.records import dumps
@@ -32,6 +32,7 @@ class LoadResult:
     rows_in: int
     duplicates_dropped: int
     warnings: list[str] = field(default_factory=list)
+    file_problems: list[str] = field(default_factory=list)  # one sentence per file that blocks the week
 
     @property
     def reconciled(self) -> bool:
@@ -51,6 +52,23 @@ class _WeekRead:
     quarantine: list[QuarantineRow] = field(default_factory=list)
     rows_in_by_file: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    file_problems: list[str] = field(default_factory=list)
+
+    def file_problem(self, contract: Contract, fd: FileData) -> None:
+        """Warn about an empty file of a source that may be quiet; quarantine any other file without rows whole.
+
+        The quarantine row (``source_row`` 0) counts as one row read, so ``in = loaded + quarantined + duplicates``
+        still holds, and the sentence blocks the week through the raw check ``landing_files_readable``.
+        """
+        if fd.problem is None:
+            return
+        sentence = f"{contract.source} file landing/{fd.rel} {fd.problem.text}"
+        if fd.problem.reason == EMPTY_FILE and contract.empty_file_ok:
+            self.warnings.append(sentence)
+            return
+        self.file_problems.append(sentence)
+        self.quarantine.append((fd.rel, 0, fd.problem.reason, fd.problem.record))
+        self.rows_in_by_file[fd.rel] = fd.rows_in + 1
 
 
 def load_week(
@@ -64,8 +82,9 @@ def load_week(
     """Read, validate and reconcile one week of ``source`` from the landing directory.
 
     Returns typed rows (contract columns + ``week_start``, ``source_file``, ``source_row``) and quarantine rows
-    with reasons. Raises :class:`ContractError` (naming the file) for a missing required column, an unreadable
-    Parquet file, a duplicate key in a snapshot source, or a file whose quarantined share exceeds
+    with reasons; ``file_problems`` names each file that gave no rows (empty, header only, not its format) and
+    must block the week. Raises :class:`ContractError` (naming the file) for a missing required column, a Parquet
+    column of the wrong type, a duplicate key in a snapshot source, or a file whose quarantined share exceeds
     ``reject_rate``. ``now`` (default: current UTC time) bounds timestamps so future events are quarantined.
     """
     contract = get_contract(source)
@@ -85,7 +104,7 @@ def load_week(
     return LoadResult(source=source, week_start=week_start, rows=_final_rows(rows, contract, week_start),
                       quarantine=_quarantine_frame(read.quarantine, source, week_start), files=files,
                       rows_in=sum(read.rows_in_by_file.values()), duplicates_dropped=duplicates,
-                      warnings=read.warnings)
+                      warnings=read.warnings, file_problems=read.file_problems)
 
 
 def _normalise_now(now: datetime | None) -> pd.Timestamp:
@@ -118,6 +137,7 @@ def _read_week(contract: Contract, paths: list[Path], files: list[str], week_sta
         out.warnings += fd.warnings
         out.rows_in_by_file[rel] = fd.rows_in
         out.quarantine += [(rel, line, reason, record) for line, reason, record in fd.bad_lines]
+        out.file_problem(contract, fd)
         frame, reasons = validate(fd, contract, start, end, now, file_days.get(rel))
         if contract.duplicate_key == "reject":
             check_unique_key(frame, contract, rel)

@@ -1,8 +1,9 @@
 """One landing file → :class:`FileData`, per contract file format (Parquet, CSV, JSON lines).
 
-Readers only split and type-check the container: a broken line becomes a ``malformed_line`` quarantine row, a
-file that cannot be read at all becomes one ``unparseable_file`` row (text formats) or a :class:`ContractError`
-(Parquet, and any file missing a required column).
+Readers only split and type-check the container: a broken line becomes a ``malformed_line`` quarantine row; a
+file that gives no rows at all (zero bytes, a header only, not the format its name says) carries a
+:class:`FileProblem` the loader quarantines and blocks the week on; a file missing a required column or with a
+column of the wrong Parquet type raises :class:`ContractError`.
 """
 
 import csv
@@ -17,33 +18,52 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from seg_pipeline.sources.contracts import Column, Contract, ContractError
-from seg_pipeline.sources.landing.filedata import STR, FileData, check_header, string_frame
+from seg_pipeline.sources.contracts import EMPTY_FILE, UNPARSEABLE_FILE, Column, Contract, ContractError
+from seg_pipeline.sources.landing.filedata import STR, FileData, FileProblem, check_header, string_frame
 from seg_pipeline.sources.landing.records import dumps, frame_records, line_record
-
-UNPARSEABLE = "unparseable_file"
 
 _BOM = b"\xef\xbb\xbf"
 _DELIMITERS = (",", ";", "\t", "|")
 _MAX_RECORD_LINES = 50  # a quoted field may span lines, but an unclosed quote must not swallow the file
+_CAUSE_CHARS = 160
+
+
+def _short(exc: BaseException) -> str:
+    """Return the first line of a library's error, short enough for a one-line reason."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= _CAUSE_CHARS else text[: _CAUSE_CHARS - 1] + "…"
+
+
+def _no_rows(rel: str, contract: Contract, reason: str, text: str, head: bytes) -> FileData:
+    """Return an empty frame carrying the problem of a file that gave no rows (the loader quarantines or warns)."""
+    record = dumps({"file": rel, "problem": text, "head": head[:200].decode("utf-8", errors="backslashreplace")})
+    empty = string_frame(contract, {}, 0)
+    return FileData(rel=rel, raw=empty, source_row=np.zeros(0, dtype=np.int64), records=frame_records(empty),
+                    problem=FileProblem(reason, text, record))
 
 
 # --------------------------------------------------------------------------------------------- parquet
 
 
 def read_parquet(path: Path, rel: str, contract: Contract) -> FileData:
-    """Read a Parquet landing file; an unreadable file raises ``ContractError`` naming it."""
+    """Read a Parquet landing file; zero bytes, corrupt or truncated files come back as a :class:`FileProblem`."""
+    with path.open("rb") as fh:
+        head = fh.read(200)
+    if not head:
+        # a valid Parquet file without rows still has a schema and a footer: zero bytes is a broken write
+        return _no_rows(rel, contract, UNPARSEABLE_FILE, "is not valid Parquet: the file is empty (0 bytes)", head)
     try:
         pf = pq.ParquetFile(path)
         names = pf.schema_arrow.names
     except Exception as exc:  # pyarrow raises several exception types for corrupt files
-        raise ContractError(f"{rel}: cannot read Parquet file: {exc}") from exc
+        return _no_rows(rel, contract, UNPARSEABLE_FILE, f"is not valid Parquet: {_short(exc)}", head)
     warnings: list[str] = []
     present = check_header(contract, names, rel, warnings)
     try:
         table = pf.read(columns=present)
-    except Exception as exc:
-        raise ContractError(f"{rel}: cannot read Parquet file: {exc}") from exc
+    except Exception as exc:  # a corrupt page or a truncated column chunk
+        return _no_rows(rel, contract, UNPARSEABLE_FILE, f"is not valid Parquet: {_short(exc)}", head)
     arrays = {name: _normalise_arrow(table.column(name), contract.column(name), rel) for name in present}
     n = table.num_rows
     raw = pd.DataFrame(
@@ -53,8 +73,10 @@ def read_parquet(path: Path, rel: str, contract: Contract) -> FileData:
             for name in contract.names
         }
     )
+    problem = None if n else FileProblem(EMPTY_FILE, "has a schema but no rows",
+                                         dumps({"file": rel, "problem": "has a schema but no rows"}))
     return FileData(rel=rel, raw=raw, source_row=np.arange(1, n + 1, dtype=np.int64),
-                    records=frame_records(raw), rows_in=n, warnings=warnings)
+                    records=frame_records(raw), rows_in=n, warnings=warnings, problem=problem)
 
 
 def _normalise_arrow(arr: pa.ChunkedArray, col: Column, rel: str) -> pa.ChunkedArray:
@@ -94,18 +116,8 @@ def _split_lines(data: bytes) -> list[bytes]:
     return data.splitlines()
 
 
-def _unparseable(rel: str, contract: Contract, problem: str, data: bytes) -> FileData:
-    record = dumps({"file": rel, "problem": problem,
-                    "head": data[:200].decode("utf-8", errors="backslashreplace")})
-    empty = string_frame(contract, {}, 0)
-    return FileData(rel=rel, raw=empty, source_row=np.zeros(0, dtype=np.int64), records=frame_records(empty),
-                    bad_lines=[(0, UNPARSEABLE, record)], rows_in=1,
-                    warnings=[f"{rel}: whole file quarantined ({problem})"])
-
-
 def _decode_line(raw: bytes) -> str | None:
-    if b"\x00" in raw:
-        return None
+    """UTF-8 text of a line, or None. A NUL byte decodes: the rules quarantine it per field (``nul_byte:<col>``)."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -134,14 +146,16 @@ def read_csv(path: Path, rel: str, contract: Contract) -> FileData:
     """Read a CSV landing file line by line, so a malformed line is quarantined instead of failing the file."""
     data = path.read_bytes()
     lines = _split_lines(data)
-    if not lines:
-        return _unparseable(rel, contract, "empty file", data)
+    if not any(line.strip() for line in lines):
+        text = "is empty (0 bytes)" if not data else "has only blank lines"
+        return _no_rows(rel, contract, EMPTY_FILE, text, data)
     header = _decode_line(lines[0])
-    if header is None:
-        return _unparseable(rel, contract, "header is not valid UTF-8 text", data)
+    if header is None or "\x00" in header:
+        return _no_rows(rel, contract, UNPARSEABLE_FILE, "is not valid CSV: the header line is not UTF-8 text", data)
     dialect = _detect_delimiter(header, contract)
     if dialect is None:
-        return _unparseable(rel, contract, "cannot detect the CSV dialect: no contract column in the header", data)
+        return _no_rows(rel, contract, UNPARSEABLE_FILE,
+                        "is not valid CSV: no contract column in the header line", data)
     delim, names = dialect
     warnings: list[str] = []
     if delim != ",":
@@ -155,8 +169,10 @@ def read_csv(path: Path, rel: str, contract: Contract) -> FileData:
     def records(pos: np.ndarray) -> list[str]:
         return [dumps(dict(zip(names, fields_by_row[p], strict=True))) for p in pos]
 
+    problem = None if rows or bad else FileProblem(EMPTY_FILE, "has a header but no rows",
+                                                   dumps({"file": rel, "problem": "has a header but no rows"}))
     return FileData(rel=rel, raw=raw_frame, source_row=np.asarray(rows, dtype=np.int64), records=records,
-                    bad_lines=bad, rows_in=len(rows) + len(bad), warnings=warnings)
+                    bad_lines=bad, rows_in=len(rows) + len(bad), warnings=warnings, problem=problem)
 
 
 def _csv_rows(lines: list[bytes], delim: str, width: int
@@ -234,8 +250,13 @@ def _json_scalar(value: Any) -> tuple[str | None, bool]:
 
 def read_jsonl(path: Path, rel: str, contract: Contract) -> FileData:
     """Read a JSON-lines landing file; lines that are not JSON objects are quarantined."""
-    lines = _split_lines(path.read_bytes())
+    data = path.read_bytes()
+    lines = _split_lines(data)
+    if not any(line.strip() for line in lines):
+        return _no_rows(rel, contract, EMPTY_FILE, "is empty (0 bytes)" if not data else "has only blank lines", data)
     objects, rows, bad = _json_objects(lines)
+    if not objects:
+        return _no_rows(rel, contract, UNPARSEABLE_FILE, "is not valid JSON lines: no line is a JSON object", data)
     warnings: list[str] = []
     if objects:
         keys: set[str] = set()
@@ -264,7 +285,7 @@ def _json_objects(lines: list[bytes]) -> tuple[list[dict[str, Any]], list[int], 
         obj: Any = None
         if text is not None:
             try:
-                obj = json.loads(text)
+                obj = json.loads(text, strict=False)  # a raw control character (NUL) in a string: per field
             except ValueError:
                 obj = None
         if not isinstance(obj, dict):
