@@ -138,7 +138,7 @@ def test_top_movers_only_into_at_risk_segments_confirmed_first(ro_con: duckdb.Du
     assert movers["account_name"].iloc[0] == "Company 13"
     assert "logins -39 %, 3 P1 tickets" in built.path.read_text()
     with pytest.raises(queries.Unavailable, match="no account moved into an at-risk segment"):
-        queries.top_movers(ro_con, at_risk=lambda name: False)
+        queries.top_movers(ro_con, into_at_risk=lambda f, t: False)
 
 
 def test_top_movers_use_the_one_at_risk_definition(tmp_path: Path) -> None:
