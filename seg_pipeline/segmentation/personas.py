@@ -154,7 +154,7 @@ def name_segments(
         seg = int(cast(int, label))
         if seg in previous and prev_z is not None and seg in prev_z.index:
             cols = list(profiles_z.columns.intersection(prev_z.columns))
-            if _kept_name(prof, prev_z.loc[seg], previous[seg], cols):
+            if _kept_name(prof, cast(pd.Series, prev_z.loc[seg]), previous[seg], cols):
                 names[seg] = previous[seg]
     taken = set(names.values())
     proposals = []

@@ -123,7 +123,8 @@ def test_only_moves_into_a_more_severe_at_risk_state_are_flagged():
                           {**_move("acc_000003", 1, 4), "account_name": "Growing"}])
     msg = build_digest("am_00", "Ann", None, moves, week=WEEK1, link="http://dash")
     bullets = [line for line in msg.text.splitlines() if line.startswith("•")]
-    assert bullets[0].startswith("• Worse") and bullets[0].count("⚠") == 1
+    assert bullets[0].startswith("• Worse")
+    assert bullets[0].count("⚠") == 1
     assert [b.count("⚠") for b in bullets[1:]] == [0, 0]
     assert msg.subject.endswith("3 account(s), 1 into at-risk segments")
 
