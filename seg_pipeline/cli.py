@@ -415,8 +415,9 @@ def evaluate(ctx: click.Context, as_json: bool) -> None:
     """Compare the pipeline's segments and migrations with the simulator's planted truth.
 
     Reports the adjusted Rand index per week, migration precision/recall (segments mapped to personas), the
-    median weeks from a first at-risk assignment to churn, and the weekly share of accounts without a planted
-    move whose segment changed anyway.
+    weekly share of accounts without a planted move whose segment changed anyway, and for the alerts into
+    at-risk segments planned for the account managers: precision (churn within 8 weeks), the share of
+    churners alerted before churning and the median weeks from the alert to churn.
     """
     from seg_pipeline.orchestration import evaluate_home
 
@@ -436,8 +437,13 @@ def evaluate(ctx: click.Context, as_json: bool) -> None:
 
     click.echo(f"mean ARI {fmt(result['mean_ari'])}; migrations: precision {fmt(result['precision'])}, "
                f"recall {fmt(result['recall'])} ({result['matched_migrations']} matched of "
-               f"{result['predicted_migrations']} predicted / {result['true_migrations']} true); "
-               f"median weeks from first at-risk segment to churn: {result['median_weeks_at_risk_to_churn']}")
+               f"{result['predicted_migrations']} predicted / {result['true_migrations']} true)")
+    click.echo(f"alerts into at-risk (planned for delivery): {result['alerts_into_at_risk']} of "
+               f"{result['alerts_planned']}; precision {fmt(result['alert_precision'])} (churn within 8 weeks; "
+               f"{fmt(result['alert_precision_followed_up'])} over the {result['alerts_into_at_risk_followed_up']} "
+               f"with 8 weeks observed); churners alerted before churning: "
+               f"{result['churners_alerted_before_churn']} of {result['churners_alertable']} "
+               f"(recall {fmt(result['alert_recall'])}); median lead {result['median_alert_lead_weeks']} weeks")
     click.echo(f"unmoved accounts changing segment (no planted move within ±2 weeks): max "
                f"{fmt(result['unmoved_change_share_max'])}, mean {fmt(result['unmoved_change_share_mean'])} per week")
 

@@ -252,6 +252,7 @@ def latest_week_summary(settings: Settings) -> dict[str, Any]:
 def evaluate_home(settings: Settings) -> dict[str, Any]:
     """Run the planted-truth evaluation on SEG_HOME's truth files and warehouse."""
     from seg_pipeline.monitoring.evaluate import evaluate
+    from seg_pipeline.sinks.tables import planned_alert_items
 
     truth = {n: pd.read_parquet(settings.truth_dir / f"{n}.parquet") for n in ("personas", "migrations", "churn")}
     with settings.warehouse().reader() as con:
@@ -261,4 +262,5 @@ def evaluate_home(settings: Settings) -> dict[str, Any]:
             if table_exists(con, "monitoring", "segment_migrations")
             else pd.DataFrame()
         )
-    return evaluate(truth["personas"], truth["migrations"], truth["churn"], assignments, migrations)
+        alerts = planned_alert_items(con)
+    return evaluate(truth["personas"], truth["migrations"], truth["churn"], assignments, migrations, alerts)

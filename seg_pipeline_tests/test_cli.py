@@ -87,6 +87,9 @@ def test_demo_status_and_evaluate_on_the_tiny_home(demo_home):
     result = json.loads(out.output)
     assert len(result["per_week"]) == len(demo_home["weeks"])
     assert 0 < result["mean_ari"] <= 1
+    # alert figures come from the digests the sinks planned (sinks.alert_items)
+    assert result["alerts_planned"] >= result["alerts_into_at_risk"] >= 0
+    assert result["alert_precision"] is None or 0 <= result["alert_precision"] <= 1
 
 
 def test_import_maps_a_saas_stack_into_the_landing_zone(tmp_path):

@@ -2,8 +2,8 @@
 
 Only the CLI calls this (the pipeline never reads the truth). It answers three questions a data scientist asks
 before trusting the segments: do they recover the personas (ARI per week), are the confirmed migrations real
-ones (precision / recall after mapping segments to personas), and how much warning does "at-risk" give before
-an account churns.
+ones (precision / recall after mapping segments to personas), and are the alerts into at-risk segments that
+were planned for the account managers right, and how early (alert precision, recall of churners, lead time).
 """
 
 from typing import Any, cast
@@ -13,10 +13,12 @@ import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
 from seg_pipeline.monitoring.ledger import LEDGER_COLUMNS, to_week
-from seg_pipeline.segmentation.personas import is_at_risk
+from seg_pipeline.segmentation.personas import into_at_risk, is_at_risk
 
 OUTLIER = "outlier"
 MATCH_WINDOW = pd.Timedelta(weeks=2)
+ALERT_WINDOW_WEEKS = 8  # an alert into at-risk is right when its account churns within this many weeks after it
+ALERT_COLUMNS = ("account_id", "week_start", "from_name", "to_name")
 
 
 def _predicted_label(df: pd.DataFrame) -> pd.Series:
@@ -124,8 +126,56 @@ def _first_at_risk(asg: pd.DataFrame, churn: pd.DataFrame) -> pd.DataFrame:
     return risky.groupby("account_id").agg(first=("week_start", "min"), churn=("churn_week", "first"))
 
 
+def _weeks_between(start: pd.Series, end: pd.Series) -> pd.Series:
+    return (end - start).dt.days // 7
+
+
+def alert_outcomes(alerts: pd.DataFrame, churn: pd.DataFrame, *, first_week: pd.Timestamp | None,
+                   horizon: pd.Timestamp | None) -> dict[str, Any]:
+    """Score the planned alerts into at-risk segments against the true churn weeks.
+
+    ``alerts`` are the items of the AM digests the alerts sink planned (``sinks.alert_items``); an alert is
+    *into at-risk* by :func:`~seg_pipeline.segmentation.personas.is_into_at_risk`. It is right when its account
+    churns 1 to 8 weeks after the alert's week (an alert is read after its week closed, so a churn in that
+    week is too late). Churn is known up to ``horizon`` (the last simulated week): alerts less than 8 weeks
+    before it are judged on the weeks observed (``alert_precision`` is then a lower bound;
+    ``alert_precision_followed_up`` keeps the alerts with the whole window observed). Recall: of the accounts
+    that churned at least two weeks after ``first_week`` (the first week a move can be alerted is the second
+    assigned week), the share with an into-at-risk alert in the 8 weeks before churning; lead time: weeks from
+    that account's first such alert to its churn.
+    """
+    missing = [c for c in ALERT_COLUMNS if c not in alerts.columns]
+    if missing:
+        raise ValueError(f"alerts are missing column(s): {', '.join(missing)}")
+    a = alerts.assign(week_start=to_week(alerts["week_start"]))
+    risky = a.loc[into_at_risk(a["from_name"], a["to_name"]), ["account_id", "week_start"]]
+    risky = risky.merge(churn[["account_id", "churn_week"]], on="account_id", how="left")
+    lead = _weeks_between(risky["week_start"], risky["churn_week"])
+    hit = lead.between(1, ALERT_WINDOW_WEEKS)
+    full = (risky["week_start"] + pd.Timedelta(weeks=ALERT_WINDOW_WEEKS) <= horizon) if horizon is not None \
+        else pd.Series(False, index=risky.index)
+    first_hit = risky.loc[hit].groupby("account_id").agg(first=("week_start", "min"), churn=("churn_week", "first"))
+    leads = _weeks_between(first_hit["first"], first_hit["churn"])
+    alertable = churn if first_week is None else churn.loc[
+        churn["churn_week"] >= first_week + pd.Timedelta(weeks=2)]
+    caught = int(alertable["account_id"].isin(first_hit.index).sum())
+    return {
+        "alerts_planned": len(a),
+        "alerts_into_at_risk": len(risky),
+        "alerts_into_at_risk_followed_by_churn": int(hit.sum()),
+        "alert_precision": float(hit.mean()) if len(risky) else None,
+        "alerts_into_at_risk_followed_up": int(full.sum()),
+        "alert_precision_followed_up": float(hit[full].mean()) if full.any() else None,
+        "median_alert_lead_weeks": float(leads.median()) if len(leads) else None,
+        "churners_alertable": int(alertable["account_id"].nunique()),
+        "churners_alerted_before_churn": caught,
+        "alert_recall": caught / alertable["account_id"].nunique() if len(alertable) else None,
+    }
+
+
 def evaluate(truth_personas: pd.DataFrame, truth_migrations: pd.DataFrame, truth_churn: pd.DataFrame,
-             assignments: pd.DataFrame, migrations: pd.DataFrame) -> dict[str, Any]:
+             assignments: pd.DataFrame, migrations: pd.DataFrame, alerts: pd.DataFrame | None = None,
+             ) -> dict[str, Any]:
     """Compare assignments / the migration ledger with the truth; returns a JSON-friendly dict.
 
     - ARI per week over accounts present in both; predicted outliers (``is_outlier``) form one "outlier" class,
@@ -137,8 +187,9 @@ def evaluate(truth_personas: pd.DataFrame, truth_migrations: pd.DataFrame, truth
     - ``unmoved_change_share``: per week, the share of accounts without any planted change (same persona in the
       previous and this week, no planted migration within ±2 weeks) whose segment or outlier flag changed;
       ``_max`` / ``_mean`` over the weeks. Segments must follow sustained behaviour, not a quiet week.
-    - Median whole weeks from an account's first at-risk week (``personas.is_at_risk``, the definition the AM
-      alerts use) to its churn week (at-risk weeks after the churn week are ignored).
+    - Median whole weeks from an account's first week in an at-risk segment (``personas.is_at_risk``) to its
+      churn week (at-risk weeks after the churn week are ignored): segment membership, not alerts.
+    - Alerts (``alerts``: the planned AM digest items, empty when None): see :func:`alert_outcomes`.
     """
     tp = truth_personas.assign(week_start=to_week(truth_personas["week_start"]))
     asg = assignments.assign(week_start=to_week(assignments["week_start"]))
@@ -156,6 +207,11 @@ def evaluate(truth_personas: pd.DataFrame, truth_migrations: pd.DataFrame, truth
     shares = [u["share"] for u in unmoved]
 
     ari_values = [w["ari"] for w in per_week]
+    weeks = sorted(asg["week_start"].unique())
+    alert_scores = alert_outcomes(
+        pd.DataFrame(columns=ALERT_COLUMNS) if alerts is None else alerts, churn,
+        first_week=pd.Timestamp(weeks[0]) if weeks else None,
+        horizon=pd.Timestamp(tp["week_start"].max()) if len(tp) else None)
     return {
         "per_week": per_week,
         "per_week_ari": ari_values,
@@ -172,4 +228,5 @@ def evaluate(truth_personas: pd.DataFrame, truth_migrations: pd.DataFrame, truth
         "unmoved_change_share": unmoved,
         "unmoved_change_share_max": max(shares) if shares else None,
         "unmoved_change_share_mean": float(np.mean(shares)) if shares else None,
+        **alert_scores,
     }

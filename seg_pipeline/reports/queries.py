@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 
 from seg_pipeline.features import registry
-from seg_pipeline.segmentation.personas import is_at_risk
+from seg_pipeline.segmentation.personas import is_into_at_risk
 from seg_pipeline.warehouse.duck import ident, table_columns, table_exists
 
 
@@ -62,38 +62,58 @@ def _iso_weeks(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
     return df
 
 
+# The latest name of every segment id: a segment renamed from one week to the next stays one series, labelled
+# with the name it has now (ids are the stable identity; names follow the profile).
+LATEST_NAMES = """
+    latest_names as (
+        select segment_id,
+               coalesce(arg_max(segment_name, week_start), 'segment ' || segment_id::varchar) as segment_name
+        from assignments.account_segments where segment_id is not null group by segment_id
+    )"""
+
+
 def segment_sizes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Accounts per segment per week: ``week_start, segment_id, segment_name, accounts``."""
+    """Accounts per segment per week: ``week_start, segment_id, segment_name, accounts`` (the id's latest name)."""
     return _read_table(
         con,
         "assignments.account_segments",
-        """
-        select week_start, segment_id,
-               coalesce(any_value(segment_name), 'segment ' || segment_id::varchar) as segment_name,
+        f"""
+        with {LATEST_NAMES}
+        select s.week_start, s.segment_id,
+               coalesce(any_value(n.segment_name), 'segment ' || s.segment_id::varchar) as segment_name,
                count(*) as accounts
-        from assignments.account_segments
-        group by week_start, segment_id
-        order by week_start, segment_id
-        """,
+        from assignments.account_segments s left join latest_names n using (segment_id)
+        group by s.week_start, s.segment_id
+        order by s.week_start, s.segment_id
+        """,  # noqa: S608 - a fixed SQL fragment
     )
 
 
 def migration_flows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Count moves per (week, from, to): ``week_start, from_name, to_name, moves, confirmed``."""
-    return _read_table(
-        con,
-        "monitoring.segment_migrations",
-        """
-        select week_start,
-               coalesce(from_name, 'segment ' || from_segment::varchar, '(new)') as from_name,
-               coalesce(to_name, 'segment ' || to_segment::varchar, '(gone)') as to_name,
+    """Count segment moves per (week, from, to): ``week_start, from_name, to_name, moves, confirmed``.
+
+    Only ``kind = 'segment'`` rows are moves (the counts ``seg status`` and the ledger's Dagster metadata show):
+    outliers entering or leaving and micro-community changes are not. Segments carry their latest name, so a
+    rename never splits a flow.
+    """
+    _require(con, "monitoring.segment_migrations")
+    names = ("left join latest_names nf on nf.segment_id = m.from_segment "
+             "left join latest_names nt on nt.segment_id = m.to_segment")
+    with_names = f"with {LATEST_NAMES}" if _exists(con, "assignments.account_segments") else (
+        "with latest_names as (select null::integer as segment_id, null::varchar as segment_name)")
+    sql = f"""
+        {with_names}
+        select m.week_start,
+               coalesce(nf.segment_name, m.from_name, 'segment ' || m.from_segment::varchar, '(new)') as from_name,
+               coalesce(nt.segment_name, m.to_name, 'segment ' || m.to_segment::varchar, '(gone)') as to_name,
                count(*) as moves,
-               count(*) filter (where confirmed) as confirmed
-        from monitoring.segment_migrations
+               count(*) filter (where m.confirmed) as confirmed
+        from monitoring.segment_migrations m {names}
+        where m.kind = 'segment'
         group by all
         order by week_start, from_name, to_name
-        """,
-    )
+    """  # noqa: S608 - fixed SQL fragments only
+    return _iso_weeks(_read(con, sql, what="segment moves in monitoring.segment_migrations"), "week_start")
 
 
 def profile_features(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -219,11 +239,13 @@ def churn_by_segment(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             select account_id, min(week_start) as churn_week
             from staging.stg_crm_accounts where status = 'churned' group by account_id
         ),
+        {latest},
         base as (
-            select week_start, segment_id,
-                   coalesce(any_value(segment_name), 'segment ' || segment_id::varchar) as segment_name,
+            select s.week_start, s.segment_id,
+                   coalesce(any_value(n.segment_name), 'segment ' || s.segment_id::varchar) as segment_name,
                    count(*) as accounts
-            from assignments.account_segments group by week_start, segment_id
+            from assignments.account_segments s left join latest_names n using (segment_id)
+            group by s.week_start, s.segment_id
         ),
         hits as (
             select s.week_start, s.segment_id, count(*) as churned
@@ -239,7 +261,7 @@ def churn_by_segment(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         left join hits h using (week_start, segment_id)
         where b.week_start + 7 in (select week_start from crm_weeks)
         order by week_start, segment_id
-        """,
+        """.replace("{latest}", LATEST_NAMES.strip()),
         what="churn per segment",
     )
     return _iso_weeks(df, "week_start")
@@ -256,47 +278,40 @@ def _crm_names(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
     )
 
 
-def _at_risk_targets(con: duckdb.DuckDBPyConnection, at_risk: Callable[[object], bool]) -> tuple[str, list[str]]:
-    """Find the latest migration week and the segment names moved into that week which ``at_risk`` accepts."""
-    latest = _read(con, "select max(week_start) as w from monitoring.segment_migrations", what="migrations")
-    week = latest["w"].iloc[0]
-    if pd.isna(week):
-        raise Unavailable("monitoring.segment_migrations has no rows yet.")
-    week_s = pd.Timestamp(week).strftime("%Y-%m-%d")
-    names = _read(
-        con,
-        "select distinct to_name from monitoring.segment_migrations where week_start = ?::date order by to_name",
-        [week_s],
-        what="moves into at-risk segments",
-    )
-    return week_s, [n for n in names["to_name"].tolist() if at_risk(n)]
-
-
 def top_movers(
-    con: duckdb.DuckDBPyConnection, *, at_risk: Callable[[object], bool] = is_at_risk, limit: int = 25
+    con: duckdb.DuckDBPyConnection, *, into_at_risk: Callable[[object, object], bool] = is_into_at_risk,
+    limit: int = 25,
 ) -> tuple[str, pd.DataFrame]:
-    """Latest week's moves into at-risk segments, confirmed and widest-margin first, with their explanations.
+    """Latest week's segment moves into at-risk segments, confirmed and widest-margin first, with their explanations.
 
-    "At-risk" is :func:`seg_pipeline.segmentation.personas.is_at_risk`, the definition the account-manager
-    alerts use, so the page and the alerts flag the same moves.
+    "Into at-risk" is :func:`seg_pipeline.segmentation.personas.is_into_at_risk`, the definition the account-manager
+    alerts and ``seg evaluate`` use, so the page and the alerts flag the same moves. Outlier and micro-community
+    rows are not segment moves and never listed.
     """
     _require(con, "monitoring.segment_migrations")
-    week, targets = _at_risk_targets(con, at_risk)
-    if not targets:
-        raise Unavailable(f"no account moved into an at-risk segment in the week of {week}.")
+    latest = _read(con, "select max(week_start) as w from monitoring.segment_migrations", what="migrations")
+    if pd.isna(latest["w"].iloc[0]):
+        raise Unavailable("monitoring.segment_migrations has no rows yet.")
+    week = pd.Timestamp(latest["w"].iloc[0]).strftime("%Y-%m-%d")
     name_col, name_join = _crm_names(con)
-    # only the fixed fragments above are interpolated; the week, segment names and limit are bound parameters
+    # only the fixed fragments of _crm_names() are interpolated; the week is a bound parameter
     sql = f"""
         select m.week_start, m.account_id, {name_col} as account_name,
                coalesce(m.from_name, '(new)') as from_name, m.to_name, m.kind, m.margin, m.confirmed,
-               m.explanation
+               m.explanation, m.from_name as _from
         from monitoring.segment_migrations m
         {name_join}
-        where m.week_start = ?::date and list_contains(?::varchar[], m.to_name)
+        where m.week_start = ?::date and m.kind = 'segment'
         order by m.confirmed desc nulls last, m.margin desc nulls last, m.account_id
-        limit ?
     """  # noqa: S608 - the fixed fragments of _crm_names() only
-    df = _read(con, sql, [week, targets, int(limit)], what="moves into at-risk segments")
+    try:
+        df = con.execute(sql, [week]).df()
+    except duckdb.Error as exc:
+        raise Unavailable(f"could not read moves into at-risk segments: {str(exc).splitlines()[0]}") from exc
+    keep = [bool(into_at_risk(f, t)) for f, t in zip(df["_from"], df["to_name"], strict=True)]
+    df = df.loc[keep].drop(columns="_from").head(int(limit)).reset_index(drop=True)
+    if df.empty:
+        raise Unavailable(f"no account moved into an at-risk segment in the week of {week}.")
     return week, _iso_weeks(df, "week_start")
 
 

@@ -87,7 +87,8 @@ def _sizes(con: duckdb.DuckDBPyConnection, charts: Charts, colors: Colors, sec: 
 
 
 def _sankey_trace(g: pd.DataFrame, week: str, visible: bool, colors: Colors) -> go.Sankey:
-    """One week's flows; separate left/right nodes so A->B and B->A never form a cycle."""
+    """One week's confirmed segment moves; separate left/right nodes so A->B and B->A never form a cycle."""
+    g = g[g["confirmed"] > 0]
     left = sorted(g["from_name"].unique())
     right = sorted(g["to_name"].unique())
     labels = left + right
@@ -98,11 +99,11 @@ def _sankey_trace(g: pd.DataFrame, week: str, visible: bool, colors: Colors) -> 
         node={"label": labels, "color": [colors.get(n, "#999999") for n in labels], "pad": 14},
         link={"source": [left.index(x) for x in g["from_name"]],
               "target": [len(left) + right.index(x) for x in g["to_name"]],
-              "value": g["moves"].tolist(),
+              "value": g["confirmed"].tolist(),
               "color": [rgba(colors.get(n, "#999999"), 0.35) for n in g["to_name"]],
-              "customdata": g["confirmed"].tolist(),
-              "hovertemplate": "%{source.label} → %{target.label}: %{value} moves "
-                               "(%{customdata} confirmed)<extra></extra>"},
+              "customdata": g["moves"].tolist(),
+              "hovertemplate": "%{source.label} → %{target.label}: %{value} confirmed moves "
+                               "(%{customdata} incl. pending)<extra></extra>"},
     )
 
 
@@ -135,8 +136,9 @@ def _sankey(con: duckdb.DuckDBPyConnection, charts: Charts, colors: Colors, sec:
     for i, week in enumerate(weeks):
         g = df[df["week_start"] == week]
         fig.add_trace(_sankey_trace(g, week, i == len(weeks) - 1, colors))
-        titles.append(f"Migrations into the week of {week}: {int(g['moves'].sum())} moves "
-                      f"({int(g['confirmed'].sum())} confirmed)")
+        # the counts `seg status` and the ledger's metadata show: segment moves only, confirmed ones drawn
+        titles.append(f"Segment moves into the week of {week}: {int(g['moves'].sum())} moves, "
+                      f"{int(g['confirmed'].sum())} confirmed (bands: confirmed)")
     fig.update_layout(title=titles[-1])
     picker, script = _week_picker(weeks, titles)
     sec.blocks.append(picker + charts.render(fig, SANKEY_DIV, height=460) + script)

@@ -19,7 +19,7 @@ import httpx
 import pandas as pd
 
 from seg_pipeline.outcomes import EngineerAlert
-from seg_pipeline.segmentation.personas import AT_RISK_NAMES, is_at_risk
+from seg_pipeline.segmentation.personas import AT_RISK_NAMES, into_at_risk
 from seg_pipeline.sinks.channels import Channel, EmailChannel, FileChannel, Message, SmtpFactory, WebhookChannel
 from seg_pipeline.sinks.config import AlertConfig
 from seg_pipeline.sinks.http import Outcome, RetryPolicy, SinkStopError
@@ -75,19 +75,23 @@ def _clip(text: object, limit: int = MAX_EXPLANATION) -> str:
 
 def build_digest(am_id: str, am_name: str | None, am_email: str | None, moves: pd.DataFrame, *, week: date,
                  link: str, max_lines: int = 20) -> Message:
-    """One digest: at-risk moves first, then by account name; beyond ``max_lines`` a ``+N more`` line."""
-    moves = moves.assign(_risk=~moves["to_name"].map(is_at_risk)).sort_values(
-        ["_risk", "account_name", "account_id"], kind="stable")
+    """One digest: moves into at-risk first, then by account name; beyond ``max_lines`` a ``+N more`` line.
+
+    "Into at-risk" (⚠) is :func:`~seg_pipeline.segmentation.personas.is_into_at_risk`: a Dormant account coming
+    back as a Support-Heavy Struggler is listed, but not flagged.
+    """
+    risky = into_at_risk(moves["from_name"], moves["to_name"])
+    moves = moves.assign(_risk=~risky).sort_values(["_risk", "account_name", "account_id"], kind="stable")
     lines = []
-    for r in moves.itertuples():
-        flag = " ⚠" if is_at_risk(r.to_name) else ""
+    for r, into in zip(moves.itertuples(), ~moves["_risk"], strict=True):
+        flag = " ⚠" if into else ""
         why = _clip(r.explanation)
         lines.append(f"• {_clip(r.account_name, 80)} ({r.account_id}): {r.from_name} → {r.to_name}{flag}"
                      + (f" — {why}" if why else ""))
     shown, hidden = lines[:max_lines], len(lines) - min(len(lines), max_lines)
     if hidden:
         shown.append(f"+{hidden} more")
-    n_risk = int(moves["to_name"].map(is_at_risk).sum())
+    n_risk = int(risky.sum())
     subject = (f"Segment changes for your accounts, week of {week.isoformat()}: {len(moves)} account(s)"
                + (f", {n_risk} into at-risk segments" if n_risk else ""))
     greeting = f"Hi {am_name}," if am_name else "Hi,"

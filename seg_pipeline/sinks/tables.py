@@ -10,7 +10,7 @@ import duckdb
 import pandas as pd
 
 from seg_pipeline.sinks.config import AlertConfig
-from seg_pipeline.warehouse.duck import replace_partition
+from seg_pipeline.warehouse.duck import replace_partition, table_exists
 
 
 def week_assignments(con: duckdb.DuckDBPyConnection, week: date) -> pd.DataFrame:
@@ -60,3 +60,19 @@ def record_blocked_week(con: duckdb.DuckDBPyConnection, config: AlertConfig, wee
     """Record that the week's digests were held back by a blocking check (the dashboard shows it)."""
     write_alert_stats(con, week, channel=config.channel, digests_planned=0, digests_sent=0, moves_alerted=0,
                       dead_lettered=0, blocked=True)
+
+
+def planned_alert_items(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every move put into an AM digest (any delivery status), for `seg evaluate`'s alert precision and lead time.
+
+    Columns ``account_id, week_start, from_segment, to_segment, from_name, to_name, status``; empty when the
+    sinks never ran.
+    """
+    if not table_exists(con, "sinks", "alert_items") or not table_exists(con, "sinks", "alert_ledger"):
+        return pd.DataFrame(columns=["account_id", "week_start", "from_segment", "to_segment", "from_name",
+                                     "to_name", "status"])
+    return con.execute(
+        "SELECT i.account_id, i.week_start, i.from_segment, i.to_segment, i.from_name, i.to_name, l.status "
+        "FROM sinks.alert_items i JOIN sinks.alert_ledger l USING (message_id) "
+        "WHERE l.kind = 'am_digest' ORDER BY i.week_start, i.account_id"
+    ).fetchdf()

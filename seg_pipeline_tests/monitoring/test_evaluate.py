@@ -156,3 +156,40 @@ def test_unmoved_change_share_is_zero_for_perfect_assignments():
     res = evaluate(tp, TRUTH_MIGRATIONS, CHURN, perfect_assignments(tp), pd.DataFrame())
     assert res["unmoved_change_share_max"] == 0.0
     assert len(res["unmoved_change_share"]) == 5
+
+
+def alerts(rows: list[tuple[str, int, str | None, str]]) -> pd.DataFrame:
+    return pd.DataFrame([{"account_id": a, "week_start": W[i], "from_name": f, "to_name": t} for a, i, f, t in rows],
+                        columns=list(evaluate_module.ALERT_COLUMNS))
+
+
+def test_alert_precision_recall_and_lead_come_from_the_planned_alerts():
+    """Only alerts into a more severe at-risk state count; right = churn 1..8 weeks later; lead from the first."""
+    tp = truth_personas()
+    planned = alerts([
+        ("d1", 1, "Steady Core", "Declining / At-Risk"),           # churns week 4: right, 3 weeks ahead
+        ("d1", 2, "Declining / At-Risk", "Dormant"),               # right too (more severe), but not the first
+        ("d2", 3, "Dormant", "Support-Heavy Strugglers"),          # coming back: not into at-risk
+        ("s1", 2, "Steady Core", "Support-Heavy Strugglers 2"),    # into at-risk, never churns: wrong
+        ("p1", 5, "Power Users", "Declining / At-Risk"),           # alert in its churn week: too late, wrong
+        ("s2", 1, "Steady Core", "Power Users"),                   # not an at-risk move at all
+    ])
+    res = evaluate(tp, TRUTH_MIGRATIONS, CHURN, perfect_assignments(tp), pd.DataFrame(), planned)
+    assert (res["alerts_planned"], res["alerts_into_at_risk"]) == (6, 4)
+    assert res["alerts_into_at_risk_followed_by_churn"] == 2
+    assert res["alert_precision"] == pytest.approx(2 / 4)
+    assert res["median_alert_lead_weeks"] == pytest.approx(3.0)
+    # d1 (week 4), p1 and d2 (week 5) churned at least two weeks after the first assigned week; only d1 was warned
+    assert (res["churners_alertable"], res["churners_alerted_before_churn"]) == (3, 1)
+    assert res["alert_recall"] == pytest.approx(1 / 3)
+    assert res["alerts_into_at_risk_followed_up"] == 0  # 6 simulated weeks: no alert has 8 weeks of follow-up
+    assert res["alert_precision_followed_up"] is None
+
+
+def test_no_alerts_give_none_precision_and_zero_recall():
+    tp = truth_personas()
+    res = evaluate(tp, TRUTH_MIGRATIONS, CHURN, perfect_assignments(tp), pd.DataFrame())
+    assert (res["alerts_planned"], res["alert_precision"], res["median_alert_lead_weeks"]) == (0, None, None)
+    assert res["alert_recall"] == 0.0
+    with pytest.raises(ValueError, match="alerts are missing column"):
+        evaluate_module.alert_outcomes(pd.DataFrame({"account_id": []}), CHURN, first_week=None, horizon=None)

@@ -138,7 +138,7 @@ def test_top_movers_only_into_at_risk_segments_confirmed_first(ro_con: duckdb.Du
     assert movers["account_name"].iloc[0] == "Company 13"
     assert "logins -39 %, 3 P1 tickets" in built.path.read_text()
     with pytest.raises(queries.Unavailable, match="no account moved into an at-risk segment"):
-        queries.top_movers(ro_con, at_risk=lambda name: False)
+        queries.top_movers(ro_con, into_at_risk=lambda f, t: False)
 
 
 def test_top_movers_use_the_one_at_risk_definition(tmp_path: Path) -> None:
@@ -261,3 +261,33 @@ def test_build_from_a_read_only_connection_escapes_the_title(ro_con: duckdb.Duck
     assert "<h1>Acme &lt;segments&gt; &amp; co</h1>" in text
     assert res.n_charts == 7
     assert res.notes == ()
+
+
+def test_a_renamed_segment_is_one_series_and_only_segment_moves_flow(tmp_path: Path) -> None:
+    """Week 1 called segment 2 something else; micro-community and outlier rows are not moves (as `seg status`)."""
+    path = build_warehouse(tmp_path / "wh.duckdb")
+    con = duckdb.connect(str(path))
+    con.execute("update assignments.account_segments set segment_name = 'Support-Heavy Strugglers 2' "
+                "where segment_id = 2 and week_start = '2026-01-05'")
+    con.execute("""insert into monitoring.segment_migrations (account_id, week_start, from_segment, to_segment,
+                   from_name, to_name, kind, margin, confirmed, explanation)
+                   values ('acc_000001', '2026-01-26', null, 1, 'no micro-community', 'micro-community 1',
+                           'micro_change', null, false, null),
+                          ('acc_000002', '2026-01-26', 1, 1, 'Steady Core', 'Outlier', 'outlier_enter', null,
+                           false, null)""")
+    con.close()
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        sizes = queries.segment_sizes(con)
+        flows = queries.migration_flows(con)
+        ledger = con.execute("select count(*) filter (where kind = 'segment'), count(*) filter (where confirmed) "
+                             "from monitoring.segment_migrations where week_start = '2026-01-26'").fetchall()[0]
+    finally:
+        con.close()
+    assert sizes.loc[sizes["segment_id"] == 2, "segment_name"].unique().tolist() == ["Declining / At-Risk"]
+    latest = flows[flows["week_start"] == "2026-01-26"]
+    assert "micro-community 1" not in set(latest["to_name"])
+    assert "Outlier" not in set(latest["to_name"])
+    assert (int(latest["moves"].sum()), int(latest["confirmed"].sum())) == ledger == (3, 1)
+    res = build_dashboard_from_file(path, tmp_path / "d.html")
+    assert "Segment moves into the week of 2026-01-26: 3 moves, 1 confirmed" in res.path.read_text()

@@ -1,7 +1,14 @@
 import pandas as pd
 import pytest
 
-from seg_pipeline.segmentation.personas import AT_RISK_NAMES, is_at_risk, name_segments
+from seg_pipeline.segmentation.personas import (
+    AT_RISK_NAMES,
+    defined_columns,
+    is_at_risk,
+    is_into_at_risk,
+    name_segments,
+    risk_level,
+)
 
 NEUTRAL = {
     "weekly_active_users": 0.0, "active_days": 0.0, "feature_breadth": 0.0, "key_feature_adoption": 0.0,
@@ -99,3 +106,38 @@ def test_missing_columns_are_neutral() -> None:
 def test_at_risk_names(name: str, at_risk: bool) -> None:
     assert is_at_risk(name) is at_risk
     assert (name in AT_RISK_NAMES) is (at_risk and not name[-1].isdigit())
+
+
+def test_an_undefined_trend_fires_no_rule_and_escalations_name_a_declining_segment_from_week_one() -> None:
+    """Week 1 has no trend history (wau_trend 0 everywhere); P1 escalations, not support load, say "declining"."""
+    declining = {"p1_tickets_4w": 3.7, "support_load_score": 1.9, "tickets_opened": 1.9, "open_backlog": 0.7}
+    struggling = {"p1_tickets_4w": -0.1, "support_load_score": 1.8, "tickets_opened": 1.6, "open_backlog": 2.1,
+                  "activation_score": -0.7}
+    week1 = pd.DataFrame.from_dict({1: _profile(**declining), 3: _profile(**struggling)}, orient="index")
+    names1 = name_segments(week1)
+    assert names1 == {1: "Declining / At-Risk", 3: "Support-Heavy Strugglers"}
+    # week 2: the trend exists now and agrees; nobody is renamed
+    week2 = pd.DataFrame.from_dict({1: _profile(**declining, wau_trend=-0.54),
+                                    3: _profile(**struggling, wau_trend=0.03)}, orient="index")
+    assert name_segments(week2, previous=names1, previous_profiles_z=week1) == names1
+    # the trend appearing is not a profile change: the RMS test ignores a column that was undefined last week
+    big_trend = week2.assign(wau_trend=[-0.1, 3.0])
+    assert name_segments(big_trend, previous=names1, previous_profiles_z=week1) == names1
+
+
+def test_a_constant_negative_trend_column_is_undefined() -> None:
+    assert "wau_trend" not in defined_columns(pd.DataFrame({"wau_trend": [0.0, 0.0], "api_share": [1.0, -1.0]}))
+    assert "wau_trend" in defined_columns(pd.DataFrame({"wau_trend": [-0.5, 0.4]}))
+
+
+@pytest.mark.parametrize(
+    ("frm", "to", "into"),
+    [("Steady Core", "Declining / At-Risk", True), ("Support-Heavy Strugglers", "Declining / At-Risk 2", True),
+     ("Declining / At-Risk", "Dormant", True), (None, "Dormant", True),
+     ("Steady Core", "Support-Heavy Strugglers", True), ("Dormant", "Support-Heavy Strugglers", False),
+     ("Dormant", "Declining / At-Risk", False), ("Declining / At-Risk", "Steady Core", False),
+     ("Dormant", "Dormant 2", False), ("Power Users", "Steady Core", False)],
+)
+def test_into_at_risk_means_a_more_severe_at_risk_state(frm: str | None, to: str, into: bool) -> None:
+    assert is_into_at_risk(frm, to) is into
+    assert risk_level(to) > 0 or not into

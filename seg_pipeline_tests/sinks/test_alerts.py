@@ -116,6 +116,19 @@ def test_long_digest_is_truncated():
     assert msg.blocks[-1]["elements"][0]["text"] == "<http://dash|Segment-health dashboard>"
 
 
+def test_only_moves_into_a_more_severe_at_risk_state_are_flagged():
+    """A Dormant account coming back (Dormant -> Declining) is listed but not flagged; Declining -> Dormant is."""
+    moves = pd.DataFrame([{**_move("acc_000001", 3, 2), "account_name": "Back"},
+                          {**_move("acc_000002", 2, 3), "account_name": "Worse"},
+                          {**_move("acc_000003", 1, 4), "account_name": "Growing"}])
+    msg = build_digest("am_00", "Ann", None, moves, week=WEEK1, link="http://dash")
+    bullets = [line for line in msg.text.splitlines() if line.startswith("•")]
+    assert bullets[0].startswith("• Worse")
+    assert bullets[0].count("⚠") == 1
+    assert [b.count("⚠") for b in bullets[1:]] == [0, 0]
+    assert msg.subject.endswith("3 account(s), 1 into at-risk segments")
+
+
 def test_at_risk_set():
     assert {"Declining / At-Risk", "Support-Heavy Strugglers", "Dormant"} == AT_RISK
 
