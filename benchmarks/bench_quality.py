@@ -7,7 +7,8 @@ change any figure below) in its own SEG_HOME, then scores it with ``seg evaluate
 
 - weekly ARI vs the planted personas (min, mean);
 - migration precision / recall / F1 of confirmed segment moves (mean over cases and the worst case);
-- alert precision: planned "into at-risk" alerts whose account churns within 8 weeks, and the median lead time;
+- alert precision: planned "into at-risk" alerts whose account churns within 8 weeks (a lower bound: the last
+  weeks' alerts are not followed for 8 weeks), the share of churners alerted before churning, the median lead time;
 - flip rate of unmoved accounts (share whose segment changed without any planted change, mean and max).
 
 Homes are kept: ``--table-only`` re-scores them with the current evaluation code, and ``--replay migrations``
@@ -114,18 +115,18 @@ def score(home: Path) -> dict[str, Any]:
 
     res = orchestration.evaluate_home(Settings.from_env().with_home(home))
     ari = res["per_week_ari"]
-    alerts = res.get("alerts") or {}
     return {
         "weeks": len(ari), "ari_min": min(ari), "ari_mean": res["mean_ari"],
         "precision": res["precision"], "recall": res["recall"], "f1": _f1(res["precision"], res["recall"]),
-        "alert_precision": alerts.get("precision"), "lead_weeks": alerts.get("median_lead_weeks"),
+        "alert_precision": res.get("alert_precision"), "alert_recall": res.get("alert_recall"),
+        "lead_weeks": res.get("median_alert_lead_weeks"),
         "unmoved_mean": res.get("unmoved_change_share_mean"), "unmoved_max": res.get("unmoved_change_share_max"),
         "pred": res["predicted_migrations"], "true": res["true_migrations"],
     }
 
 
-COLUMNS = ["weeks", "ari_min", "ari_mean", "precision", "recall", "f1", "alert_precision", "lead_weeks",
-           "unmoved_mean", "unmoved_max", "pred", "true"]
+COLUMNS = ["weeks", "ari_min", "ari_mean", "precision", "recall", "f1", "alert_precision", "alert_recall",
+           "lead_weeks", "unmoved_mean", "unmoved_max", "pred", "true"]
 
 
 def _fmt(v: Any) -> str:
