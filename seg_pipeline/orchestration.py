@@ -8,16 +8,20 @@ import shutil
 import time
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
 
+from seg_pipeline.run_guard import new_run_id, owner_tags, recover_dead_runs, watch_pool_wait
 from seg_pipeline.settings import Settings
 from seg_pipeline.warehouse.duck import connect, qualified, table_exists
 from seg_pipeline.week_calendar import landed_weeks
 from seg_pipeline.week_runs import WeekRun, latest_week_runs, summarise_run, week_table
 from seg_pipeline.weeks import parse_week
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 Progress = Callable[[str], None]
 # the full event log goes to the instance (see `seg ui`); the terminal shows only the progress lines, with the
@@ -75,18 +79,26 @@ def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None
             if progress:
                 progress(f"week {key} ({i}/{len(keys)}): running every stage")
             t0 = time.perf_counter()
-            res = job.execute_in_process(
-                partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE
-            )
-            run = summarise_run(instance, res.run_id, key, time.perf_counter() - t0)
+            run_id = _execute_guarded(settings, instance, job, key, progress)
+            run = summarise_run(instance, run_id, key, time.perf_counter() - t0)
             if run.blocked:  # the blocked week is the one stakeholders must see: refresh the dashboard on its own
-                dashboard_job.execute_in_process(
-                    partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE
-                )
+                _execute_guarded(settings, instance, dashboard_job, key, progress)
             results.append(run)
             if progress:
                 progress(_describe(run))
     return results
+
+
+def _execute_guarded(
+    settings: Settings, instance: "dg.DagsterInstance", job: "dg.JobDefinition", key: str, progress: Progress | None
+) -> str:
+    """Run one week's job in this process, tagged with its owner; clear dead runs first, watch the pool wait."""
+    recover_dead_runs(instance, progress)  # a run killed earlier must not hold the warehouse pool for this one
+    run_id = new_run_id()
+    with watch_pool_wait(settings.home, run_id, key, progress):
+        job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE,
+                               run_id=run_id, tags=owner_tags())
+    return run_id
 
 
 def _describe(run: WeekRun) -> str:
