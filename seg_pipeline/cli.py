@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # exit codes of the commands that run weeks (`seg run`, `seg demo`); 1 = bad input, 2 = bad command line
 EXIT_BLOCKED = 3  # every week ran, but a blocking check stopped at least one (none failed)
 EXIT_FAILED = 4  # at least one week failed (takes precedence over blocked)
+EXIT_UNHEALTHY = 5  # `seg doctor` found leftovers it did not (or may not) repair
 
 
 class SegError(click.ClickException):
@@ -374,6 +375,30 @@ def ui(ctx: click.Context, port: int, no_daemon: bool) -> None:
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+@main.command()
+@click.option("--repair", is_flag=True, help="Fix what was found (only leftovers whose process is gone).")
+@click.option("--run", "force_runs", multiple=True, metavar="RUN_ID",
+              help="With --repair: also fail this unfinished run that `seg run` did not start (repeatable).")
+@click.pass_context
+def doctor(ctx: click.Context, repair: bool, force_runs: tuple[str, ...]) -> None:
+    """List (and with --repair, fix) what a killed or crashed run left behind.
+
+    \b
+    Finds:  Dagster runs still STARTED whose process is gone, and the warehouse pool slots they hold
+            MLflow runs still RUNNING whose process is gone              -> marked KILLED
+            model versions whose MLflow run died or whose files are gone -> deleted (never the @champion)
+    `seg run` already recovers dead Dagster runs before each week; this also cleans MLflow.
+    \b
+    Exit codes:  0 nothing left to fix   5 something needs --repair or you (see the table)
+    """  # noqa: D301 - click's \b no-rewrap marker must stay a real backspace
+    from seg_pipeline.doctor import diagnose, report
+
+    findings = diagnose(_settings(ctx), repair=repair, force_runs=force_runs)
+    click.echo(report(findings, repair=repair))
+    if any(not f.repaired for f in findings):
+        ctx.exit(EXIT_UNHEALTHY)
 
 
 @main.command()
