@@ -5,8 +5,6 @@ Heavy imports happen inside each command so ``seg --help`` answers instantly.
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from datetime import date, datetime
@@ -349,32 +347,17 @@ def ui(ctx: click.Context, port: int, no_daemon: bool) -> None:
     \b
     Example:  seg ui --port 3001     then open http://127.0.0.1:3001
     """  # noqa: D301 - click's \b no-rewrap marker must stay a real backspace
+    from seg_pipeline.process_group import run_until_stopped
+
     settings = _settings(ctx)
     env = {**os.environ, "DAGSTER_HOME": str(settings.home), "SEG_HOME": str(settings.home)}
     workspace = str(PROJECT_ROOT / "workspace.yaml")
     bindir = Path(sys.executable).parent
-    procs = []
-    # S603: both executables are this venv's own Dagster entry points with fixed arguments
-    if not no_daemon:
-        procs.append(subprocess.Popen([str(bindir / "dagster-daemon"), "run", "-w", workspace], env=env))  # noqa: S603
-    procs.append(subprocess.Popen(  # noqa: S603
-        [str(bindir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", workspace], env=env
-    ))
-    click.echo(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={settings.home}); Ctrl-C stops it.")
-    try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+    commands = [[str(bindir / "dagster-daemon"), "run", "-w", workspace]] if not no_daemon else []
+    commands.append([str(bindir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", workspace])
+    # Ctrl-C, SIGTERM and SIGHUP stop the webserver, the daemon and their code servers, and free the port
+    run_until_stopped(commands, env, on_started=lambda: click.echo(
+        f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={settings.home}); Ctrl-C stops it."))
 
 
 @main.command()
