@@ -78,8 +78,9 @@ def _open_with_retry(path: Path, read_only: bool, lock_wait_s: float) -> duckdb.
                 raise
             attempts += 1
             if time.monotonic() + delay > deadline:
+                # from None: the run summary shows the innermost cause, and this sentence already says it all
                 raise WarehouseLockedError(_lock_sentence(path, int(held["pid"]), held["exe"], attempts,
-                                                          lock_wait_s)) from exc
+                                                          lock_wait_s)) from None
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
 

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +50,12 @@ def landed_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 @pytest.fixture
-def landed_home(tmp_path: Path, landed_template: dict[str, Any]) -> Iterator[tuple[Path, list[str]]]:
-    """A fresh SEG_HOME holding the tiny company's landing files, and its weeks."""
+def landed_home(tmp_path: Path, landed_template: dict[str, Any]) -> tuple[Path, list[str]]:
+    """Give a fresh SEG_HOME holding the tiny company's landing files, and its weeks."""
     home = tmp_path / "home"
     home.mkdir()
     shutil.copytree(landed_template["home"] / "landing", home / "landing")
-    yield home, landed_template["weeks"]
+    return home, landed_template["weeks"]
 
 
 def new_landed_home(root: Path, landed_template: dict[str, Any], name: str) -> Path:

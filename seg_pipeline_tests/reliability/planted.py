@@ -1,5 +1,8 @@
-"""Plant the leftovers a killed process leaves (a STARTED run holding the pool, a RUNNING MLflow run, an orphan
-version) without killing anything, so `seg doctor` and the run guard can be tested in seconds."""
+"""Plant the leftovers a killed process leaves, without killing anything.
+
+A STARTED run holding the pool, a RUNNING MLflow run, an orphan version: so `seg doctor` and the run guard can be
+tested in seconds.
+"""
 
 import subprocess
 import sys
@@ -13,7 +16,7 @@ from seg_pipeline.run_guard import DAGSTER_PREFIX, owner_tags
 
 def dead_owner_tags(prefix: str = DAGSTER_PREFIX) -> dict[str, str]:
     """Owner tags of a real process that has already exited (its PID and start time, as `seg run` tags them)."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # noqa: S603
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     started = psutil.Process(proc.pid).create_time()
     proc.kill()
     proc.wait()
@@ -41,7 +44,7 @@ def plant_run(home: Path, tags: dict[str, str], week: str = "2026-01-05", *, cla
 
 
 def run_status(home: Path, run_id: str) -> str:
-    """The run's status name in the instance (``SUCCESS``, ``FAILURE``, ``STARTED``...)."""
+    """Return the run's status name in the instance (``SUCCESS``, ``FAILURE``, ``STARTED``...)."""
     import dagster as dg
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -51,7 +54,7 @@ def run_status(home: Path, run_id: str) -> str:
 
 
 def slot_holders(home: Path) -> set[str]:
-    """Runs that hold or wait for a warehouse pool slot."""
+    """Return the runs that hold or wait for a warehouse pool slot."""
     import dagster as dg
 
     with dg.DagsterInstance.from_config(str(home)) as instance:

@@ -1,5 +1,7 @@
-"""`seg doctor` finds what a killed run left (stuck Dagster run holding the pool, RUNNING MLflow run, orphan
-model version), repairs it with --repair, and leaves live work alone (break 1 and break 7)."""
+"""`seg doctor` finds what a killed run left, repairs it with --repair, and leaves live work alone.
+
+Leftovers: a stuck Dagster run holding the pool, a RUNNING MLflow run, an orphan model version (breaks 1 and 7).
+"""
 
 from pathlib import Path
 
@@ -15,7 +17,7 @@ DOCTOR_TIMEOUT_S = 300
 
 
 def _plant_mlflow(settings: Settings, tmp_path: Path) -> tuple[str, str, str]:
-    """A RUNNING MLflow run of a dead process with a registered version, and a RUNNING run of a live one."""
+    """Plant a RUNNING MLflow run of a dead process with a registered version, and a RUNNING run of a live one."""
     from seg_pipeline.segmentation.tracking import tracker_for
 
     tracker = tracker_for(settings.tracking_uri, str(settings.mlflow_artifact_root))

@@ -1,5 +1,7 @@
-"""A killed run must not stop the next one: dead owners are found, their runs failed and pool slots freed;
-live owners are never touched (break 1 of the reliability battery)."""
+"""A killed run must not stop the next one: dead owners found, their runs failed, pool slots freed.
+
+Live owners are never touched (break 1 of the reliability battery).
+"""
 
 import os
 from pathlib import Path
