@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seg_pipeline.run_guard import MLFLOW_PREFIX, describe_owner, find_dead_runs, owner_alive, repair_dead_runs
+from seg_pipeline.run_guard import (
+    MLFLOW_PREFIX,
+    describe_owner,
+    find_dead_runs,
+    open_instance,
+    owner_alive,
+    repair_dead_runs,
+)
 from seg_pipeline.settings import Settings
 
 if TYPE_CHECKING:
@@ -56,7 +63,7 @@ def _dagster_findings(settings: Settings, repair: bool, force_runs: set[str]) ->
 
     from seg_pipeline.run_guard import DeadRun, unfinished_statuses
 
-    with dg.DagsterInstance.from_config(str(settings.home)) as instance:
+    with open_instance(settings.home) as instance:
         dead = find_dead_runs(instance)
         unknown = [r.dagster_run for r in instance.get_run_records(dg.RunsFilter(statuses=unfinished_statuses()))
                    if owner_alive(r.dagster_run.tags) is None]
@@ -110,9 +117,8 @@ def _stale_mlflow_runs(tracker: "MlflowTracker", settings: Settings, repair: boo
 
 
 def _ended_dagster_runs(settings: Settings, run_ids: list[str]) -> set[str]:
-    import dagster as dg
 
-    with dg.DagsterInstance.from_config(str(settings.home)) as instance:
+    with open_instance(settings.home) as instance:
         out = set()
         for run_id in filter(None, run_ids):
             run = instance.get_run_by_id(run_id)

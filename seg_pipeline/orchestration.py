@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from seg_pipeline.run_guard import new_run_id, owner_tags, recover_dead_runs, watch_pool_wait
+from seg_pipeline.run_guard import new_run_id, open_instance, owner_tags, recover_dead_runs, watch_pool_wait
 from seg_pipeline.settings import Settings
 from seg_pipeline.warehouse.duck import connect, qualified, table_exists
 from seg_pipeline.week_calendar import landed_weeks
@@ -33,7 +33,7 @@ QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 _RUNTIME_ENTRIES = (
     "landing", "truth", "mlflow", "reports", "outbox", "storage", "history", "schedules", "logs",
     ".logs_queue", ".nux", ".telemetry", "warehouse.duckdb", "warehouse.duckdb.wal", "warehouse.duckdb.tmp",
-    "warehouse_snapshot.duckdb", "warehouse_snapshot.duckdb.wal",
+    "warehouse_snapshot.duckdb", "warehouse_snapshot.duckdb.wal", ".instance.lock",
 )
 
 
@@ -62,8 +62,6 @@ def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None
     Each week is registered in the partition set first. A failed or blocked week does not stop the next one:
     weeks are independent runs, and the caller reports every outcome.
     """
-    import dagster as dg
-
     from seg_pipeline.definitions import build_definitions
     from seg_pipeline.defs.jobs import DASHBOARD_JOB_NAME, WEEKLY_JOB_NAME
     from seg_pipeline.defs.weekly import register_weeks
@@ -73,7 +71,7 @@ def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None
     job = definitions.resolve_job_def(WEEKLY_JOB_NAME)
     dashboard_job = definitions.resolve_job_def(DASHBOARD_JOB_NAME)
     results: list[WeekRun] = []
-    with dg.DagsterInstance.from_config(str(settings.home)) as instance:
+    with open_instance(settings.home) as instance:
         register_weeks(instance, keys)
         for i, key in enumerate(keys, 1):
             if progress:
@@ -170,12 +168,10 @@ def status_summary(settings: Settings) -> dict[str, Any]:
 
 def week_statuses(settings: Settings) -> list[dict[str, Any]]:
     """One row per known week (landed, registered, run or in the warehouse): latest run's state and reason."""
-    import dagster as dg
-
     from seg_pipeline.defs.weekly import registered_weeks
 
     landed = {w.isoformat() for w in landing_weeks(settings)}
-    with dg.DagsterInstance.from_config(str(settings.home)) as instance:
+    with open_instance(settings.home) as instance:
         runs = latest_week_runs(instance)
         registered = set(registered_weeks(instance))
     held = _assigned_accounts(settings)

@@ -8,6 +8,7 @@ gone are reported failed and their slots freed. A run waiting on the pool says w
 during the wait cancels the run cleanly. Dagster is imported lazily so `seg --help` stays fast.
 """
 
+import fcntl
 import os
 import socket
 import sys
@@ -137,6 +138,27 @@ def recover_dead_runs(instance: "dg.DagsterInstance", progress: Progress | None 
     return dead
 
 
+@contextmanager
+def open_instance(home: Path) -> "Iterator[dg.DagsterInstance]":
+    """Open SEG_HOME's Dagster instance; creating its SQLite storage is serialized across processes.
+
+    Two `seg run`s starting at once on a fresh home both create the schedule database and its migration table;
+    measured: ``alembic_version`` ends with two heads and the instance no longer opens. An exclusive lock on
+    ``SEG_HOME/.instance.lock`` while the instance is constructed prevents that; using it is not locked.
+    """
+    import dagster as dg
+
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / ".instance.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            instance = dg.DagsterInstance.from_config(str(home))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    with instance:
+        yield instance
+
+
 def new_run_id() -> str:
     """Choose the run id before the run starts, so the pool watch knows which run is ours."""
     return str(uuid.uuid4())
@@ -169,11 +191,10 @@ class _PoolWatch:
     stop: threading.Event
 
     def loop(self) -> None:
-        import dagster as dg
 
         waiting_since: float | None = None
         last_notice = 0.0
-        with dg.DagsterInstance.from_config(str(self.home)) as instance:
+        with open_instance(self.home) as instance:
             while not self.stop.wait(self.poll_s):
                 holders = self._waiting_on(instance)
                 if holders is None:

@@ -22,7 +22,8 @@ def week_tables(path: Path, week: str) -> dict[str, pd.DataFrame]:
             where = " WHERE CAST(week_start AS VARCHAR) = ?" if "week_start" in cols else ""
             select = ", ".join(f'"{c}"' for c in keep)
             frame = con.execute(f"SELECT {select} FROM {name}{where}", [week] if where else []).fetchdf()  # noqa: S608
-            out[f"{schema}.{table}"] = frame.sort_values(keep).reset_index(drop=True) if keep else frame
+            text = frame.astype(str)  # list and map columns are not sortable as such; their text is
+            out[f"{schema}.{table}"] = text.sort_values(keep).reset_index(drop=True) if keep else text
     return out
 
 
