@@ -9,11 +9,19 @@ import pytest
 
 from seg_pipeline.run_guard import MLFLOW_PREFIX, owner_tags
 from seg_pipeline.settings import Settings
-from seg_pipeline_tests.reliability.conftest import run_seg
 from seg_pipeline_tests.reliability.planted import dead_owner_tags, plant_run, run_status, slot_holders
 
 pytestmark = pytest.mark.reliability
-DOCTOR_TIMEOUT_S = 300
+
+
+def _doctor(home: Path, *args: str) -> tuple[int, str]:
+    """Run `seg --home HOME doctor ARGS` in this process (the planted owners are real processes either way)."""
+    from click.testing import CliRunner
+
+    from seg_pipeline.cli import main
+
+    out = CliRunner().invoke(main, ["--home", str(home), "doctor", *args])
+    return out.exit_code, out.output
 
 
 def _plant_mlflow(settings: Settings, tmp_path: Path) -> tuple[str, str, str]:
@@ -37,15 +45,15 @@ def test_doctor_lists_then_repairs_planted_leftovers(tmp_path: Path) -> None:
     stuck = plant_run(home, dead_owner_tags())
     stale, live, version = _plant_mlflow(settings, tmp_path)
 
-    listed = run_seg(home, "doctor", timeout=DOCTOR_TIMEOUT_S)
-    assert listed.returncode == 5, listed.stderr
+    code, listed = _doctor(home)
+    assert code == 5, listed
     for expected in (stuck, stale, f"v{version}", "stuck Dagster run", "stale MLflow run", "orphan model version"):
-        assert expected in listed.stdout
-    assert live not in listed.stdout
+        assert expected in listed
+    assert live not in listed
     assert run_status(home, stuck) == "STARTED"  # listing changes nothing
 
-    repaired = run_seg(home, "doctor", "--repair", timeout=DOCTOR_TIMEOUT_S)
-    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    code, repaired = _doctor(home, "--repair")
+    assert code == 0, repaired
     assert run_status(home, stuck) == "FAILURE"
     assert stuck not in slot_holders(home)
     from seg_pipeline.segmentation.tracking import tracker_for
@@ -55,6 +63,6 @@ def test_doctor_lists_then_repairs_planted_leftovers(tmp_path: Path) -> None:
     assert client.get_run(live).info.status == "RUNNING"
     assert [mv.version for mv in client.search_model_versions("name='seg_pipeline_segmentation'")] == []
 
-    again = run_seg(home, "doctor", timeout=DOCTOR_TIMEOUT_S)
-    assert again.returncode == 0
-    assert "nothing to repair" in again.stdout
+    code, again = _doctor(home)
+    assert code == 0, again
+    assert "nothing to repair" in again
