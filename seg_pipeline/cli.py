@@ -5,8 +5,6 @@ Heavy imports happen inside each command so ``seg --help`` answers instantly.
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from datetime import date, datetime
@@ -25,6 +23,7 @@ if TYPE_CHECKING:
 # exit codes of the commands that run weeks (`seg run`, `seg demo`); 1 = bad input, 2 = bad command line
 EXIT_BLOCKED = 3  # every week ran, but a blocking check stopped at least one (none failed)
 EXIT_FAILED = 4  # at least one week failed (takes precedence over blocked)
+EXIT_UNHEALTHY = 5  # `seg doctor` found leftovers it did not (or may not) repair
 
 
 class SegError(click.ClickException):
@@ -348,32 +347,41 @@ def ui(ctx: click.Context, port: int, no_daemon: bool) -> None:
     \b
     Example:  seg ui --port 3001     then open http://127.0.0.1:3001
     """  # noqa: D301 - click's \b no-rewrap marker must stay a real backspace
+    from seg_pipeline.process_group import run_until_stopped
+
     settings = _settings(ctx)
     env = {**os.environ, "DAGSTER_HOME": str(settings.home), "SEG_HOME": str(settings.home)}
     workspace = str(PROJECT_ROOT / "workspace.yaml")
     bindir = Path(sys.executable).parent
-    procs = []
-    # S603: both executables are this venv's own Dagster entry points with fixed arguments
-    if not no_daemon:
-        procs.append(subprocess.Popen([str(bindir / "dagster-daemon"), "run", "-w", workspace], env=env))  # noqa: S603
-    procs.append(subprocess.Popen(  # noqa: S603
-        [str(bindir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", workspace], env=env
-    ))
-    click.echo(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={settings.home}); Ctrl-C stops it.")
-    try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+    commands = [[str(bindir / "dagster-daemon"), "run", "-w", workspace]] if not no_daemon else []
+    commands.append([str(bindir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", workspace])
+    # Ctrl-C, SIGTERM and SIGHUP stop the webserver, the daemon and their code servers, and free the port
+    run_until_stopped(commands, env, on_started=lambda: click.echo(
+        f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={settings.home}); Ctrl-C stops it."))
+
+
+@main.command()
+@click.option("--repair", is_flag=True, help="Fix what was found (only leftovers whose process is gone).")
+@click.option("--run", "force_runs", multiple=True, metavar="RUN_ID",
+              help="With --repair: also fail this unfinished run that `seg run` did not start (repeatable).")
+@click.pass_context
+def doctor(ctx: click.Context, repair: bool, force_runs: tuple[str, ...]) -> None:
+    """List (and with --repair, fix) what a killed or crashed run left behind.
+
+    \b
+    Finds:  Dagster runs still STARTED whose process is gone, and the warehouse pool slots they hold
+            MLflow runs still RUNNING whose process is gone              -> marked KILLED
+            model versions whose MLflow run died or whose files are gone -> deleted (never the @champion)
+    `seg run` already recovers dead Dagster runs before each week; this also cleans MLflow.
+    \b
+    Exit codes:  0 nothing left to fix   5 something needs --repair or you (see the table)
+    """  # noqa: D301 - click's \b no-rewrap marker must stay a real backspace
+    from seg_pipeline.doctor import diagnose, report
+
+    findings = diagnose(_settings(ctx), repair=repair, force_runs=force_runs)
+    click.echo(report(findings, repair=repair))
+    if any(not f.repaired for f in findings):
+        ctx.exit(EXIT_UNHEALTHY)
 
 
 @main.command()

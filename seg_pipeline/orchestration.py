@@ -8,16 +8,20 @@ import shutil
 import time
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
 
+from seg_pipeline.run_guard import new_run_id, open_instance, owner_tags, recover_dead_runs, watch_pool_wait
 from seg_pipeline.settings import Settings
 from seg_pipeline.warehouse.duck import connect, qualified, table_exists
 from seg_pipeline.week_calendar import landed_weeks
 from seg_pipeline.week_runs import WeekRun, latest_week_runs, summarise_run, week_table
 from seg_pipeline.weeks import parse_week
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 Progress = Callable[[str], None]
 # the full event log goes to the instance (see `seg ui`); the terminal shows only the progress lines, with the
@@ -29,7 +33,7 @@ QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 _RUNTIME_ENTRIES = (
     "landing", "truth", "mlflow", "reports", "outbox", "storage", "history", "schedules", "logs",
     ".logs_queue", ".nux", ".telemetry", "warehouse.duckdb", "warehouse.duckdb.wal", "warehouse.duckdb.tmp",
-    "warehouse_snapshot.duckdb", "warehouse_snapshot.duckdb.wal",
+    "warehouse_snapshot.duckdb", "warehouse_snapshot.duckdb.wal", ".instance.lock",
 )
 
 
@@ -58,8 +62,6 @@ def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None
     Each week is registered in the partition set first. A failed or blocked week does not stop the next one:
     weeks are independent runs, and the caller reports every outcome.
     """
-    import dagster as dg
-
     from seg_pipeline.definitions import build_definitions
     from seg_pipeline.defs.jobs import DASHBOARD_JOB_NAME, WEEKLY_JOB_NAME
     from seg_pipeline.defs.weekly import register_weeks
@@ -69,24 +71,32 @@ def run_weeks(settings: Settings, weeks: list[str], *, progress: Progress | None
     job = definitions.resolve_job_def(WEEKLY_JOB_NAME)
     dashboard_job = definitions.resolve_job_def(DASHBOARD_JOB_NAME)
     results: list[WeekRun] = []
-    with dg.DagsterInstance.from_config(str(settings.home)) as instance:
+    with open_instance(settings.home) as instance:
         register_weeks(instance, keys)
         for i, key in enumerate(keys, 1):
             if progress:
                 progress(f"week {key} ({i}/{len(keys)}): running every stage")
             t0 = time.perf_counter()
-            res = job.execute_in_process(
-                partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE
-            )
-            run = summarise_run(instance, res.run_id, key, time.perf_counter() - t0)
+            run_id = _execute_guarded(settings, instance, job, key, progress)
+            run = summarise_run(instance, run_id, key, time.perf_counter() - t0)
             if run.blocked:  # the blocked week is the one stakeholders must see: refresh the dashboard on its own
-                dashboard_job.execute_in_process(
-                    partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE
-                )
+                _execute_guarded(settings, instance, dashboard_job, key, progress)
             results.append(run)
             if progress:
                 progress(_describe(run))
     return results
+
+
+def _execute_guarded(
+    settings: Settings, instance: "dg.DagsterInstance", job: "dg.JobDefinition", key: str, progress: Progress | None
+) -> str:
+    """Run one week's job in this process, tagged with its owner; clear dead runs first, watch the pool wait."""
+    recover_dead_runs(instance, progress)  # a run killed earlier must not hold the warehouse pool for this one
+    run_id = new_run_id()
+    with watch_pool_wait(settings.home, run_id, key, progress):
+        job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET_CONSOLE,
+                               run_id=run_id, tags=owner_tags())
+    return run_id
 
 
 def _describe(run: WeekRun) -> str:
@@ -158,12 +168,10 @@ def status_summary(settings: Settings) -> dict[str, Any]:
 
 def week_statuses(settings: Settings) -> list[dict[str, Any]]:
     """One row per known week (landed, registered, run or in the warehouse): latest run's state and reason."""
-    import dagster as dg
-
     from seg_pipeline.defs.weekly import registered_weeks
 
     landed = {w.isoformat() for w in landing_weeks(settings)}
-    with dg.DagsterInstance.from_config(str(settings.home)) as instance:
+    with open_instance(settings.home) as instance:
         runs = latest_week_runs(instance)
         registered = set(registered_weeks(instance))
     held = _assigned_accounts(settings)

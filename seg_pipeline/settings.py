@@ -31,6 +31,14 @@ concurrency:
     granularity: op
   runs:
     max_concurrent_runs: 4
+run_monitoring:
+  # runs launched from the UI/daemon: a run that never starts, or never finishes canceling, is marked failed.
+  # `seg run` executes in its own process; it fails runs whose process is gone itself (seg_pipeline/run_guard.py)
+  enabled: true
+  start_timeout_seconds: 300
+  cancel_timeout_seconds: 300
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 60
 """
 
 

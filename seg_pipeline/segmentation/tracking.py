@@ -36,6 +36,8 @@ from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
 
+from seg_pipeline.crashpoints import crash_point
+from seg_pipeline.run_guard import MLFLOW_PREFIX, owner_tags
 from seg_pipeline.segmentation import report
 
 ALIAS = "champion"
@@ -324,6 +326,7 @@ class MlflowTracker:
             TAG_WEEK: week_start.isoformat(),
             TAG_GATE: str(gate_passed).lower(),
             TAG_DROPPED: _dropped_text(result),
+            **owner_tags(MLFLOW_PREFIX),  # `seg doctor` closes a RUNNING run whose process is gone
         }
         if dagster_run_id:
             run_tags[TAG_DAGSTER_RUN] = str(dagster_run_id)
@@ -332,11 +335,13 @@ class MlflowTracker:
             with mlflow.start_run(
                 experiment_id=self.experiment_id, run_name=f"week-{week_start.isoformat()}", tags=run_tags
             ) as run:
+                crash_point("model.mlflow_run_started")
                 mlflow.log_params(self._params(result, config))
                 mlflow.log_metrics(self._metrics(result))
                 self._write_artifacts(result, tmp / "artifacts", features)
                 mlflow.log_artifacts(str(tmp / "artifacts"))
                 sha, version = self._register_model(result.model, week_start, tmp)
+                crash_point("model.version_registered")
                 for key, value in {
                     TAG_WEEK: week_start.isoformat(),
                     TAG_SHA: sha,

@@ -6,6 +6,7 @@ week (measured: 100 000 of 100 000 rows). Every partition write here is ``BEGIN;
 
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+import psutil
+
+from seg_pipeline.crashpoints import crash_point
 
 if TYPE_CHECKING:  # pandas is only needed by callers that pass frames; SQL-only runs stay lean
     import pandas as pd
@@ -36,16 +40,61 @@ def qualified(schema: str, table: str) -> str:
     return f"{ident(schema)}.{ident(table)}"
 
 
+LOCK_WAIT_S = 15.0  # how long an open retries while another process holds the file (a reader finishing a query)
+_LOCK_HELD = re.compile(r"Conflicting lock is held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
+
+
+class WarehouseLockedError(RuntimeError):
+    """Another process kept the DuckDB file locked for the whole retry budget."""
+
+
 @contextmanager
-def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse; writers go through the Dagster pool so only one holds the file at a time."""
+def connect(path: Path, *, read_only: bool = False, lock_wait_s: float = LOCK_WAIT_S
+            ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse; writers go through the Dagster pool so only one holds the file at a time.
+
+    A lock held by another process (a notebook, `seg status` reading the live file) is retried with exponential
+    backoff for up to ``lock_wait_s``; then one sentence names the process holding it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = _open_with_retry(path, read_only, lock_wait_s)
     try:
         con.execute("SET TimeZone = 'UTC'")
         yield con
     finally:
         con.close()
+
+
+def _open_with_retry(path: Path, read_only: bool, lock_wait_s: float) -> duckdb.DuckDBPyConnection:
+    """Connect, retrying only DuckDB's cross-process lock conflict (0.05 s doubling to 2 s, bounded in total)."""
+    deadline = time.monotonic() + lock_wait_s
+    delay, attempts = 0.05, 0
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            held = _LOCK_HELD.search(str(exc))
+            if held is None:
+                raise
+            attempts += 1
+            if time.monotonic() + delay > deadline:
+                # from None: the run summary shows the innermost cause, and this sentence already says it all
+                raise WarehouseLockedError(_lock_sentence(path, int(held["pid"]), held["exe"], attempts,
+                                                          lock_wait_s)) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def _lock_sentence(path: Path, pid: int, exe: str, attempts: int, waited_s: float) -> str:
+    """Name the holder (PID and command line) and the fix, in one line."""
+    try:
+        cmd = " ".join(psutil.Process(pid).cmdline()) or exe
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        cmd = exe
+    cmd = cmd if len(cmd) <= 120 else cmd[:119] + "…"
+    return (f"{path.name} is locked by another process, PID {pid} ({cmd}), which still held it after {attempts} "
+            f"tries over {waited_s:.0f}s — fix: close that process (notebooks and dashboards should read "
+            f"{path.stem}_snapshot.duckdb or open it read-only elsewhere), then re-run")
 
 
 @contextmanager
@@ -126,6 +175,7 @@ def replace_slices(con: duckdb.DuckDBPyConnection, writes: list[SliceWrite]) -> 
                 target = qualified(w.schema, w.table)
                 cond = " AND ".join(f"{ident(c)} = ?" for c in w.where)
                 con.execute(f"DELETE FROM {target} WHERE {cond}", list(w.where.values()))  # noqa: S608
+                crash_point(f"warehouse.replace:{w.schema}.{w.table}")  # test-only: SIGKILL mid-transaction
                 if len(w.frame):
                     con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {name}")  # noqa: S608
     finally:
