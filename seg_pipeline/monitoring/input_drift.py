@@ -92,7 +92,7 @@ def _gone_flat(current: pd.Series, reference: pd.Series, rule: InputDriftRule) -
     other_share = 1.0 - ref.value_counts(normalize=True).iloc[0]
     if other_share < rule.flat_min_share:
         return None
-    value = cur.iloc[0]
+    value: object = cur.iloc[0]
     return value.item() if isinstance(value, np.generic) else value
 
 
