@@ -21,7 +21,14 @@ from seg_pipeline.model.tables import latest_promoted_week, write_training_run
 from seg_pipeline.outcomes import CheckOutcome, Json, Markdown, StageResult
 from seg_pipeline.segmentation.model import SegmentationModel
 from seg_pipeline.segmentation.tracking import MlflowTracker
-from seg_pipeline.segmentation.train import GateResult, TrainConfig, TrainingBlockedError, TrainResult, train_week
+from seg_pipeline.segmentation.train import (
+    WEEKLY,
+    GateResult,
+    TrainConfig,
+    TrainingBlockedError,
+    TrainResult,
+    train_week,
+)
 from seg_pipeline.warehouse.engine import Warehouse
 from seg_pipeline.weeks import previous_week
 
@@ -30,6 +37,8 @@ from seg_pipeline.weeks import previous_week
 # (at 30-50 % activity, 4 weeks show an account about 1.6 times). The stability floor is not applied against
 # such a champion, so the first model that has seen the company can replace it.
 WARMUP_WEEKS = 4
+TAG_RETRAIN = "seg.retrain"  # MLflow tag: "weekly" (warm refit) or "structural" (drift-triggered)
+RETRAIN_RUN_TAG = "seg/retrain"  # the orchestrator's run tag that asks for a structural retrain (drift sensor)
 
 
 def is_backfill(week: date, latest_promoted: date | None) -> bool:
@@ -108,7 +117,8 @@ def training_run_row(
         "n_segments": int(m.get("n_segments", 0)), "silhouette": m.get("silhouette"),
         "calinski_harabasz": m.get("calinski_harabasz"), "davies_bouldin": m.get("davies_bouldin"),
         "inertia": m.get("inertia"), "noise_share": m.get("noise_share"), "stability_ari": m.get("stability_ari"),
-        "changed_share": m.get("changed_share"), "accounts": accounts, "k_reason": result.k_selection.reason,
+        "changed_share": m.get("changed_share"), "accounts": accounts,
+        "k_reason": f"{result.retrain} retrain: {result.k_selection.reason}",
     }
 
 
@@ -117,6 +127,7 @@ def _metadata(
 ) -> dict[str, object]:
     return {
         "model_version": str(candidate),
+        "retrain": result.retrain,
         "serving_version": str(decision.serving),
         "promoted": decision.promoted,
         "k": int(result.k_selection.k),
@@ -180,11 +191,14 @@ def blocked_week(
 
 
 def run_week(
-    week: date, warehouse: Warehouse, tracker: MlflowTracker, config: TrainConfig, run_tags: Mapping[str, str]
+    week: date, warehouse: Warehouse, tracker: MlflowTracker, config: TrainConfig, run_tags: Mapping[str, str],
+    *, retrain: str = WEEKLY,
 ) -> StageResult:
     """Train ``week``'s model against the champion, log it, promote it if the policy says so, record the run.
 
     ``run_tags`` (the Dagster run id and partition) go on the MLflow run, which makes logging idempotent per run.
+    ``retrain`` is ``weekly`` (the warm refit) or ``structural`` (what the drift sensor requests; see
+    ``segmentation.train.plan_retrain``); it is tagged on the MLflow run and starts ``k_reason``.
     A week whose data cannot give an acceptable model is recorded by :func:`blocked_week`.
     """
     champion = tracker.load_champion()
@@ -194,11 +208,12 @@ def run_week(
     try:
         result = train_week(
             inputs.features, config, champion=champion_model, champion_assignments=inputs.previous, week_start=week,
-            provisional_champion=inputs.provisional(),
+            provisional_champion=inputs.provisional(), retrain=retrain,
         )
     except TrainingBlockedError as exc:
         return blocked_week(week, str(exc), champion_version, len(inputs.features), warehouse, config)
-    candidate = tracker.log_week(result, week_start=week, tags=dict(run_tags), features=inputs.features)
+    candidate = tracker.log_week(result, week_start=week, tags={**run_tags, TAG_RETRAIN: retrain},
+                                 features=inputs.features)
     decision = decide(week, result.gate, candidate, champion_version, inputs.latest_promoted)
     if decision.promoted:
         tracker.promote(candidate)

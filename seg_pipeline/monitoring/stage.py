@@ -14,10 +14,12 @@ from seg_pipeline.features import registry
 from seg_pipeline.model.serving import serving_model
 from seg_pipeline.monitoring.config import DriftConfig, MigrationConfig
 from seg_pipeline.monitoring.drift import weekly_drift
+from seg_pipeline.monitoring.input_drift import InputDriftRule, input_breaks, input_drift_check
 from seg_pipeline.monitoring.segment_moves import MigrationResult, detect_migrations
 from seg_pipeline.monitoring.tables import (
     DRIFT_SUMMARY_COLUMNS,
     read_drift_inputs,
+    read_input_reference,
     read_migration_inputs,
     write_drift_summary,
     write_ledger,
@@ -28,6 +30,10 @@ from seg_pipeline.warehouse.engine import Warehouse
 
 MASS_MIGRATION_GATE = "mass_migration_gate"
 DRIFT_COLUMNS = [f.name for f in registry.FEATURES if f.kind == "numeric"]
+INPUT_COLUMNS = [f.name for f in registry.FEATURES if f.kind != "categorical"]
+# features that can be negative are ratios of one column to itself (trends): a unit change cannot scale them
+SIGNED_COLUMNS = [f.name for f in registry.FEATURES
+                  if f.valid_range is not None and f.valid_range[0] is not None and f.valid_range[0] < 0]
 SAMPLE_EXPLANATIONS = 10
 
 
@@ -155,3 +161,16 @@ def drift_week(week: date, warehouse: Warehouse, tracker: MlflowTracker, config:
         write_drift_summary(con, week, rows)  # also clears a rerun's old rows
     log_drift_artifacts(tracker, week, rows)
     return StageResult(drift_metadata(rows, summary.get("segment_shares")))
+
+
+# --- input drift ----------------------------------------------------------------------------------------------
+
+
+def input_drift_week(week: date, warehouse: Warehouse, rule: InputDriftRule, *, override: bool) -> CheckOutcome:
+    """Judge the week's features against the reference week with the input-drift rule (see ``input_drift``)."""
+    with warehouse.connect() as con:
+        current, reference, label = read_input_reference(con, week)
+    if label is None or current.empty:
+        return input_drift_check(week, [], None, rule, override=override)
+    breaks = input_breaks(current, reference, INPUT_COLUMNS, rule, signed=SIGNED_COLUMNS)
+    return input_drift_check(week, breaks, label, rule, override=override)

@@ -97,3 +97,20 @@ def read_drift_inputs(con: duckdb.DuckDBPyConnection, week: date) -> DriftInputs
 def write_drift_summary(con: duckdb.DuckDBPyConnection, week: date, rows: pd.DataFrame) -> None:
     """Replace the week's ``monitoring.drift_summary`` rows (an empty frame clears a rerun's old rows)."""
     replace_partition(con, "monitoring", "drift_summary", rows, key=week)
+
+
+def read_input_reference(con: duckdb.DuckDBPyConnection, week: date) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
+    """Read this week's features, the input-drift gate's reference week's and its label.
+
+    The reference is the champion's training week (the latest promoted week before ``week``): a week the gate
+    blocked never trains a champion, so a break that persists keeps failing until it is fixed or accepted. Before
+    any promotion it is last week; with neither, there is no reference (None, empty frame).
+    """
+    promoted = con.execute(
+        "SELECT max(week_start) FROM model.training_runs WHERE promoted AND week_start < ?", [week]
+    ).fetchall()[0][0] if table_exists(con, "model", "training_runs") else None
+    current = _features(con, week)
+    if promoted is not None:
+        return current, _features(con, promoted), f"the champion's training week {promoted}"
+    prev = _features(con, previous_week(week))
+    return current, prev, (f"last week {previous_week(week)}" if len(prev) else None)

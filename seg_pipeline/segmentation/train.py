@@ -25,6 +25,8 @@ from seg_pipeline.segmentation.preprocess import build_preprocessor, transform_u
 
 SCORE_COLUMNS = ["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"]
 MIN_ACCOUNTS = 50  # below this a week's segments say nothing: blocked, not trained
+WEEKLY, STRUCTURAL = "weekly", "structural"
+RETRAIN_MODES = (WEEKLY, STRUCTURAL)
 
 
 class TrainingBlockedError(Exception):
@@ -66,6 +68,8 @@ class TrainConfig:
     # (a constant column adds nothing to the distances); any other constant or all-null column is dropped from
     # the week's training and reported
     allow_constant: tuple[str, ...] = ("wau_trend",)
+    # the weekly (warm) refit keeps a settled champion's k; a structural retrain re-selects it (see plan_retrain)
+    hold_k: bool = True
 
     def heavy(self) -> list[str]:
         """Features to log1p: ``heavy_tailed`` when given, else those the feature registry flags heavy-tailed."""
@@ -98,6 +102,7 @@ class TrainResult:
     config: TrainConfig  # the effective configuration: ``features`` without the dropped columns
     week_start: date
     dropped_features: dict[str, str] = field(default_factory=dict)  # column -> why it was left out this week
+    retrain: str = WEEKLY  # "weekly" (warm refit) or "structural" (drift-triggered), see plan_retrain
 
 
 def _validate(features: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
@@ -313,17 +318,78 @@ def _build_model(
 
 
 def _k_selection(
-    hybrid: HybridSegmenter, n_segments: int, metrics: dict[str, float], config: TrainConfig
+    hybrid: HybridSegmenter, n_segments: int, metrics: dict[str, float], config: TrainConfig,
+    held_reason: str | None = None,
 ) -> KSelection:
-    """Return the segmenter's k selection; with a fixed k, a one-row table of this fit's scores."""
+    """Return the segmenter's k selection; with a fixed or held k, a one-row table of this fit's scores."""
     return hybrid.k_selection_ or KSelection(
         k=n_segments,
         scores=pd.DataFrame(
             [{"k": n_segments, **{m: metrics[m] for m in SCORE_COLUMNS[1:]}}], columns=SCORE_COLUMNS
         ),
         knee=None,
-        reason=f"k={config.fixed_k}: fixed by configuration (overrides the k-selection rule)",
+        reason=held_reason or f"k={config.fixed_k}: fixed by configuration (overrides the k-selection rule)",
     )
+
+
+def structural_seed(seed: int, week_start: date) -> int:
+    """Seed of a structural retrain: its own stream, deterministic per (seed, week), never the weekly seed."""
+    state = np.random.SeedSequence([seed, week_start.toordinal(), 0x5EED]).generate_state(1)[0]
+    return int(state % (2**31 - 1))
+
+
+@dataclass(frozen=True)
+class RetrainPlan:
+    """What a week's retrain may change: its mode, the configuration it fits with, and why k is what it is."""
+
+    mode: str
+    config: TrainConfig
+    reason: str | None  # replaces the k rule's reason when k is held; None = the rule decides
+
+
+def plan_retrain(
+    config: TrainConfig, mode: str, champion: SegmentationModel | None, *, provisional_champion: bool,
+    week_start: date, accounts: int,
+) -> RetrainPlan:
+    """Decide what this retrain may change.
+
+    ``weekly`` (warm refit): a settled champion's k is kept, the seed is the configured one, and the new clusters
+    are aligned to the champion's segments — centroids follow the customers, the segment structure does not move.
+    ``structural`` (requested by the drift sensor): k is re-selected from scratch by the k rule, K-means starts
+    from a fresh initialisation (its own seed stream, twice the restarts) and DBSCAN's eps is re-estimated in the
+    new segments; the result is still aligned to the champion, so ids and names carry over where segments stay.
+    Without a champion, against a provisional one, or with ``fixed_k`` configured both modes pick k the same way.
+    """
+    if mode not in RETRAIN_MODES:
+        raise ValueError(f"unknown retrain mode {mode!r}: use one of {', '.join(RETRAIN_MODES)}")
+    if mode == STRUCTURAL:
+        fresh = replace(config, seed=structural_seed(config.seed, week_start), n_init=max(2 * config.n_init, 8))
+        return RetrainPlan(mode, fresh, None)
+    if config.fixed_k is not None or champion is None or provisional_champion or not config.hold_k:
+        return RetrainPlan(mode, config, None)
+    held = len(champion.segment_ids)
+    lo, hi = k_bounds(config.k_range, accounts, config.min_segment_share)
+    if not lo <= held <= hi:
+        return RetrainPlan(mode, config, None)
+    reason = (f"k={held}: held from the champion {champion.version} (weekly warm refit; a drift-triggered "
+              "structural retrain re-selects k)")
+    return RetrainPlan(mode, replace(config, fixed_k=held), reason)
+
+
+def _fit_planned(
+    features: pd.DataFrame, plan: RetrainPlan
+) -> tuple[Pipeline, np.ndarray, HybridSegmenter, RetrainPlan]:
+    """Fit under the plan; a held k that leaves a segment under the gate's minimum share falls back to the rule."""
+    try:
+        pre, X, hybrid = _fit_hybrid(features, plan.config)
+        if plan.reason is not None:
+            sizes = np.bincount(hybrid.labels_, minlength=len(hybrid.cluster_centers_))
+            if sizes.min() < plan.config.min_segment_share * len(features):
+                plan = RetrainPlan(plan.mode, replace(plan.config, fixed_k=None), None)
+                pre, X, hybrid = _fit_hybrid(features, plan.config)
+    except NoAdmissibleKError as exc:
+        raise TrainingBlockedError(str(exc)) from exc
+    return pre, X, hybrid, plan
 
 
 def train_week(
@@ -334,6 +400,7 @@ def train_week(
     champion_assignments: pd.DataFrame | None,
     week_start: date,
     provisional_champion: bool = False,
+    retrain: str = WEEKLY,
 ) -> TrainResult:
     """Train this week's model and assign every account a stable segment.
 
@@ -343,7 +410,8 @@ def train_week(
     :func:`name_segments`, keeping last week's name when a profile did not change materially. The gate checks
     the smallest segment share, the silhouette floor and (with a champion) the stability ARI floor — except
     against a ``provisional_champion``, one trained before the company's history was long enough to show
-    sustained behaviour (see ``model.stage.WARMUP_WEEKS``): holding on to it would freeze the warm-up picture.
+    sustained behaviour (see ``model.stage.WARMUP_WEEKS``): holding on to it would freeze the warm-up picture,
+    and in a ``structural`` retrain, whose purpose is to let the structure change (see :func:`plan_retrain`).
 
     All-null and constant columns are left out of this week's model (``dropped_features``); k is chosen in the
     range :func:`~seg_pipeline.segmentation.kselect.k_bounds` allows for the number of accounts, among candidates
@@ -352,10 +420,10 @@ def train_week(
     """
     features = _validate(features, config)
     config, dropped = _usable_config(features, config)
-    try:
-        pre, X, hybrid = _fit_hybrid(features, config)
-    except NoAdmissibleKError as exc:
-        raise TrainingBlockedError(str(exc)) from exc
+    plan = plan_retrain(config, retrain, champion, provisional_champion=provisional_champion,
+                        week_start=week_start, accounts=len(features))
+    pre, X, hybrid, plan = _fit_planned(features, plan)
+    config = plan.config
     account_ids = features["account_id"].to_numpy()
     previous = _previous_segments(features, champion, champion_assignments)
     ids = _stable_segment_ids(hybrid, account_ids, previous, champion)
@@ -372,15 +440,16 @@ def train_week(
         model=model,
         assignments=assignments,
         metrics=metrics,
-        k_selection=_k_selection(hybrid, len(ids.segment_ids), metrics, config),
+        k_selection=_k_selection(hybrid, len(ids.segment_ids), metrics, config, plan.reason),
         profiles=_raw_profiles(features, numeric_cols, ids, hybrid.is_outlier_),
         profiles_z=profiles_z,
         gate=_gate(metrics, ids.segment_ids, config,
-                   has_champion=previous is not None and not provisional_champion),
+                   has_champion=previous is not None and not provisional_champion and retrain != STRUCTURAL),
         alignment=ids.alignment,
         config=config,
         week_start=week_start,
         dropped_features=dropped,
+        retrain=retrain,
     )
 
 

@@ -6,7 +6,8 @@ from seg_pipeline.sinks.config import AlertConfig
 from seg_pipeline.sinks.tables import record_blocked_week
 from seg_pipeline.warehouse.engine import Warehouse
 
-BLOCKS_SINKS = frozenset({"mass_migration"})  # reasons that hold back the week's digests (recorded as blocked)
+# reasons that hold back the week's digests (recorded as blocked)
+BLOCKS_SINKS = frozenset({"mass_migration", "input_drift"})
 
 
 def notify_engineers(warehouse: Warehouse, config: AlertConfig, alert: EngineerAlert) -> None:

@@ -9,11 +9,22 @@ import dagster as dg
 
 from seg_pipeline.defs.resources import ModelRegistryResource, PolicyResource, WarehouseResource
 from seg_pipeline.defs.weekly import Event, emit, partition_week, weekly_asset, weekly_check
-from seg_pipeline.model.stage import run_week
+from seg_pipeline.model.stage import RETRAIN_RUN_TAG, run_week
 from seg_pipeline.outcomes import Json
+from seg_pipeline.segmentation.train import RETRAIN_MODES, WEEKLY
 
 FEATURES = dg.AssetKey(["features", "account_features"])
 KEY = dg.AssetKey(["model", "segmentation_model"])
+RETRAIN_TAG = RETRAIN_RUN_TAG  # "structural" (set by the drift sensor) or "weekly" (the default)
+
+
+def retrain_mode(tags: dict[str, str]) -> str:
+    """Read the run's retrain mode from its tags; an unknown value fails the run with the allowed ones."""
+    mode = tags.get(RETRAIN_TAG, WEEKLY)
+    if mode not in RETRAIN_MODES:
+        raise dg.Failure(description=f"run tag {RETRAIN_TAG}={mode!r} is not a retrain mode: use "
+                         f"{' or '.join(RETRAIN_MODES)}")
+    return mode
 
 
 @weekly_asset(
@@ -27,7 +38,9 @@ KEY = dg.AssetKey(["model", "segmentation_model"])
         "Davies-Bouldin, K-means main segments and DBSCAN micro-communities and outliers inside each segment. "
         "Clusters are aligned to the previous champion (Hungarian matching) so segment ids stay stable. Logged to "
         "MLflow with params, metrics and artifacts; the registry alias @champion moves only when the quality gate "
-        "passes, otherwise the week is assigned with the current champion."
+        "passes, otherwise the week is assigned with the current champion. The weekly run is a warm refit (a "
+        "settled champion's k is kept); a run tagged seg/retrain=structural (the drift sensor's) re-selects k "
+        "from scratch with a fresh initialisation and re-aligns the result to the champion."
     ),
     check_specs=[
         weekly_check(
@@ -49,7 +62,9 @@ def segmentation_model(
 ) -> Iterator[Event]:
     """Retrain the week under the policy, tagging the MLflow run with the Dagster run and partition."""
     tags = {"dagster.run_id": context.run.run_id, "dagster.partition": context.partition_key}
-    result = run_week(partition_week(context), warehouse.engine(), model_registry.tracker(), policy.training(), tags)
+    retrain = retrain_mode(dict(context.run.tags))
+    result = run_week(partition_week(context), warehouse.engine(), model_registry.tracker(), policy.training(), tags,
+                      retrain=retrain)
     dropped = result.metadata.get("dropped_features")
     if isinstance(dropped, Json) and dropped.value:
         reasons = ", ".join(f"{c} ({why})" for c, why in dropped.value.items())
