@@ -185,8 +185,8 @@ def champion_integrity_check(week: date, loaded: ChampionLoad | None) -> CheckOu
     Either way the engineers get one alert for the week naming each refused version and why.
     """
     if loaded is None or not loaded.fell_back:
-        return CheckOutcome("champion_integrity", True, error=False,
-                            description="@champion loaded and matched its registry hash" if loaded else "no champion yet")
+        ok = "@champion loaded and matched its registry hash" if loaded else "no champion yet"
+        return CheckOutcome("champion_integrity", True, error=False, description=ok)
     refused = "; ".join(f"v{v}: {why}" for v, why in loaded.refused)
     if loaded.version is None:
         outcome = (f"no earlier good version loads either, so the week is blocked. Fix: restore the model files "

@@ -13,7 +13,7 @@ import skops.io as sio
 import yaml
 
 from seg_pipeline.defs.model.assets import segmentation_model
-from seg_pipeline.defs.resources import build_resources
+from seg_pipeline.defs.resources import ModelRegistryResource, WarehouseResource, build_resources
 from seg_pipeline.segmentation.tracking import (
     MODEL_FILE,
     PYFUNC_ENTRY_FILE,
@@ -22,8 +22,9 @@ from seg_pipeline.segmentation.tracking import (
     ModelIntegrityError,
     sha256_file,
 )
+from seg_pipeline.settings import Settings
 from seg_pipeline_tests.helpers.partitions import weekly_instance
-from seg_pipeline_tests.model.conftest import Env, env  # noqa: F401 - the fixture
+from seg_pipeline_tests.model.conftest import Env
 from seg_pipeline_tests.segmentation.test_tracking import _result
 
 pytestmark = pytest.mark.reliability
@@ -35,7 +36,7 @@ def tracker(tmp_path: Path) -> MlflowTracker:
 
 
 def _version_dir(tracker: MlflowTracker, version: str) -> Path:
-    """The registered version's pyfunc folder under the artifact root (what an attacker with disk access edits)."""
+    """Find the registered version's pyfunc folder under the artifact root (what an attacker with disk access edits)."""
     model_id = tracker.client.get_model_version(tracker.model_name, version).source.rsplit("/", 1)[-1]
     (skops_file,) = [p for p in tracker.artifact_root.rglob(MODEL_FILE) if model_id in p.parts]
     return skops_file.parent.parent
@@ -47,7 +48,7 @@ def _skops_file(tracker: MlflowTracker, version: str) -> Path:
 
 
 def write_exec_skops(path: Path, marker: Path) -> None:
-    """A skops file whose loading calls ``builtins.exec`` (a constructor node), writing ``marker`` if it runs."""
+    """Write a skops file whose loading calls ``builtins.exec`` (a constructor node), creating ``marker`` if it runs."""
     code = f"open({str(marker)!r}, 'w').write('ran')"
     node = {"__class__": "exec", "__module__": "builtins", "__loader__": "ConstructorFromReduceNode",
             "content": {"__class__": "tuple", "__module__": "builtins", "__loader__": "TupleNode",
@@ -106,6 +107,17 @@ def test_pyfunc_with_tampered_entry_code_is_refused_before_it_runs(tracker: Mlfl
     assert len(tracker.load_pyfunc(untouched).predict(_result(2).features.head(5))) == 5
 
 
+@pytest.fixture
+def model_env(tmp_path: Path) -> Env:
+    """Build a tiny warehouse and MLflow store under tmp_path, through the real resources."""
+    settings = Settings().with_home(tmp_path / "home")
+    resources = build_resources(settings)
+    warehouse, registry = resources["warehouse"], resources["model_registry"]
+    assert isinstance(warehouse, WarehouseResource)
+    assert isinstance(registry, ModelRegistryResource)
+    return Env(settings, warehouse.engine(), registry.tracker())
+
+
 def _materialize(env: Env, week: date) -> dg.ExecuteInProcessResult:
     with weekly_instance(week.isoformat()) as instance:
         return dg.materialize([segmentation_model], partition_key=week.isoformat(), instance=instance,
@@ -117,7 +129,8 @@ def _check(result: dg.ExecuteInProcessResult, name: str) -> dg.AssetCheckEvaluat
     return found
 
 
-def test_tampered_champion_falls_back_to_the_previous_good_version_and_alerts(env: Env) -> None:
+def test_tampered_champion_falls_back_to_the_previous_good_version_and_alerts(model_env: Env) -> None:
+    env = model_env
     week1 = date(2026, 1, 5)
     weeks = [week1 + timedelta(days=7 * i) for i in range(3)]
     for w in weeks[:2]:
@@ -141,7 +154,8 @@ def test_tampered_champion_falls_back_to_the_previous_good_version_and_alerts(en
     assert meta["serving_version"].value in {"1", "3"}  # the fallback's week: its own model or v1, never v2
 
 
-def test_no_loadable_champion_blocks_the_week_with_an_alert(env: Env) -> None:
+def test_no_loadable_champion_blocks_the_week_with_an_alert(model_env: Env) -> None:
+    env = model_env
     week1 = date(2026, 1, 5)
     env.write_features(week1)
     assert _materialize(env, week1).success
