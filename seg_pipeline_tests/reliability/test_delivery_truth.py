@@ -17,11 +17,11 @@ import pytest
 
 from seg_pipeline.defs.resources import AlertChannelResource, CrmSinkResource, build_resources
 from seg_pipeline.defs.sinks.assets import am_alerts, crm_writeback
+from seg_pipeline.settings import Settings
 from seg_pipeline.sinks.config import AlertConfig, CrmConfig
 from seg_pipeline.sinks.crm import deliver_writeback, plan_writeback
 from seg_pipeline.sinks.http import RetryPolicy
 from seg_pipeline.sinks.redrive import redrive
-from seg_pipeline.settings import Settings
 from seg_pipeline.warehouse.engine import Warehouse
 from seg_pipeline_tests.helpers.partitions import weekly_instance
 from seg_pipeline_tests.sinks.conftest import (
@@ -162,17 +162,20 @@ def test_batch_400_dead_letters_all_rows_and_redrive_sends_them_once_fixed(
         out = redrive(con, crm_cfg, alert_cfg, week=WEEK1, dead_letters=True, sleep=clock.sleep,
                       clock=clock.monotonic, policy=FAST)
         assert out.revived_crm == N
-        assert out.crm is not None and out.crm.sent == N
+        assert out.crm is not None
+        assert out.crm.sent == N
         after = dict(con.execute("SELECT account_id, idempotency_key FROM sinks.crm_outbox "
                                  "WHERE status = 'sent'").fetchall())
         assert after == keys  # the original idempotency keys
         sync_keys = {c["seg_sync_key"] for c in state.companies.values()}
         assert sync_keys == set(keys.values())
-        assert set(state.writes.values()) == {1} and len(state.writes) == N
+        assert set(state.writes.values()) == {1}
+        assert len(state.writes) == N
         repeat = redrive(con, crm_cfg, alert_cfg, week=WEEK1, dead_letters=True, sleep=clock.sleep,
                          clock=clock.monotonic, policy=FAST)
         assert repeat.revived_crm == 0
-        assert repeat.crm is not None and repeat.crm.sent == 0
+        assert repeat.crm is not None
+        assert repeat.crm.sent == 0
 
 
 def test_redrive_resends_pending_rows_under_the_same_keys(tmp_path: Path, crm: tuple[str, CrmState]) -> None:
@@ -187,10 +190,12 @@ def test_redrive_resends_pending_rows_under_the_same_keys(tmp_path: Path, crm: t
         tried = {r["key"] for r in state.requests}
         state.outage = None
         out = redrive(con, crm_cfg, alert_cfg, sleep=clock.sleep, clock=clock.monotonic, policy=FAST)
-    assert out.crm is not None and out.crm.sent == N
+    assert out.crm is not None
+    assert out.crm.sent == N
     assert {r["key"] for r in state.requests} >= tried
     assert set(state.effects) <= {r["key"] for r in state.requests}
-    assert set(state.writes.values()) == {1} and len(state.writes) == N
+    assert set(state.writes.values()) == {1}
+    assert len(state.writes) == N
 
 
 _CRASHING_RUN = """
