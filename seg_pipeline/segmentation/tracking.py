@@ -562,12 +562,22 @@ class MlflowTracker:
         if champion is None:
             return None
         refused: list[tuple[str, str]] = []
-        for version in [champion, *self.good_versions_before(champion)]:
-            try:
-                return ChampionLoad(self.load_version(version), version, champion, refused)
-            except UNLOADABLE as exc:
-                refused.append((version, f"{type(exc).__name__}: {exc}"[:500]))
+        loaded = self._try_load(champion, refused)
+        if loaded is not None:
+            return ChampionLoad(loaded, champion, champion, refused)
+        for version in self.good_versions_before(champion):  # only listed when the champion failed
+            loaded = self._try_load(version, refused)
+            if loaded is not None:
+                return ChampionLoad(loaded, version, champion, refused)
         return ChampionLoad(None, None, champion, refused)
+
+    def _try_load(self, version: str, refused: list[tuple[str, str]]) -> Any:
+        """Load ``version``, or record why it cannot be loaded in ``refused`` and return None."""
+        try:
+            return self.load_version(version)
+        except UNLOADABLE as exc:
+            refused.append((version, f"{type(exc).__name__}: {exc}"[:500]))
+            return None
 
 
 @functools.cache
