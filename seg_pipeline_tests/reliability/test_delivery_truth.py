@@ -245,3 +245,29 @@ def test_full_resync_crash_after_2xx_then_rerun_applies_each_account_once(
     with duckdb.connect(str(db), read_only=True) as con:
         statuses = con.execute("SELECT status, count(*) FROM sinks.crm_outbox GROUP BY ALL ORDER BY 1").fetchall()
     assert statuses == [("sent", 2 * N)]
+
+
+def test_seg_sinks_redrive_command_resends_dead_letters(
+    tmp_path: Path, crm: tuple[str, CrmState], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from seg_pipeline.cli import main
+
+    url, state = crm
+    settings = Settings().with_home(tmp_path / "home")
+    crm_cfg, _ = _configs(tmp_path, url)
+    with Warehouse(settings.warehouse_path, settings.snapshot_path).connect() as con:
+        _plan(con)
+        state.outage = BATCH_400
+        dead = deliver_writeback(con, crm_cfg, week_start=WEEK1, sleep=FakeClock().sleep, policy=FAST)
+    assert dead.dead_lettered == N
+    state.outage = None
+    for name, value in {"SEG_CRM_MODE": "rest", "SEG_CRM_BASE_URL": url, "SEG_CRM_TOKEN": TOKEN}.items():
+        monkeypatch.setenv(name, value)
+    out = CliRunner().invoke(main, ["--home", str(settings.home), "sinks", "redrive", "--week", WEEK,
+                                    "--dead-letters"])
+    assert out.exit_code == 0, out.output
+    assert f"CRM: {N} pending, {N} sent" in out.output
+    assert TOKEN not in out.output
+    assert len(state.writes) == N
