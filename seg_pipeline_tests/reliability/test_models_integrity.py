@@ -129,6 +129,7 @@ def _check(result: dg.ExecuteInProcessResult, name: str) -> dg.AssetCheckEvaluat
     return found
 
 
+@pytest.mark.e2e  # three weekly Dagster runs with real training: ~90 s each test
 def test_tampered_champion_falls_back_to_the_previous_good_version_and_alerts(model_env: Env) -> None:
     env = model_env
     week1 = date(2026, 1, 5)
@@ -154,6 +155,7 @@ def test_tampered_champion_falls_back_to_the_previous_good_version_and_alerts(mo
     assert meta["serving_version"].value in {"1", "3"}  # the fallback's week: its own model or v1, never v2
 
 
+@pytest.mark.e2e  # three weekly Dagster runs with real training: ~90 s each test
 def test_no_loadable_champion_blocks_the_week_with_an_alert(model_env: Env) -> None:
     env = model_env
     week1 = date(2026, 1, 5)
