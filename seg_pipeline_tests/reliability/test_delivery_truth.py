@@ -6,22 +6,27 @@ file and, for the run status, real Dagster runs of the sink assets.
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pandas as pd
 import pytest
 
 from seg_pipeline.defs.resources import AlertChannelResource, CrmSinkResource, build_resources
 from seg_pipeline.defs.sinks.assets import am_alerts, crm_writeback
 from seg_pipeline.settings import Settings
+from seg_pipeline.sinks.alerts import send_am_alerts
 from seg_pipeline.sinks.config import AlertConfig, CrmConfig
 from seg_pipeline.sinks.crm import deliver_writeback, plan_writeback
 from seg_pipeline.sinks.http import RetryPolicy
 from seg_pipeline.sinks.redrive import redrive
+from seg_pipeline.sinks.stage import delivery_check
 from seg_pipeline.warehouse.engine import Warehouse
 from seg_pipeline_tests.helpers.partitions import weekly_instance
 from seg_pipeline_tests.sinks.conftest import (
@@ -271,3 +276,48 @@ def test_seg_sinks_redrive_command_resends_dead_letters(
     assert f"CRM: {N} pending, {N} sent" in out.output
     assert TOKEN not in out.output
     assert len(state.writes) == N
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[str, int]]:
+    """Serve TCP on 127.0.0.1: accept connections and never say a word (a hanging SMTP server)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield "127.0.0.1", int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def test_hanging_smtp_server_leaves_digests_pending_and_fails_the_check(
+    tmp_path: Path, silent_server: tuple[str, int]
+) -> None:
+    host, port = silent_server
+    cfg = AlertConfig(channel="email", outbox_path=tmp_path / "a.jsonl", smtp_host=host, smtp_port=port)
+    moves = move("acc_000000", 0, 1), move("acc_000001", 1, 2)
+    policy = RetryPolicy(max_attempts=2, base_delay=0.1, max_delay=0.1, max_total=5.0, timeout=0.5)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        result = send_am_alerts(con, cfg, pd.DataFrame(list(moves)), make_crm(4), week_start=WEEK1, policy=policy,
+                                sleep=FakeClock().sleep)
+        assert (result.sent, result.failed) == (0, 2)
+        check = delivery_check(con, "alerts", WEEK1, dry_run=False)
+    assert not check.passed
+    assert check.error
+    assert check.metadata["pending"] == 2
+    assert check.alert is not None
