@@ -190,7 +190,7 @@ def champion_integrity_check(week: date, loaded: ChampionLoad | None) -> CheckOu
     refused = "; ".join(f"v{v}: {why}" for v, why in loaded.refused)
     if loaded.version is None:
         outcome = (f"no earlier good version loads either, so the week is blocked. Fix: restore the model files "
-                   f"or promote a good version with `seg` / MLflow (refused: {refused})")
+                   f"or point the @champion alias at a good version in MLflow (refused: {refused})")
     else:
         outcome = f"the week is served by the previous good version v{loaded.version} (refused: {refused})"
     description = f"@champion v{loaded.champion} could not be loaded safely; {outcome}"
