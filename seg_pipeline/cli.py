@@ -557,5 +557,50 @@ def rfm(transactions: Path, customer_col: str, invoice_col: str, date_col: str, 
     click.echo(f"wrote {out_dir}/summary.json and customers.csv")
 
 
+@main.group()
+def sinks() -> None:
+    """CRM write-back and alert delivery: resend what an outage or a rejected batch left behind."""
+
+
+@sinks.command()
+@click.option("--week", default=None, help="Only this week's rows (a Monday, YYYY-MM-DD); default every week.")
+@click.option("--dead-letters", is_flag=True, help="Also resend dead-lettered rows (after fixing the receiver).")
+@click.pass_context
+def redrive(ctx: click.Context, week: str | None, dead_letters: bool) -> None:
+    """Resend pending (and with --dead-letters, dead-lettered) CRM rows and alerts under their original keys.
+
+    \b
+    Example:  seg sinks redrive --week 2026-01-05 --dead-letters
+    The receiver deduplicates by the original idempotency keys, so a redrive never applies anything twice.
+    Exit code 4 when rows are still pending afterwards (the receiver is still failing).
+    """  # noqa: D301 - click's \b no-rewrap marker must stay a real backspace
+    from dataclasses import replace
+
+    from seg_pipeline.defs.resources import build_resources
+    from seg_pipeline.sinks.http import SinkStopError
+    from seg_pipeline.sinks.redrive import redrive as run_redrive
+    from seg_pipeline.weeks import parse_week
+
+    settings = _settings(ctx)
+    try:
+        wk = parse_week(week) if week else None
+    except ValueError as exc:
+        raise SegError(f"--week {week!r} is not a week start: {exc}", "pass a Monday as YYYY-MM-DD") from exc
+    resources: dict[str, Any] = build_resources(settings)
+    crm = replace(resources["crm"].config(), token=settings.secret("crm_token"), dry_run=False)
+    alerts = replace(resources["alerts"].config(), webhook_secret=settings.secret("webhook_secret"),
+                     smtp_user=settings.secret("smtp_user"), smtp_password=settings.secret("smtp_password"),
+                     dry_run=False)
+    try:
+        with settings.warehouse().connect() as con:
+            result = run_redrive(con, crm, alerts, week=wk, dead_letters=dead_letters)
+    except SinkStopError as exc:
+        raise SegError(str(exc), "fix the receiver's credentials or address, then redrive again") from exc
+    click.echo(result.summary())
+    if any(r is not None and r.failed for r in (result.crm, result.alerts)):
+        raise WeeksFailed("some rows are still pending: the receiver is still failing",
+                          "check the receiver, then run `seg sinks redrive` again")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

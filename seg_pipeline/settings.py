@@ -128,6 +128,8 @@ class Settings:
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_from: str = "seg-pipeline@localhost"
+    smtp_ca_file: Path | None = None  # extra CA bundle to verify the SMTP server's STARTTLS certificate
+    smtp_allow_plain_localhost: bool = False  # tests only: log in without TLS to an SMTP server on 127.0.0.1
     engineer_email: str = "data-eng@localhost"
     dashboard_url: str | None = None
     sinks_override: bool = False
@@ -266,6 +268,8 @@ class Settings:
             smtp_host=env.get("SEG_SMTP_HOST") or None,
             smtp_port=_env_int(env, "SEG_SMTP_PORT", 587),
             smtp_from=env.get("SEG_SMTP_FROM", "seg-pipeline@localhost"),
+            smtp_ca_file=Path(env["SEG_SMTP_CA_FILE"]).expanduser() if env.get("SEG_SMTP_CA_FILE") else None,
+            smtp_allow_plain_localhost=_env_flag(env, "SEG_SMTP_ALLOW_PLAIN_LOCALHOST"),
             engineer_email=env.get("SEG_ENGINEER_EMAIL", "data-eng@localhost"),
             dashboard_url=env.get("SEG_DASHBOARD_URL") or None,
             sinks_override=_env_flag(env, "SEG_SINKS_OVERRIDE"),

@@ -102,6 +102,8 @@ class AlertChannelResource(dg.ConfigurableResource):
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_from: str = "seg-pipeline@localhost"
+    smtp_ca_file: str | None = None
+    smtp_allow_plain_localhost: bool = False
     engineer_email: str = "data-eng@localhost"
     dry_run: bool = False
     jitter_seed: int = 7
@@ -113,7 +115,8 @@ class AlertChannelResource(dg.ConfigurableResource):
             webhook_url=self.webhook_url, webhook_secret=self.webhook_secret, smtp_host=self.smtp_host,
             smtp_port=self.smtp_port, smtp_user=self.smtp_user, smtp_password=self.smtp_password,
             smtp_from=self.smtp_from, engineer_email=self.engineer_email, dry_run=self.dry_run,
-            jitter_seed=self.jitter_seed,
+            jitter_seed=self.jitter_seed, smtp_ca_file=Path(self.smtp_ca_file) if self.smtp_ca_file else None,
+            smtp_allow_plain_localhost=self.smtp_allow_plain_localhost,
         )
 
 
@@ -194,6 +197,8 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             webhook_url=s.webhook_url, webhook_secret=_secret(s, "webhook_secret"), smtp_host=s.smtp_host,
             smtp_port=s.smtp_port, smtp_user=_secret(s, "smtp_user"), smtp_password=_secret(s, "smtp_password"),
             smtp_from=s.smtp_from, engineer_email=s.engineer_email, dry_run=s.sinks_dry_run, jitter_seed=s.seed,
+            smtp_ca_file=str(s.smtp_ca_file) if s.smtp_ca_file else None,
+            smtp_allow_plain_localhost=s.smtp_allow_plain_localhost,
         ),
         "reports": ReportStoreResource(path=str(s.reports_dir)),
         "policy": PolicyResource(

@@ -23,7 +23,10 @@ def serving_model(warehouse: Warehouse, tracker: MlflowTracker, week: date) -> t
     version = serving_version(warehouse, week)
     if version is not None:
         return tracker.load_version(version), version
-    champion = tracker.load_champion()
+    champion = tracker.load_serving_champion()
     if champion is None:
         raise NoChampionError("no @champion model in MLflow yet: the first week's model failed its gate")
-    return champion[0], str(champion[1])
+    if champion.model is None:
+        raise NoChampionError(f"@champion v{champion.champion} and every earlier good version were refused on load "
+                              f"({champion.refused}); restore the model files or promote a good version")
+    return champion.model, str(champion.version)

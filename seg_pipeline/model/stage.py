@@ -18,9 +18,9 @@ import pandas as pd
 from seg_pipeline.assignments.tables import week_segments
 from seg_pipeline.features.store import first_feature_week, load_week_features
 from seg_pipeline.model.tables import latest_promoted_week, write_training_run
-from seg_pipeline.outcomes import CheckOutcome, Json, Markdown, StageResult
+from seg_pipeline.outcomes import CheckOutcome, EngineerAlert, Json, Markdown, StageResult
 from seg_pipeline.segmentation.model import SegmentationModel
-from seg_pipeline.segmentation.tracking import MlflowTracker
+from seg_pipeline.segmentation.tracking import ChampionLoad, MlflowTracker
 from seg_pipeline.segmentation.train import (
     WEEKLY,
     GateResult,
@@ -190,6 +190,28 @@ def blocked_week(
     return StageResult(metadata, [quality_gate_check(gate, decision, "none", champion, config)])
 
 
+def champion_integrity_check(week: date, loaded: ChampionLoad | None) -> CheckOutcome:
+    """Judge whether @champion loaded as recorded: a fallback warns, no loadable good version is an error.
+
+    Either way the engineers get one alert for the week naming each refused version and why.
+    """
+    if loaded is None or not loaded.fell_back:
+        ok = "@champion loaded and matched its registry hash" if loaded else "no champion yet"
+        return CheckOutcome("champion_integrity", True, error=False, description=ok)
+    refused = "; ".join(f"v{v}: {why}" for v, why in loaded.refused)
+    if loaded.version is None:
+        outcome = (f"no earlier good version loads either, so the week is blocked. Fix: restore the model files "
+                   f"or point the @champion alias at a good version in MLflow (refused: {refused})")
+    else:
+        outcome = f"the week is served by the previous good version v{loaded.version} (refused: {refused})"
+    description = f"@champion v{loaded.champion} could not be loaded safely; {outcome}"
+    alert = EngineerAlert(week, reason="champion_integrity",
+                          subject=f"[seg_pipeline] champion model v{loaded.champion} refused in {week}",
+                          body=description)
+    return CheckOutcome("champion_integrity", False, metadata={"refused": Json(dict(loaded.refused))},
+                        description=description, error=loaded.version is None, alert=alert)
+
+
 def run_week(
     week: date, warehouse: Warehouse, tracker: MlflowTracker, config: TrainConfig, run_tags: Mapping[str, str],
     *, retrain: str = WEEKLY,
@@ -199,9 +221,26 @@ def run_week(
     ``run_tags`` (the Dagster run id and partition) go on the MLflow run, which makes logging idempotent per run.
     ``retrain`` is ``weekly`` (the warm refit) or ``structural`` (what the drift sensor requests; see
     ``segmentation.train.plan_retrain``); it is tagged on the MLflow run and starts ``k_reason``.
-    A week whose data cannot give an acceptable model is recorded by :func:`blocked_week`.
+    A champion that fails to load is replaced by the previous good version (``champion_integrity`` check); with
+    none the week is blocked. A week whose data cannot give an acceptable model is recorded by :func:`blocked_week`.
     """
-    champion = tracker.load_champion()
+    loaded = tracker.load_serving_champion()
+    integrity = champion_integrity_check(week, loaded)
+    if loaded is not None and loaded.model is None:
+        blocked = blocked_week(week, integrity.description or "champion refused", None, 0, warehouse, config)
+        blocked.checks.append(integrity)
+        return blocked
+    result = _train_against(week, warehouse, tracker, config, run_tags,
+                            (loaded.model, str(loaded.version)) if loaded else None, retrain)
+    result.checks.append(integrity)
+    return result
+
+
+def _train_against(
+    week: date, warehouse: Warehouse, tracker: MlflowTracker, config: TrainConfig, run_tags: Mapping[str, str],
+    champion: tuple[SegmentationModel, str] | None, retrain: str,
+) -> StageResult:
+    """Train, log, decide and record the week against ``champion`` (model, version) or none."""
     champion_model: SegmentationModel | None = champion[0] if champion else None
     champion_version = champion[1] if champion else None
     inputs = _read_inputs(warehouse, week, config, champion_model)

@@ -19,9 +19,10 @@ import logging
 import os
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -44,15 +45,18 @@ ALIAS = "champion"
 MODEL_ARTIFACT = "segmentation_model"
 MODEL_FILE = "segmentation_model.skops"
 MODEL_NAME_IN_RUN = "model"
-# Types a stored model may contain. Anything else in a skops file is refused before it is constructed.
-TRUSTED_MODULE_PREFIXES = (
-    "seg_pipeline.",
-    "sklearn.",
-    "numpy.",
-    "scipy.",
-    "builtins.",
-    "collections.",
-)
+# The exact types (and functions) beyond skops' own defaults that a stored SegmentationModel holds. Anything else
+# in a skops file is refused before it is constructed: never a module prefix, since ``builtins.`` alone admits
+# ``builtins.exec``. A new type in the model means adding its exact name here.
+TRUSTED_TYPES = frozenset({
+    "numpy.dtype",
+    "seg_pipeline.segmentation.model.SegmentationModel",
+    "seg_pipeline.segmentation.preprocess.QuantileClipper",
+    "seg_pipeline.segmentation.preprocess.signed_log1p",
+    "seg_pipeline.segmentation.preprocess.weight_onehot",
+})
+PYFUNC_ENTRY_FILE = "segmentation_pyfunc.py"
+PYFUNC_LOADER = "mlflow.pyfunc.loaders.code_model"
 TAG_WEEK = "seg.week_start"
 TAG_DAGSTER_RUN = "dagster.run_id"
 TAG_SHA = "seg.model_sha256"
@@ -99,6 +103,36 @@ def dump_model(model: Any, path: Path) -> str:
     return sha256_file(path)
 
 
+def registry_knows(sha: str) -> bool:
+    """Whether a registered model version of the current tracking store records ``sha`` as its model's hash."""
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        return False
+    with _quiet_mlflow():
+        return bool(MlflowClient().search_model_versions(f"tag.`{TAG_SHA}` = '{sha}'"))
+
+
+def check_pyfunc_dir(local: Path) -> None:
+    """Refuse a downloaded pyfunc folder whose loader or entry code differs from what this package writes.
+
+    MLflow imports ``loader_module`` and executes the "from code" entry file when it loads a pyfunc, so both
+    must be exactly ours before ``mlflow.pyfunc.load_model`` is called on the folder.
+    """
+    import yaml
+
+    mlmodel = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8")) or {}
+    flavor = (mlmodel.get("flavors") or {}).get("python_function") or {}
+    problems = []
+    if flavor.get("loader_module") != PYFUNC_LOADER:
+        problems.append(f"loader_module is {flavor.get('loader_module')!r}")
+    if flavor.get("code") or flavor.get("code_paths"):
+        problems.append("it adds code paths")
+    entry = local / Path(str(flavor.get("model_code_path", ""))).name
+    if entry.name != PYFUNC_ENTRY_FILE or not entry.is_file() or entry.read_text(encoding="utf-8") != _ENTRY_CODE:
+        problems.append(f"its entry code is not the {PYFUNC_ENTRY_FILE} this package writes")
+    if problems:
+        raise ModelIntegrityError(f"pyfunc at {local.name} refused: {'; '.join(problems)}")
+
+
 def load_model_file(path: Path, *, expected_sha256: str | None) -> Any:
     """Load a skops model after checking its hash and that it only holds our own or sklearn/numpy types."""
     if not expected_sha256:
@@ -107,10 +141,29 @@ def load_model_file(path: Path, *, expected_sha256: str | None) -> Any:
     if actual != expected_sha256:
         raise ModelIntegrityError(f"{path.name} has SHA-256 {actual}, expected {expected_sha256}")
     untrusted = sio.get_untrusted_types(file=path)
-    foreign = [t for t in untrusted if not t.startswith(TRUSTED_MODULE_PREFIXES)]
+    foreign = sorted(t for t in untrusted if t not in TRUSTED_TYPES)
     if foreign:
         raise ModelIntegrityError(f"{path.name} contains types outside the allow-list: {foreign}")
     return sio.load(path, trusted=untrusted)
+
+
+# What a missing, truncated, tampered or foreign model file raises on load.
+UNLOADABLE = (ModelIntegrityError, OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, MlflowException)
+
+
+@dataclass(frozen=True)
+class ChampionLoad:
+    """The model that stands in for ``@champion`` and the versions refused on the way (``(version, reason)``)."""
+
+    model: Any
+    version: str | None
+    champion: str
+    refused: list[tuple[str, str]]
+
+    @property
+    def fell_back(self) -> bool:
+        """Whether the alias's own version could not be loaded."""
+        return bool(self.refused)
 
 
 class SegmentationPyfunc(PythonModel):
@@ -126,11 +179,14 @@ class SegmentationPyfunc(PythonModel):
         self.model: Any = None
 
     def load_context(self, context: Any) -> None:
-        """Load the skops model artifact, refusing it unless its SHA-256 matches the logged one."""
-        config = context.model_config or {}
-        self.model = load_model_file(
-            Path(context.artifacts[MODEL_ARTIFACT]), expected_sha256=config.get("sha256")
-        )
+        """Load the skops model artifact, refusing it unless the registry records its SHA-256.
+
+        The hash in ``MLmodel`` (``model_config``) sits in the same folder as the model, so whoever can swap
+        the model can rewrite it too; the registry's version tag is the record that counts.
+        """
+        path = Path(context.artifacts[MODEL_ARTIFACT])
+        actual = sha256_file(path)
+        self.model = load_model_file(path, expected_sha256=actual if registry_knows(actual) else None)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Assign ``model_input``'s accounts (see ``SegmentationModel.assign``)."""
@@ -355,7 +411,7 @@ class MlflowTracker:
     def _register_model(self, model: Any, week_start: date, tmp: Path) -> tuple[str, str]:
         """Log ``model`` (skops file + pyfunc from code) in the active run and register it: (SHA-256, version)."""
         sha = dump_model(model, tmp / MODEL_FILE)
-        entry = tmp / "segmentation_pyfunc.py"
+        entry = tmp / PYFUNC_ENTRY_FILE
         entry.write_text(_ENTRY_CODE)
         # MLflow prints "Registered model ... Creating a new version" to stderr on every week
         with contextlib.redirect_stderr(io.StringIO()):
@@ -478,6 +534,55 @@ class MlflowTracker:
         if version is None:
             return None
         return self.load_version(version), version
+
+    def load_pyfunc(self, version: str) -> Any:
+        """Load a registered version as an MLflow pyfunc, after checking its loader, entry code and model hash.
+
+        Use this rather than ``mlflow.pyfunc.load_model("models:/...")``: MLflow would run the entry code of
+        a tampered folder before :class:`SegmentationPyfunc` could check the model file.
+        """
+        with self.active(), tempfile.TemporaryDirectory(prefix="seg_pyfunc_") as tmp:
+            local = Path(mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{self.model_name}/{version}", dst_path=tmp))
+            check_pyfunc_dir(local)
+            with _quiet_mlflow():
+                return mlflow.pyfunc.load_model(str(local))  # the model is in memory once loaded
+
+    def good_versions_before(self, version: str) -> list[str]:
+        """Versions older than ``version`` that passed their gate, newest first (the fallback order)."""
+        with _quiet_mlflow():
+            found = self.client.search_model_versions(f"name = '{self.model_name}'")
+        older = [int(mv.version) for mv in found
+                 if int(mv.version) < int(version) and (mv.tags or {}).get(TAG_GATE) == "true"]
+        return [str(v) for v in sorted(older, reverse=True)]
+
+    def load_serving_champion(self) -> ChampionLoad | None:
+        """``@champion``'s model, or the newest earlier good version when the champion cannot be loaded.
+
+        None before the first promotion. A champion whose file is missing, unreadable, tampered with or holds
+        types outside the allow-list is skipped with its reason in ``refused``; ``model`` is None when no
+        good version loads at all (the caller blocks the week).
+        """
+        champion = self.champion_version()
+        if champion is None:
+            return None
+        refused: list[tuple[str, str]] = []
+        loaded = self._try_load(champion, refused)
+        if loaded is not None:
+            return ChampionLoad(loaded, champion, champion, refused)
+        for version in self.good_versions_before(champion):  # only listed when the champion failed
+            loaded = self._try_load(version, refused)
+            if loaded is not None:
+                return ChampionLoad(loaded, version, champion, refused)
+        return ChampionLoad(None, None, champion, refused)
+
+    def _try_load(self, version: str, refused: list[tuple[str, str]]) -> Any:
+        """Load ``version``, or record why it cannot be loaded in ``refused`` and return None."""
+        try:
+            return self.load_version(version)
+        except UNLOADABLE as exc:
+            refused.append((version, f"{type(exc).__name__}: {exc}"[:500]))
+            return None
 
 
 @functools.cache

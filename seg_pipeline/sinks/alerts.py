@@ -20,7 +20,15 @@ import pandas as pd
 
 from seg_pipeline.outcomes import EngineerAlert
 from seg_pipeline.segmentation.personas import AT_RISK_NAMES, into_at_risk
-from seg_pipeline.sinks.channels import Channel, EmailChannel, FileChannel, Message, SmtpFactory, WebhookChannel
+from seg_pipeline.sinks.channels import (
+    Channel,
+    EmailChannel,
+    FileChannel,
+    Message,
+    SmtpFactory,
+    WebhookChannel,
+    inert,
+)
 from seg_pipeline.sinks.config import AlertConfig
 from seg_pipeline.sinks.http import Outcome, RetryPolicy, SinkStopError
 from seg_pipeline.sinks.outbox import dead_letter, delivery_metadata, stable_key
@@ -85,16 +93,16 @@ def build_digest(am_id: str, am_name: str | None, am_email: str | None, moves: p
     lines = []
     for r, into in zip(moves.itertuples(), ~moves["_risk"], strict=True):
         flag = " ⚠" if into else ""
-        why = _clip(r.explanation)
-        lines.append(f"• {_clip(r.account_name, 80)} ({r.account_id}): {r.from_name} → {r.to_name}{flag}"
-                     + (f" — {why}" if why else ""))
+        why = inert(_clip(r.explanation))  # data never becomes markup, a link or a mention
+        lines.append(f"• {inert(_clip(r.account_name, 80))} ({inert(r.account_id)}): {inert(r.from_name)} → "
+                     f"{inert(r.to_name)}{flag}" + (f" — {why}" if why else ""))
     shown, hidden = lines[:max_lines], len(lines) - min(len(lines), max_lines)
     if hidden:
         shown.append(f"+{hidden} more")
     n_risk = int(risky.sum())
     subject = (f"Segment changes for your accounts, week of {week.isoformat()}: {len(moves)} account(s)"
                + (f", {n_risk} into at-risk segments" if n_risk else ""))
-    greeting = f"Hi {am_name}," if am_name else "Hi,"
+    greeting = f"Hi {inert(am_name)}," if am_name else "Hi,"
     text = "\n".join([greeting, subject, "", *shown, "", f"Dashboard: {link}"])
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": subject[:150]}},
@@ -373,7 +381,7 @@ def send_engineer_alert(
                   recipient_name="data engineering", recipient_address=config.engineer_email, week_start=week,
                   subject=subject, text=f"{subject}\n\n{body}\n\nDashboard: {config.dashboard_url}",
                   blocks=[{"type": "header", "text": {"type": "plain_text", "text": subject[:150]}},
-                          {"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}}])
+                          {"type": "section", "text": {"type": "mrkdwn", "text": inert(body)[:3000]}}])
     with transaction(con):
         planned = _enqueue(con, msg, reason_key=alert.reason, n_items=0)
     result = deliver_alerts(con, config, week_start=week, message_ids=[msg.message_id], **delivery)

@@ -11,6 +11,7 @@ import hmac
 import json
 import os
 import random
+import re
 import smtplib
 import ssl
 from collections.abc import Callable
@@ -51,6 +52,23 @@ class Message:
     def payload(self) -> dict[str, Any]:
         """Slack-compatible body: ``text`` is the fallback, ``blocks`` the layout."""
         return {"text": self.text, "blocks": self.blocks}
+
+
+_MENTION = re.compile(r"@(?=(channel|here|everyone)\b)", re.IGNORECASE)
+_SCHEME = re.compile(r"\b([a-z][a-z0-9+.-]*):(?=//)", re.IGNORECASE)
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def inert(text: object) -> str:
+    """Render data (account names, reasons) inert in Slack mrkdwn, plain text and e-mail bodies.
+
+    ``&``, ``<`` and ``>`` are escaped (Slack's own escaping, so ``<url|text>`` links and ``<!channel>``
+    mentions cannot be formed), ``@channel``/``@here``/``@everyone`` get a zero-width joiner so they ping nobody,
+    and ``scheme://`` is defanged to ``scheme[:]//`` so no client turns data into a clickable link.
+    """
+    s = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s = _MENTION.sub("@\u2060", s)
+    return _SCHEME.sub(r"\1[:]", s)
 
 
 class Channel(Protocol):
@@ -178,6 +196,11 @@ def _default_smtp(host: str, port: int, timeout: float) -> smtplib.SMTP:
 
 def classify_smtp_error(exc: BaseException) -> Attempt:
     """SMTP 4xx / disconnects / socket errors are transient, 5xx final, auth failures stop the stage."""
+    if isinstance(exc, PlainAuthRefusedError):
+        return Attempt("stop_auth", None, str(exc))
+    if isinstance(exc, ssl.SSLError):
+        return Attempt("stop_auth", None, f"SMTP STARTTLS failed ({exc.reason}); check the server certificate "
+                       "or set SEG_SMTP_CA_FILE")
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return Attempt("stop_auth", exc.smtp_code, f"SMTP {exc.smtp_code}: authentication failed")
     if isinstance(exc, smtplib.SMTPNotSupportedError):
@@ -196,8 +219,16 @@ def classify_smtp_error(exc: BaseException) -> Attempt:
     return Attempt("retry", None, f"SMTP connection error ({type(exc).__name__})")
 
 
+class PlainAuthRefusedError(smtplib.SMTPException):
+    """Credentials would cross the network in clear: the server offers no STARTTLS."""
+
+
 class EmailChannel:
-    """One email per message over SMTP: STARTTLS when offered, login only when credentials exist."""
+    """One email per message over SMTP: STARTTLS when offered, login only when credentials exist and only over TLS.
+
+    With credentials and no STARTTLS the login is refused (the password never leaves in clear), unless
+    ``smtp_allow_plain_localhost`` is set and the server is on the loopback address (test servers).
+    """
 
     name = "email"
 
@@ -225,16 +256,34 @@ class EmailChannel:
         try:
             with self.factory(host, self.config.smtp_port, self.policy.timeout) as smtp:
                 smtp.ehlo()
-                if smtp.has_extn("starttls"):
-                    smtp.starttls(context=ssl.create_default_context())
+                tls = smtp.has_extn("starttls")
+                if tls:
+                    smtp.starttls(context=self._tls_context())
                     smtp.ehlo()
                 user, password = self.config.smtp_user, self.config.smtp_password
                 if user and password:
+                    self._check_plain_login(host, tls)
                     smtp.login(user, password)
                 smtp.send_message(email)
         except (smtplib.SMTPException, OSError) as exc:
             return classify_smtp_error(exc)
         return Attempt("ok", 250, "accepted")
+
+    def _tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if self.config.smtp_ca_file is not None:
+            context.load_verify_locations(cafile=str(self.config.smtp_ca_file))
+        return context
+
+    def _check_plain_login(self, host: str, tls: bool) -> None:
+        """Refuse to send credentials without TLS, except to a loopback test server explicitly allowed."""
+        if tls or (self.config.smtp_allow_plain_localhost and host in LOOPBACK):
+            return
+        raise PlainAuthRefusedError(
+            f"SMTP server {host}:{self.config.smtp_port} offers no STARTTLS, so the password would be sent in "
+            "clear; not logging in. Fix: enable STARTTLS on the server (or, for a test server on 127.0.0.1 only, "
+            "set SEG_SMTP_ALLOW_PLAIN_LOCALHOST=1)"
+        )
 
     def send(self, msg: Message) -> Outcome:
         """Email the message, retrying transient SMTP failures; no address means the message is dead."""

@@ -41,6 +41,9 @@ class AlertConfig:
     smtp_user: str | None = field(default=None, repr=False)
     smtp_password: str | None = field(default=None, repr=False)
     smtp_from: str = "seg-pipeline@localhost"
+    smtp_ca_file: Path | None = None  # extra CA bundle for the server's STARTTLS certificate
+    # Tests only: allow AUTH without TLS, and only to a server on the loopback address.
+    smtp_allow_plain_localhost: bool = False
     engineer_email: str = "data-eng@localhost"
     dry_run: bool = False
     jitter_seed: int = 7

@@ -24,6 +24,7 @@ import httpx
 import pandas as pd
 
 from seg_pipeline.atomic import atomic_write, atomic_write_bytes
+from seg_pipeline.crashpoints import crash_point
 from seg_pipeline.sinks.config import CRM_TOKEN_ENV, CrmConfig
 from seg_pipeline.sinks.http import (
     Outcome,
@@ -201,8 +202,9 @@ def _enqueue_changes(con: duckdb.DuckDBPyConnection, view: str, *, week: date, m
 
     Also supersedes stale rows and records the week's plan; the caller holds the transaction.
     """
-    # A full resync must not collide with keys the CRM already deduplicated, hence the run-scoped nonce.
-    nonce = f"resync:{run_id}" if full_resync else ""
+    # A full resync must not collide with the keys of normal syncs the CRM already deduplicated, hence the nonce;
+    # it is per week, never per run, so a rerun after a crash re-derives the same keys (no second effect).
+    nonce = "resync" if full_resync else ""
     con.execute(_PLAN_SQL.format(view=view), {"week": week, "model": model_version, "nonce": nonce,
                                               "full": full_resync})
     con.execute(_SUPERSEDE_SQL)
@@ -420,6 +422,7 @@ def _deliver_rest(con: duckdb.DuckDBPyConnection, config: CrmConfig, week: date,
                 outcome = _counting(attempt, result)
                 out = run_with_retry(outcome, policy=policy, sleep=sleep, clock=clock, rng=rng,
                                      what="CRM write-back")
+                crash_point("crm_after_response")  # the CRM may have applied the batch; the outbox does not know yet
             except SinkStopError as exc:
                 _mark_attempted(con, keys, week=week, outcome="stopped", status=None, attempts=1,
                                 batch_key=batch_key, reason=str(exc))

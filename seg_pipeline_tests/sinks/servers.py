@@ -38,6 +38,7 @@ class Scripted:
 class CrmState:
     token: str
     script: deque[Scripted] = field(default_factory=deque)
+    outage: Scripted | None = None  # fault injection: every request gets this (e.g. 503 forever) until cleared
     reject_ids: dict[str, str] = field(default_factory=dict)  # company id -> validation message
     multi_status: bool = False  # True: apply the valid rows and answer 207 naming the rejected ones
     companies: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -74,7 +75,7 @@ def _crm_handler(state: CrmState) -> type[BaseHTTPRequestHandler]:
             auth_ok = self.headers.get("Authorization") == f"Bearer {state.token}"
             with state.lock:
                 state.requests.append({"key": key, "auth_ok": auth_ok, "path": self.path, "body": raw})
-                scripted = state.script.popleft() if state.script else None
+                scripted = state.script.popleft() if state.script else state.outage
             if self.path != CRM_PATH:
                 self._reply(404, b'{"message":"not found"}')
                 return
@@ -201,10 +202,13 @@ class SmtpSink:
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
         self.script: deque[str] = deque()
+        self.outage: str | None = None  # fault injection: every DATA gets this reply (e.g. 451) until cleared
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.script:
             return self.script.popleft()
+        if self.outage:
+            return self.outage
         self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
                               "content": envelope.content.decode("utf-8", errors="replace")})
         return "250 OK"

@@ -242,7 +242,8 @@ def test_email_logs_in_when_credentials_exist(con, alert_config, clock):
 
     with smtp_server(authenticator=authenticator, auth_require_tls=False) as (host, port, sink):
         s = replace(alert_config, channel="email", smtp_host=host, smtp_port=port, smtp_user="seg",
-                    smtp_password="s3cret")  # noqa: S106 - fake credentials for the local SMTP server
+                    smtp_password="s3cret",  # noqa: S106 - fake credentials for the local SMTP server
+                    smtp_allow_plain_localhost=True)  # a plain test server on 127.0.0.1, explicitly allowed
         assert send_engineer_alert(con, s, EngineerAlert(WEEK1, "x", "x", "y"), sleep=clock.sleep).sent == 1
         assert seen == ["seg"]
         assert len(sink.messages) == 1

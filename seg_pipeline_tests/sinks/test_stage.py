@@ -54,7 +54,7 @@ def test_writeback_week_exports_the_assignments_and_records_stats(warehouse, crm
     assert export["segment_name"].tolist() == expected["segment_name"].tolist()
     assert set(export["model_version"]) == {"m1"}
     assert set(export["run_id"]) == {"run-a"}
-    assert result.checks == []
+    assert [(c.name, c.passed) for c in result.checks] == [("delivery_complete", True)]
     assert _rows(warehouse, "SELECT * FROM sinks.writeback_stats") == [(WEEK1, "file", 6, 6, 0, 0, 0)]
 
     again = writeback_week(WEEK1, warehouse, crm_config, "run-b")

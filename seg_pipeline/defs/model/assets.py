@@ -7,11 +7,17 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from seg_pipeline.defs.resources import ModelRegistryResource, PolicyResource, WarehouseResource
+from seg_pipeline.defs.resources import (
+    AlertChannelResource,
+    ModelRegistryResource,
+    PolicyResource,
+    WarehouseResource,
+)
 from seg_pipeline.defs.weekly import Event, emit, partition_week, weekly_asset, weekly_check
 from seg_pipeline.model.stage import RETRAIN_RUN_TAG, run_week
 from seg_pipeline.outcomes import Json
 from seg_pipeline.segmentation.train import RETRAIN_MODES, WEEKLY
+from seg_pipeline.sinks.engineer import notify_engineers
 
 FEATURES = dg.AssetKey(["features", "account_features"])
 KEY = dg.AssetKey(["model", "segmentation_model"])
@@ -51,7 +57,15 @@ def retrain_mode(tags: dict[str, str]) -> str:
             "failure keeps the previous champion (warning); with no champion at all the week is blocked. A week "
             "with too few accounts, too few informative features or no k that keeps the minimum segment share "
             "trains no model and is judged the same way, with that reason.",
-        )
+        ),
+        weekly_check(
+            "champion_integrity",
+            asset=KEY,
+            blocking=True,
+            description="@champion's model file matches the SHA-256 in the registry and holds only allow-listed "
+            "types. If not, the previous good version serves the week (warning) and the engineers are alerted; "
+            "with no loadable good version the week is blocked.",
+        ),
     ],
 )
 def segmentation_model(
@@ -59,11 +73,13 @@ def segmentation_model(
     warehouse: WarehouseResource,
     model_registry: ModelRegistryResource,
     policy: PolicyResource,
+    alerts: AlertChannelResource,
 ) -> Iterator[Event]:
     """Retrain the week under the policy, tagging the MLflow run with the Dagster run and partition."""
     tags = {"dagster.run_id": context.run.run_id, "dagster.partition": context.partition_key}
+    engine = warehouse.engine()
     retrain = retrain_mode(dict(context.run.tags))
-    result = run_week(partition_week(context), warehouse.engine(), model_registry.tracker(), policy.training(), tags,
+    result = run_week(partition_week(context), engine, model_registry.tracker(), policy.training(), tags,
                       retrain=retrain)
     dropped = result.metadata.get("dropped_features")
     if isinstance(dropped, Json) and dropped.value:
@@ -71,4 +87,4 @@ def segmentation_model(
         context.log.warning(f"left out of this week's training (no information in them): {reasons}")
     if "blocked_reason" in result.metadata:
         context.log.warning(f"no model trained this week: {result.metadata['blocked_reason']}")
-    yield from emit(result)
+    yield from emit(result, notify=lambda alert: notify_engineers(engine, alerts.config(), alert))
