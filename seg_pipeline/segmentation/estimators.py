@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.cluster import DBSCAN, KMeans
+from sklearn.cluster import DBSCAN, HDBSCAN, KMeans
+from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -25,8 +26,20 @@ from seg_pipeline.segmentation.kselect import KSelection, find_knee, select_k
 
 GIB = 1024**3
 _CHUNK = 50_000  # rows per nearest-neighbour query batch: bounds memory when assigning 1M rows
-_EPS_PROBE = 5_000  # rows whose k-distance defines the eps curve
 _MEM_PROBE = 1_000  # rows whose neighbour counts estimate DBSCAN memory
+
+_EPS_PROBE = 3_000  # rows whose k-distance and density clustering select eps
+_EPS_CANDIDATES = 24  # geometric grid of eps values tried against the density clustering
+_FAR_FENCE = 3.0  # Tukey's "far out" fence: k-distances above Q3 + 3 IQR belong to far outliers
+_MIN_CLUSTER_SHARE = 0.02  # HDBSCAN's smallest cluster when selecting eps: 2 % of the rows (at least min_samples)
+
+EPS_RULE = (
+    "density-based selection: HDBSCAN (min_samples as DBSCAN's, smallest cluster max(min_samples, 2 % of rows)) "
+    "clusters a fixed-seed probe of <= 3000 rows; eps is the value, among 24 geometric steps from the 10th "
+    "percentile of the k-distance to the largest k-distance inside Tukey's far fence (Q3 + 3 IQR), whose DBSCAN "
+    "labels agree best (adjusted Rand index on the rows HDBSCAN clusters) with HDBSCAN's, the larger eps on ties; "
+    "when HDBSCAN finds fewer than 2 clusters, the knee of the log k-distance curve trimmed at the same fence"
+)
 
 
 def _seed(rs: np.random.RandomState) -> int:
@@ -82,14 +95,69 @@ def nearest_core_labels(
     return out
 
 
-def estimate_eps(X: np.ndarray, min_samples: int, rng: np.random.RandomState) -> float:
-    """Estimate eps at the knee of the sorted k-distance curve (k = min_samples) on a fixed-seed probe of rows."""
-    n_neighbors = min(min_samples, X.shape[0] - 1)
-    probe = X if X.shape[0] <= _EPS_PROBE else X[np.sort(rng.choice(X.shape[0], _EPS_PROBE, replace=False))]
+def _sorted_kdist(X: np.ndarray, probe: np.ndarray, n_neighbors: int) -> np.ndarray:
+    """Sorted distance of each probe row to its ``n_neighbors``-th neighbour in ``X`` (itself excluded)."""
     dist, _ = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(X).kneighbors(probe)
-    kdist = np.sort(dist[:, -1])
-    knee = find_knee(np.arange(len(kdist)), kdist, curve="convex", direction="increasing")
-    eps = float(kdist[int(knee)]) if knee is not None else float(np.quantile(kdist, 0.9))
+    return np.sort(dist[:, -1])
+
+
+def _inside_far_fence(kdist: np.ndarray) -> np.ndarray:
+    """Keep the k-distances at or below Q3 + 3 IQR: far outliers' distances would otherwise own the curve's shape."""
+    q1, q3 = np.quantile(kdist, [0.25, 0.75])
+    kept: np.ndarray = kdist[kdist <= q3 + _FAR_FENCE * (q3 - q1)]
+    return kept
+
+
+def _trimmed_knee_eps(kdist: np.ndarray) -> float:
+    """Knee of the log k-distance curve inside the far fence (90th percentile when it has no knee)."""
+    kept = _inside_far_fence(kdist)
+    kept = kept[kept > 0]
+    if kept.size < 3:
+        return float(np.quantile(kdist, 0.9))
+    knee = find_knee(np.arange(kept.size), np.log(kept), curve="convex", direction="increasing")
+    return float(kept[int(knee)]) if knee is not None else float(np.quantile(kept, 0.9))
+
+
+def _density_selected_eps(xs: np.ndarray, min_samples: int, kdist: np.ndarray) -> float | None:
+    """Eps whose DBSCAN labels best reproduce HDBSCAN's clusters on ``xs``; None when HDBSCAN finds < 2."""
+    min_size = max(min_samples, math.ceil(_MIN_CLUSTER_SHARE * xs.shape[0]))
+    if xs.shape[0] < 2 * min_size:
+        return None
+    reference = HDBSCAN(min_cluster_size=min_size, min_samples=min_samples, copy=True).fit(xs).labels_
+    if len(set(reference.tolist()) - {-1}) < 2:
+        return None
+    top = float(_inside_far_fence(kdist).max())
+    low = float(np.quantile(kdist, 0.1))
+    if not 0 < low < top:
+        return None
+    graph = NearestNeighbors(radius=top).fit(xs).radius_neighbors_graph(xs, mode="distance")
+    clustered = reference >= 0
+    best_score, best_eps = -np.inf, None
+    for eps in np.geomspace(low, top, _EPS_CANDIDATES):
+        labels = DBSCAN(eps=float(eps), min_samples=min_samples, metric="precomputed").fit(graph).labels_
+        score = adjusted_rand_score(reference[clustered], labels[clustered])
+        if score >= best_score:
+            best_score, best_eps = score, float(eps)
+    return best_eps
+
+
+def estimate_eps(X: np.ndarray, min_samples: int, rng: np.random.RandomState) -> float:
+    """Choose DBSCAN's eps by density-based selection, robust to far outliers (see :data:`EPS_RULE`).
+
+    The plain knee of the k-distance curve collapses to one cluster when a few far outliers exist: their huge
+    k-distances flatten the rest of the curve, so the knee lands at the bulk's largest distance (Mall customers:
+    1 cluster; a centre-and-ring shape with corner outliers: ARI 0). HDBSCAN needs no radius, so it names the
+    dense groups; eps is then the radius at which DBSCAN finds those same groups. On a probe (``X`` larger than
+    3000 rows) the probe's min_samples is scaled by the sampling fraction so density means the same thing.
+    """
+    n = X.shape[0]
+    n_neighbors = min(min_samples, n - 1)
+    probe = X if n <= _EPS_PROBE else X[np.sort(rng.choice(n, _EPS_PROBE, replace=False))]
+    kdist = _sorted_kdist(X, probe, n_neighbors)
+    probe_ms = min_samples if probe.shape[0] == n else max(2, math.ceil(min_samples * probe.shape[0] / n))
+    eps = _density_selected_eps(probe, probe_ms, kdist)
+    if eps is None:
+        eps = _trimmed_knee_eps(kdist)
     if eps <= 0:  # duplicates everywhere: any positive radius joins identical rows
         eps = float(kdist[kdist > 0].min()) if (kdist > 0).any() else 1e-9
     return eps
