@@ -2,9 +2,10 @@
 
 ``KMeansSegmenter`` gives the main segments (k chosen by :func:`select_k` unless fixed), ``DBSCANSegmenter``
 finds dense groups and noise behind a size/memory guard (global DBSCAN at 100k×20 rows was killed by SIGSEGV
-here), and ``HybridSegmenter`` runs DBSCAN inside each K-means segment so micro-communities and outliers are found
-at any scale. They follow the sklearn contract: ``__init__`` stores params verbatim, ``_parameter_constraints``
-validated once at the top of ``fit``, randomness via ``check_random_state``, fitted attributes end in ``_``.
+here), ``HDBSCANSegmenter`` does the same without a radius to choose, and ``HybridSegmenter`` runs DBSCAN
+inside each K-means segment so micro-communities and outliers are found at any scale. They follow the sklearn
+contract: ``__init__`` stores params verbatim, ``_parameter_constraints`` validated once at the top of ``fit``,
+randomness via ``check_random_state``, fitted attributes end in ``_``.
 """
 
 import math
@@ -101,6 +102,13 @@ def _sorted_kdist(X: np.ndarray, probe: np.ndarray, n_neighbors: int) -> np.ndar
     return np.sort(dist[:, -1])
 
 
+def _core_distances(X: np.ndarray, n_neighbors: int) -> np.ndarray:
+    """Each row's distance to its ``n_neighbors``-th neighbour in ``X`` (itself excluded), in row order."""
+    dist, _ = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(X).kneighbors(X)
+    out: np.ndarray = dist[:, -1]
+    return out
+
+
 def _inside_far_fence(kdist: np.ndarray) -> np.ndarray:
     """Keep the k-distances at or below Q3 + 3 IQR: far outliers' distances would otherwise own the curve's shape."""
     q1, q3 = np.quantile(kdist, [0.25, 0.75])
@@ -175,6 +183,30 @@ def estimate_dbscan_bytes(X: np.ndarray, eps: float, rng: np.random.RandomState)
     counts = NearestNeighbors(radius=eps).fit(X).radius_neighbors(probe, return_distance=False)
     mean_nbrs = float(np.mean([len(c) for c in counts]))
     return int(_BYTES_PER_NEIGHBOUR * X.shape[0] * mean_nbrs)
+
+
+NOISE_WARN_SHARE = 0.5  # a density run leaving half the rows as noise describes the noise, not the data
+
+
+def density_result_problem(labels: np.ndarray) -> str | None:
+    """Say what is wrong when a density clustering found at most one cluster or left >= 50 % noise, else None."""
+    labels = np.asarray(labels)
+    n_clusters = len(set(labels.tolist()) - {-1})
+    noise = float((labels == -1).mean()) if labels.size else 0.0
+    if noise >= 1.0:
+        return "labelled every point noise"
+    if n_clusters <= 1:
+        return f"found a single cluster ({noise:.0%} noise)"
+    if noise >= NOISE_WARN_SHARE:
+        return f"labelled {noise:.0%} of the rows noise ({n_clusters} clusters)"
+    return None
+
+
+def warn_density_result(labels: np.ndarray, what: str, fix: str) -> None:
+    """Emit a ``UserWarning`` naming the run when :func:`density_result_problem` finds one."""
+    problem = density_result_problem(labels)
+    if problem is not None:
+        warnings.warn(f"{what} {problem}; {fix}", UserWarning, stacklevel=3)
 
 
 class KMeansSegmenter(ClusterMixin, BaseEstimator):
@@ -268,7 +300,7 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
 
 
 class DBSCANSegmenter(ClusterMixin, BaseEstimator):
-    """DBSCAN behind a size/memory guard, with eps from the k-distance knee when not given.
+    """DBSCAN behind a size/memory guard, with eps chosen by :func:`estimate_eps` when not given.
 
     ``min_samples`` defaults to 2 × n_features. Before fitting, memory is estimated as ≈ 3 × rows ×
     neighbours-per-point × 8 bytes. When rows exceed ``max_rows`` or the estimate exceeds
@@ -360,13 +392,10 @@ class DBSCANSegmenter(ClusterMixin, BaseEstimator):
             rest = np.setdiff1d(np.arange(n), idx, assume_unique=True)
             labels[rest] = nearest_core_labels(X[rest], self.components_, self.component_labels_, eps)
         self.labels_ = labels
-        if (labels == -1).all():
-            warnings.warn(
-                f"DBSCAN labelled every point noise (eps={eps:.4g}, min_samples={ms}); "
-                "raise eps or lower min_samples",
-                UserWarning,
-                stacklevel=2,
-            )
+        warn_density_result(
+            labels, f"DBSCAN (eps={eps:.4g}, min_samples={ms})", "raise eps or lower min_samples when most rows "
+            "are noise, lower eps when one cluster swallows the rest, or try HDBSCAN (no eps to choose)"
+        )
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -374,6 +403,79 @@ class DBSCANSegmenter(ClusterMixin, BaseEstimator):
         check_is_fitted(self, "components_")
         X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32], reset=False), dtype=float)
         return nearest_core_labels(X, self.components_, self.component_labels_, self.eps_)
+
+
+class HDBSCANSegmenter(ClusterMixin, BaseEstimator):
+    """Scikit-learn's HDBSCAN (no radius to choose) behind a row cap.
+
+    ``min_samples`` defaults to 2 × n_features like DBSCAN's, ``min_cluster_size`` to max(min_samples, 2 % of
+    the fitted rows). HDBSCAN's memory grows with rows × neighbours and its time faster than linearly, so above
+    ``max_rows`` it is fitted on a fixed-seed subsample and every other row takes the label of its nearest
+    clustered sample when within that sample's core distance (its distance to its min_samples-th neighbour),
+    else noise: the same rule DBSCAN's guard uses with a per-point radius.
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "min_cluster_size": [Interval(Integral, 2, None, closed="left"), None],
+        "min_samples": [Interval(Integral, 1, None, closed="left"), None],
+        "max_rows": [Interval(Integral, 100, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        min_cluster_size: int | None = None,
+        *,
+        min_samples: int | None = None,
+        max_rows: int = 50_000,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        """Store the hyper-parameters unchanged (sklearn's rule: they are validated in ``fit``)."""
+        self.min_cluster_size = min_cluster_size
+        self.min_samples = min_samples
+        self.max_rows = max_rows
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: object = None) -> "HDBSCANSegmenter":
+        """Fit HDBSCAN on all rows or a capped subsample; label the rest by nearest clustered sample."""
+        self._validate_params()
+        X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32]), dtype=float)
+        n, d = X.shape
+        rs = check_random_state(self.random_state)
+        min_samples = int(self.min_samples) if self.min_samples is not None else max(2 * d, 2)
+        if n <= min_samples:
+            raise ValueError(f"HDBSCAN needs more rows ({n}) than min_samples ({min_samples})")
+        idx = np.arange(n) if n <= self.max_rows else np.sort(rs.choice(n, int(self.max_rows), replace=False))
+        xs = X[idx]
+        mcs = self.min_cluster_size or max(min_samples, math.ceil(_MIN_CLUSTER_SHARE * len(idx)))
+        fitted = HDBSCAN(min_cluster_size=int(mcs), min_samples=min_samples, copy=True).fit(xs)
+        clustered = fitted.labels_ >= 0
+        core_dist = _core_distances(xs, min(min_samples, len(idx) - 1))
+        self.min_samples_ = min_samples
+        self.min_cluster_size_ = int(mcs)
+        self.n_fit_rows_ = len(idx)
+        self.subsampled_ = len(idx) < n
+        self.components_ = xs[clustered]
+        self.component_labels_ = fitted.labels_[clustered].astype(np.int64)
+        self.component_radius_ = core_dist[clustered]
+        labels = np.full(n, -1, dtype=np.int64)
+        labels[idx] = fitted.labels_
+        if self.subsampled_:
+            rest = np.setdiff1d(np.arange(n), idx, assume_unique=True)
+            labels[rest] = nearest_core_labels(X[rest], self.components_, self.component_labels_,
+                                               self.component_radius_)
+        self.labels_ = labels
+        warn_density_result(
+            labels, f"HDBSCAN (min_cluster_size={mcs}, min_samples={min_samples})",
+            "lower --min-samples when most rows are noise, or check that the features separate the rows",
+        )
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Label of the nearest clustered sample within its core distance, else -1 (noise)."""
+        check_is_fitted(self, "components_")
+        X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32], reset=False), dtype=float)
+        return nearest_core_labels(X, self.components_, self.component_labels_, self.component_radius_)
 
 
 @dataclass(frozen=True)
