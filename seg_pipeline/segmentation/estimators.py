@@ -38,10 +38,11 @@ _MIN_CLUSTER_SHARE = 0.02  # HDBSCAN's smallest cluster when selecting eps: 2 % 
 
 EPS_RULE = (
     "density-based selection: HDBSCAN (min_samples as DBSCAN's, smallest cluster max(min_samples, 2 % of rows)) "
-    "clusters a fixed-seed probe of <= 2000 rows; eps is the value, among 24 geometric steps from the 10th "
-    "percentile of the k-distance to the largest k-distance inside Tukey's far fence (Q3 + 3 IQR), whose DBSCAN "
-    "labels agree best (adjusted Rand index on the rows HDBSCAN clusters) with HDBSCAN's, the larger eps on ties; "
-    "when HDBSCAN finds fewer than 2 clusters, the knee of the log k-distance curve trimmed at the same fence"
+    "clusters the rows (a fixed-seed probe of 2000 above that, carried to all rows by k-distance quantile); eps "
+    "is the value, among 24 geometric steps from the 10th percentile of the k-distance to the largest k-distance "
+    "inside Tukey's far fence (Q3 + 3 IQR), whose DBSCAN labels agree best (adjusted Rand index on the rows "
+    "HDBSCAN clusters) with HDBSCAN's, the larger eps on ties; when HDBSCAN finds fewer than 2 clusters, the "
+    "knee of the log k-distance curve trimmed at the same fence"
 )
 
 
@@ -186,15 +187,19 @@ def estimate_eps(X: np.ndarray, min_samples: int, rng: np.random.RandomState) ->
     The plain knee of the k-distance curve collapses to one cluster when a few far outliers exist: their huge
     k-distances flatten the rest of the curve, so the knee lands at the bulk's largest distance (Mall customers:
     1 cluster; a centre-and-ring shape with corner outliers: ARI 0). HDBSCAN needs no radius, so it names the
-    dense groups; eps is then the radius at which DBSCAN finds those same groups. On a probe (``X`` larger than
-    2000 rows) the probe's min_samples is scaled by the sampling fraction so density means the same thing.
+    dense groups; eps is then the radius at which DBSCAN finds those same groups. Above 2000 rows the selection
+    runs on a fixed-seed probe of 2000 and is carried to all rows by quantile: eps is the k-distance (to all
+    rows) at the same quantile as the probe's eps among the probe's own k-distances, so the share of core rows
+    is kept (a probe is sparser, so its radius is larger than the full data's).
     """
     n = X.shape[0]
     n_neighbors = min(min_samples, n - 1)
     probe = X if n <= _EPS_PROBE else X[np.sort(rng.choice(n, _EPS_PROBE, replace=False))]
     kdist = _sorted_kdist(X, probe, n_neighbors)
-    probe_ms = min_samples if probe.shape[0] == n else max(2, math.ceil(min_samples * probe.shape[0] / n))
-    eps = _density_selected_eps(probe, probe_ms, kdist)
+    own = kdist if probe.shape[0] == n else _sorted_kdist(probe, probe, min(min_samples, probe.shape[0] - 1))
+    eps = _density_selected_eps(probe, min_samples, own)
+    if eps is not None and probe.shape[0] < n:
+        eps = float(np.quantile(kdist, float(np.searchsorted(own, eps, side="right")) / own.size))
     if eps is None:
         eps = _trimmed_knee_eps(kdist)
     if eps <= 0:  # duplicates everywhere: any positive radius joins identical rows
