@@ -34,7 +34,7 @@ needs_mall = pytest.mark.skipif(not MALL.is_file(), reason=f"public dataset not 
 
 
 def ring_centre_corners(seed: int, *, per_corner: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """A dense centre blob, a ring around it and a few far outliers at the four corners (label -1).
+    """Make a dense centre blob, a ring around it and a few far outliers at the four corners (label -1).
 
     The corner groups are far enough that their k-distances dwarf the rest: the plain knee of the k-distance
     curve then lands at the bulk's largest distance and joins centre and ring.
@@ -116,7 +116,8 @@ def test_density_warning_on_one_cluster_and_on_mostly_noise() -> None:
 def test_hdbscan_subsample_labels_the_rest_by_nearest_clustered_sample() -> None:
     X, y = make_blobs(3_000, centers=[(0, 0), (8, 0), (0, 8)], cluster_std=0.7, random_state=2)
     hdb = HDBSCANSegmenter(max_rows=600, random_state=0).fit(X)
-    assert hdb.subsampled_ and hdb.n_fit_rows_ == 600
+    assert hdb.subsampled_
+    assert hdb.n_fit_rows_ == 600
     assert adjusted_rand_score(y, hdb.labels_) > 0.9
     np.testing.assert_array_equal(hdb.predict(X[:50]), hdb.labels_[:50])
 
@@ -135,7 +136,8 @@ def test_segment_cli_warns_about_a_single_density_cluster(tmp_path: Path) -> Non
     out = CliRunner().invoke(main, ["segment", str(src), "--features", "f0,f1", "--algorithm", "dbscan",
                                     "--eps", "50", "--out", str(tmp_path / "o")])
     assert out.exit_code == 0, out.output
-    assert "warning: DBSCAN (eps=50" in out.output and "single cluster" in out.output
+    assert "warning: DBSCAN (eps=50" in out.output
+    assert "single cluster" in out.output
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert any("single cluster" in w for w in summary["warnings"])
 
@@ -154,7 +156,8 @@ def test_k_edge_note_names_the_edge() -> None:
     assert top.k == 4
     assert "largest k searched (2-4)" in (k_edge_note(top) or "")
     inside = select_k(X, range(2, 9), random_state=0)
-    assert inside.k == 6 and k_edge_note(inside) is None
+    assert inside.k == 6
+    assert k_edge_note(inside) is None
 
 
 def _fifteen_blobs(tmp_path: Path) -> tuple[Path, np.ndarray]:
@@ -168,7 +171,8 @@ def test_k_max_lets_auto_k_find_fifteen_segments(tmp_path: Path, monkeypatch: py
     feats = ",".join(f"f{i}" for i in range(6))
     capped = CliRunner().invoke(main, ["segment", str(src), "--features", feats, "--out", str(tmp_path / "a")])
     assert capped.exit_code == 0, capped.output
-    assert "k=10" in capped.output and "largest k searched (2-10)" in capped.output
+    assert "k=10" in capped.output
+    assert "largest k searched (2-10)" in capped.output
     monkeypatch.setenv("SEG_K_MAX", "20")  # honoured when --k-max is not given
     wide = CliRunner().invoke(main, ["segment", str(src), "--features", feats, "--out", str(tmp_path / "b")])
     assert wide.exit_code == 0, wide.output
