@@ -483,16 +483,20 @@ def dashboard(ctx: click.Context, open_browser: bool, port: int) -> None:
 @click.argument("input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--features", required=True, help="Comma-separated numeric columns to cluster on.")
 @click.option("--id-col", default=None, help="Identifier column (default: row number).")
-@click.option("--algorithm", type=click.Choice(["kmeans", "dbscan", "hybrid"]), default="kmeans", show_default=True)
+@click.option("--algorithm", type=click.Choice(["kmeans", "dbscan", "hdbscan", "hybrid"]), default="kmeans",
+              show_default=True, help="hdbscan needs no --eps (scikit-learn's HDBSCAN).")
 @click.option("--k", "k", default="auto", show_default=True, help="auto, or a fixed number of clusters.")
+@click.option("--k-max", type=int, default=None,
+              help="Largest k auto-k tries (default: SEG_K_MAX, else 10).")
 @click.option("--scaler", type=click.Choice(["standard", "robust", "minmax", "none"]), default="standard",
               show_default=True)
-@click.option("--eps", type=float, default=None, help="DBSCAN radius (default: knee of the k-distance curve).")
+@click.option("--eps", type=float, default=None,
+              help="DBSCAN radius (default: the radius at which DBSCAN finds HDBSCAN's dense groups).")
 @click.option("--min-samples", type=int, default=None, help="DBSCAN min_samples (default: 2 x features).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
-def segment(input_path: Path, features: str, id_col: str | None, algorithm: str, k: str, scaler: str,
-            eps: float | None, min_samples: int | None, seed: int, out_dir: Path) -> None:
+def segment(input_path: Path, features: str, id_col: str | None, algorithm: str, k: str, k_max: int | None,
+            scaler: str, eps: float | None, min_samples: int | None, seed: int, out_dir: Path) -> None:
     """Segment any CSV or Parquet table; writes summary.json, assignments.csv and report.html to --out.
 
     \b
@@ -503,15 +507,22 @@ def segment(input_path: Path, features: str, id_col: str | None, algorithm: str,
     from seg_pipeline.segmentation.adhoc import InputError, run_segment
 
     k_value: str | int = k if k == "auto" else _int_option("--k", k)
+    if k_max is None and os.environ.get("SEG_K_MAX"):
+        try:
+            k_max = Settings.from_env().k_max
+        except ValueError as exc:
+            raise SegError(str(exc), "correct SEG_K_MAX, or pass --k-max") from exc
     try:
         summary = run_segment(
             input_path, [f.strip() for f in features.split(",") if f.strip()], out_dir, id_col=id_col,
-            algorithm=algorithm, k=k_value, scaler=scaler, eps=eps, min_samples=min_samples, seed=seed,
+            algorithm=algorithm, k=k_value, scaler=scaler, eps=eps, min_samples=min_samples, k_max=k_max, seed=seed,
         )
     except InputError as exc:
         raise SegError(str(exc), "check the column names with `head -1` on the file") from exc
     click.echo(f"{summary['algorithm']}: k={summary['k']}, silhouette={summary.get('silhouette')}, "
                f"noise={summary.get('n_noise')}; wrote {out_dir}/summary.json, assignments.csv, report.html")
+    for note in summary.get("warnings", []):
+        click.echo(f"warning: {note}", err=True)
 
 
 def _int_option(name: str, value: str) -> int:

@@ -81,7 +81,8 @@ def to_numeric_column(series: pd.Series, *, source: str) -> pd.Series:
     return values.astype(float)
 
 
-ALGORITHMS = ("hybrid", "kmeans", "dbscan")
+ALGORITHMS = ("hybrid", "kmeans", "dbscan", "hdbscan")
+DENSITY_ALGORITHMS = frozenset({"dbscan", "hdbscan"})
 DEFAULT_K_RANGE = (2, 10)
 SILHOUETTE_SAMPLE = 10_000
 NAME_THRESHOLD_Z = 0.5  # |z| of a segment mean (in overall std units) needed to call a feature high/low
@@ -220,7 +221,12 @@ def _fit(
     k_range: tuple[int, int],
 ) -> tuple[np.ndarray, Any, np.ndarray | None]:
     """Fit the chosen estimator; return (labels with -1 = noise, estimator, micro-community labels)."""
-    from seg_pipeline.segmentation.estimators import DBSCANSegmenter, HybridSegmenter, KMeansSegmenter
+    from seg_pipeline.segmentation.estimators import (
+        DBSCANSegmenter,
+        HDBSCANSegmenter,
+        HybridSegmenter,
+        KMeansSegmenter,
+    )
 
     n_clusters: int | str = "auto" if k is None else k
     if algorithm == "kmeans":
@@ -229,6 +235,9 @@ def _fit(
     if algorithm == "dbscan":
         est = DBSCANSegmenter(eps=eps, min_samples=min_samples, random_state=seed).fit(X)
         return np.asarray(est.labels_), est, None
+    if algorithm == "hdbscan":
+        est = HDBSCANSegmenter(min_samples=min_samples, random_state=seed).fit(X)
+        return np.asarray(est.labels_), est, None
     est = HybridSegmenter(
         n_clusters=n_clusters, k_range=k_range, eps=eps, min_samples=min_samples, random_state=seed
     ).fit(X)
@@ -236,8 +245,14 @@ def _fit(
     return labels, est, np.asarray(est.micro_labels_)
 
 
-def _check_options(algorithm: str, scaler: str, eps: float | None, min_samples: int | None) -> None:
+def _check_options(
+    algorithm: str, scaler: str, eps: float | None, min_samples: int | None, k_max: int | None = None
+) -> None:
     """Reject unusable options before the input is read."""
+    if k_max is not None and k_max < DEFAULT_K_RANGE[0]:
+        raise InputError(f"--k-max must be at least {DEFAULT_K_RANGE[0]}, got {k_max}")
+    if eps is not None and algorithm == "hdbscan":
+        raise InputError("--eps does not apply to --algorithm hdbscan (it needs no radius); drop --eps")
     if algorithm not in ALGORITHMS:
         raise InputError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
     if scaler not in SCALERS:
@@ -295,7 +310,27 @@ def _fit_details(algorithm: str, est: Any, eps: float | None, min_samples: int |
     if algorithm in ("dbscan", "hybrid"):
         details["eps"] = _maybe_float(getattr(est, "eps_", eps))
         details["min_samples"] = _maybe_int(getattr(est, "min_samples_", min_samples))
+    if algorithm == "hdbscan":
+        details["min_samples"] = _maybe_int(getattr(est, "min_samples_", min_samples))
+        details["min_cluster_size"] = _maybe_int(getattr(est, "min_cluster_size_", None))
     return details
+
+
+def k_edge_note(selection: Any) -> str | None:
+    """Warn when auto-k chose the smallest or largest k it searched: the best k may lie outside the range."""
+    if selection is None:
+        return None
+    searched = selection.scores["k"].astype(int)
+    lo, hi, k = int(searched.min()), int(searched.max()), int(selection.k)
+    if lo == hi:
+        return None
+    if k == hi:
+        return (f"auto-k chose k={k}, the largest k searched ({lo}-{hi}); the data may hold more segments: "
+                f"rerun with a larger --k-max (e.g. --k-max {2 * hi})")
+    if k == lo:
+        return (f"auto-k chose k={k}, the smallest k searched ({lo}-{hi}); the data may have little cluster "
+                "structure: look at the silhouette by k in report.html or fix --k")
+    return None
 
 
 def _write_report(
@@ -305,7 +340,7 @@ def _write_report(
     """``report.html``; a fixed-k K-means run still shows the k-selection curves for comparison."""
     from seg_pipeline.segmentation import report
 
-    if selection is None and summary["algorithm"] != "dbscan":
+    if selection is None and summary["algorithm"] not in DENSITY_ALGORITHMS:
         from seg_pipeline.segmentation.kselect import select_k
 
         selection = select_k(X, range(k_range[0], k_range[1] + 1), random_state=seed)
@@ -327,29 +362,35 @@ def run_segment(
     scaler: str = "standard",
     eps: float | None = None,
     min_samples: int | None = None,
+    k_max: int | None = None,
     seed: int = 0,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Cluster ``features`` of any table; write ``summary.json``, ``assignments.csv`` and ``report.html``.
 
     Rows with a missing or non-finite feature are skipped and counted in the summary (``rows_skipped``).
-    Returns the summary dict that was written.
+    Auto-k searches k from 2 to ``k_max`` (default 10, capped at rows - 1). ``summary["warnings"]`` carries
+    the estimator's warnings (a density run with one cluster or >= 50 % noise) and a note when auto-k chose
+    the edge of its range. Returns the summary dict that was written.
     """
     say = progress or (lambda _msg: None)
     input_path, out_dir = Path(input_path), Path(out_dir)
-    _check_options(algorithm, scaler, eps, min_samples)
+    _check_options(algorithm, scaler, eps, min_samples, k_max)
     say(f"reading {input_path.name}")
     data, ids, skipped = load_features(input_path, features, id_col)
     n = len(data)
     if n < MIN_ROWS:
         raise InputError(f"{input_path.name} has {n} rows with complete features; clustering needs at least {MIN_ROWS}")
-    k_int = parse_k(k, n) if algorithm != "dbscan" else None
-    k_range = (DEFAULT_K_RANGE[0], max(DEFAULT_K_RANGE[0], min(DEFAULT_K_RANGE[1], n - 1)))
+    k_int = parse_k(k, n) if algorithm not in DENSITY_ALGORITHMS else None
+    hi = DEFAULT_K_RANGE[1] if k_max is None else int(k_max)
+    k_range = (DEFAULT_K_RANGE[0], max(DEFAULT_K_RANGE[0], min(hi, n - 1)))
     X = _scaled(data, scaler)
     say(f"fitting {algorithm} on {n} rows x {len(features)} features")
     labels, est, micro, notes = _fit_noting_warnings(
         algorithm, X, k=k_int, eps=eps, min_samples=min_samples, seed=seed, k_range=k_range
     )
+    edge = k_edge_note(getattr(est, "k_selection_", None))
+    notes = [*notes, edge] if edge else notes
     say("scoring")
     metrics = cluster_metrics(X, labels, seed=seed)
     if algorithm == "kmeans":

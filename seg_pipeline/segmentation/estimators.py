@@ -2,9 +2,10 @@
 
 ``KMeansSegmenter`` gives the main segments (k chosen by :func:`select_k` unless fixed), ``DBSCANSegmenter``
 finds dense groups and noise behind a size/memory guard (global DBSCAN at 100k×20 rows was killed by SIGSEGV
-here), and ``HybridSegmenter`` runs DBSCAN inside each K-means segment so micro-communities and outliers are found
-at any scale. They follow the sklearn contract: ``__init__`` stores params verbatim, ``_parameter_constraints``
-validated once at the top of ``fit``, randomness via ``check_random_state``, fitted attributes end in ``_``.
+here), ``HDBSCANSegmenter`` does the same without a radius to choose, and ``HybridSegmenter`` runs DBSCAN
+inside each K-means segment so micro-communities and outliers are found at any scale. They follow the sklearn
+contract: ``__init__`` stores params verbatim, ``_parameter_constraints`` validated once at the top of ``fit``,
+randomness via ``check_random_state``, fitted attributes end in ``_``.
 """
 
 import math
@@ -14,8 +15,11 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.cluster import DBSCAN, KMeans
+from sklearn.cluster import DBSCAN, HDBSCAN, KMeans
+from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -25,8 +29,21 @@ from seg_pipeline.segmentation.kselect import KSelection, find_knee, select_k
 
 GIB = 1024**3
 _CHUNK = 50_000  # rows per nearest-neighbour query batch: bounds memory when assigning 1M rows
-_EPS_PROBE = 5_000  # rows whose k-distance defines the eps curve
 _MEM_PROBE = 1_000  # rows whose neighbour counts estimate DBSCAN memory
+
+_EPS_PROBE = 2_000  # rows whose k-distance and density clustering select eps (cost grows ~ rows²)
+_EPS_CANDIDATES = 24  # geometric grid of eps values tried against the density clustering
+_FAR_FENCE = 3.0  # Tukey's "far out" fence: k-distances above Q3 + 3 IQR belong to far outliers
+_MIN_CLUSTER_SHARE = 0.02  # HDBSCAN's smallest cluster when selecting eps: 2 % of the rows (at least min_samples)
+
+EPS_RULE = (
+    "density-based selection: HDBSCAN (min_samples as DBSCAN's, smallest cluster max(min_samples, 2 % of rows)) "
+    "clusters the rows (a fixed-seed probe of 2000 above that, carried to all rows by k-distance quantile); eps "
+    "is the value, among 24 geometric steps from the 10th percentile of the k-distance to the largest k-distance "
+    "inside Tukey's far fence (Q3 + 3 IQR), whose DBSCAN labels agree best (adjusted Rand index on the rows "
+    "HDBSCAN clusters) with HDBSCAN's, the larger eps on ties; when HDBSCAN finds fewer than 2 clusters, the "
+    "knee of the log k-distance curve trimmed at the same fence"
+)
 
 
 def _seed(rs: np.random.RandomState) -> int:
@@ -82,14 +99,109 @@ def nearest_core_labels(
     return out
 
 
-def estimate_eps(X: np.ndarray, min_samples: int, rng: np.random.RandomState) -> float:
-    """Estimate eps at the knee of the sorted k-distance curve (k = min_samples) on a fixed-seed probe of rows."""
-    n_neighbors = min(min_samples, X.shape[0] - 1)
-    probe = X if X.shape[0] <= _EPS_PROBE else X[np.sort(rng.choice(X.shape[0], _EPS_PROBE, replace=False))]
+def _sorted_kdist(X: np.ndarray, probe: np.ndarray, n_neighbors: int) -> np.ndarray:
+    """Sorted distance of each probe row to its ``n_neighbors``-th neighbour in ``X`` (itself excluded)."""
     dist, _ = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(X).kneighbors(probe)
-    kdist = np.sort(dist[:, -1])
-    knee = find_knee(np.arange(len(kdist)), kdist, curve="convex", direction="increasing")
-    eps = float(kdist[int(knee)]) if knee is not None else float(np.quantile(kdist, 0.9))
+    return np.sort(dist[:, -1])
+
+
+def _core_distances(X: np.ndarray, n_neighbors: int) -> np.ndarray:
+    """Each row's distance to its ``n_neighbors``-th neighbour in ``X`` (itself excluded), in row order."""
+    dist, _ = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(X).kneighbors(X)
+    out: np.ndarray = dist[:, -1]
+    return out
+
+
+def _inside_far_fence(kdist: np.ndarray) -> np.ndarray:
+    """Keep the k-distances at or below Q3 + 3 IQR: far outliers' distances would otherwise own the curve's shape."""
+    q1, q3 = np.quantile(kdist, [0.25, 0.75])
+    kept: np.ndarray = kdist[kdist <= q3 + _FAR_FENCE * (q3 - q1)]
+    return kept
+
+
+def _trimmed_knee_eps(kdist: np.ndarray) -> float:
+    """Knee of the log k-distance curve inside the far fence (90th percentile when it has no knee)."""
+    kept = _inside_far_fence(kdist)
+    kept = kept[kept > 0]
+    if kept.size < 3:
+        return float(np.quantile(kdist, 0.9))
+    knee = find_knee(np.arange(kept.size), np.log(kept), curve="convex", direction="increasing")
+    return float(kept[int(knee)]) if knee is not None else float(np.quantile(kept, 0.9))
+
+
+def dbscan_cut(edges: tuple[np.ndarray, np.ndarray, np.ndarray], n: int, eps: float, min_samples: int) -> np.ndarray:
+    """DBSCAN's labels at ``eps`` from the neighbour pairs (row, col, distance) within a radius >= eps.
+
+    ``edges`` are sorted by distance and hold every row's pair with itself. Core rows have >= ``min_samples``
+    neighbours within eps (themselves counted, as in scikit-learn); cores joined within eps form the clusters;
+    a border row joins its nearest core neighbour's cluster (scikit-learn takes the first one found); the rest
+    is noise (-1). Re-cutting one edge list costs milliseconds where re-running DBSCAN costs ~0.2 s per eps.
+    """
+    rows, cols, dist = edges
+    within = dist <= eps
+    r, c = rows[within], cols[within]
+    core = np.bincount(r, minlength=n) >= min_samples
+    labels = np.full(n, -1, dtype=np.int64)
+    if not core.any():
+        return labels
+    both = core[r] & core[c]
+    graph = sparse.coo_matrix((np.ones(int(both.sum()), dtype=np.int8), (r[both], c[both])), shape=(n, n))
+    _, comp = connected_components(graph.tocsr(), directed=False)
+    labels[core] = comp[core]
+    to_core = ~core[r] & core[c]  # pairs are in distance order, so a row's first pair is its nearest core
+    border, first = np.unique(r[to_core], return_index=True)
+    labels[border] = comp[c[to_core][first]]
+    return labels
+
+
+def _density_selected_eps(xs: np.ndarray, min_samples: int, kdist: np.ndarray) -> float | None:
+    """Eps whose DBSCAN labels best reproduce HDBSCAN's clusters on ``xs``; None when HDBSCAN finds < 2."""
+    min_size = max(min_samples, math.ceil(_MIN_CLUSTER_SHARE * xs.shape[0]))
+    if xs.shape[0] < 2 * min_size:
+        return None
+    reference = HDBSCAN(min_cluster_size=min_size, min_samples=min_samples, copy=True).fit(xs).labels_
+    if len(set(reference.tolist()) - {-1}) < 2:
+        return None
+    top = float(_inside_far_fence(kdist).max())
+    low = float(np.quantile(kdist, 0.1))
+    if not 0 < low < top:
+        return None
+    graph = NearestNeighbors(radius=top).fit(xs).radius_neighbors_graph(xs, mode="distance").tocoo()
+    order = np.argsort(graph.data, kind="stable")
+    edges = (graph.row[order].astype(np.int64), graph.col[order].astype(np.int64), graph.data[order])
+    clustered = reference >= 0
+    best_score, best_eps = -np.inf, None
+    for eps in np.geomspace(low, top, _EPS_CANDIDATES):
+        labels = dbscan_cut(edges, xs.shape[0], float(eps), min_samples)
+        score = adjusted_rand_score(reference[clustered], labels[clustered])
+        if score >= best_score:
+            best_score, best_eps = score, float(eps)
+        if len(np.unique(labels[clustered])) == 1 and labels[clustered][0] >= 0:
+            break  # DBSCAN clusters only merge as eps grows: every larger eps scores the same or worse
+    return best_eps
+
+
+def estimate_eps(X: np.ndarray, min_samples: int, rng: np.random.RandomState) -> float:
+    """Choose DBSCAN's eps by density-based selection, robust to far outliers (see :data:`EPS_RULE`).
+
+    The plain knee of the k-distance curve collapses to one cluster when a few far outliers exist: their huge
+    k-distances flatten the rest of the curve, so the knee lands at the bulk's largest distance (Mall customers:
+    1 cluster; a centre-and-ring shape with corner outliers: ARI 0). HDBSCAN needs no radius, so it names the
+    dense groups; eps is then the radius at which DBSCAN finds those same groups. Above 2000 rows the selection
+    runs on a fixed-seed probe of 2000 and is carried to all rows by quantile: eps is the k-distance (to all
+    rows) at the same quantile as the probe's eps among the probe's own k-distances, so the share of core rows
+    is kept (a probe is sparser, so its radius is larger than the full data's).
+    """
+    n = X.shape[0]
+    n_neighbors = min(min_samples, n - 1)
+    probe = X if n <= _EPS_PROBE else X[np.sort(rng.choice(n, _EPS_PROBE, replace=False))]
+    kdist = _sorted_kdist(X, probe, n_neighbors)
+    own = kdist if probe.shape[0] == n else _sorted_kdist(probe, probe, min(min_samples, probe.shape[0] - 1))
+    eps = _density_selected_eps(probe, min_samples, own)
+    if eps is not None and probe.shape[0] < n:
+        eps = float(np.quantile(kdist, float(np.searchsorted(own, eps, side="right")) / own.size))
+    if eps is None:
+        eps = _trimmed_knee_eps(kdist)
     if eps <= 0:  # duplicates everywhere: any positive radius joins identical rows
         eps = float(kdist[kdist > 0].min()) if (kdist > 0).any() else 1e-9
     return eps
@@ -107,6 +219,30 @@ def estimate_dbscan_bytes(X: np.ndarray, eps: float, rng: np.random.RandomState)
     counts = NearestNeighbors(radius=eps).fit(X).radius_neighbors(probe, return_distance=False)
     mean_nbrs = float(np.mean([len(c) for c in counts]))
     return int(_BYTES_PER_NEIGHBOUR * X.shape[0] * mean_nbrs)
+
+
+NOISE_WARN_SHARE = 0.5  # a density run leaving half the rows as noise describes the noise, not the data
+
+
+def density_result_problem(labels: np.ndarray) -> str | None:
+    """Say what is wrong when a density clustering found at most one cluster or left >= 50 % noise, else None."""
+    labels = np.asarray(labels)
+    n_clusters = len(set(labels.tolist()) - {-1})
+    noise = float((labels == -1).mean()) if labels.size else 0.0
+    if noise >= 1.0:
+        return "labelled every point noise"
+    if n_clusters <= 1:
+        return f"found a single cluster ({noise:.0%} noise)"
+    if noise >= NOISE_WARN_SHARE:
+        return f"labelled {noise:.0%} of the rows noise ({n_clusters} clusters)"
+    return None
+
+
+def warn_density_result(labels: np.ndarray, what: str, fix: str) -> None:
+    """Emit a ``UserWarning`` naming the run when :func:`density_result_problem` finds one."""
+    problem = density_result_problem(labels)
+    if problem is not None:
+        warnings.warn(f"{what} {problem}; {fix}", UserWarning, stacklevel=3)
 
 
 class KMeansSegmenter(ClusterMixin, BaseEstimator):
@@ -200,7 +336,7 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
 
 
 class DBSCANSegmenter(ClusterMixin, BaseEstimator):
-    """DBSCAN behind a size/memory guard, with eps from the k-distance knee when not given.
+    """DBSCAN behind a size/memory guard, with eps chosen by :func:`estimate_eps` when not given.
 
     ``min_samples`` defaults to 2 × n_features. Before fitting, memory is estimated as ≈ 3 × rows ×
     neighbours-per-point × 8 bytes. When rows exceed ``max_rows`` or the estimate exceeds
@@ -292,13 +428,10 @@ class DBSCANSegmenter(ClusterMixin, BaseEstimator):
             rest = np.setdiff1d(np.arange(n), idx, assume_unique=True)
             labels[rest] = nearest_core_labels(X[rest], self.components_, self.component_labels_, eps)
         self.labels_ = labels
-        if (labels == -1).all():
-            warnings.warn(
-                f"DBSCAN labelled every point noise (eps={eps:.4g}, min_samples={ms}); "
-                "raise eps or lower min_samples",
-                UserWarning,
-                stacklevel=2,
-            )
+        warn_density_result(
+            labels, f"DBSCAN (eps={eps:.4g}, min_samples={ms})", "raise eps or lower min_samples when most rows "
+            "are noise, lower eps when one cluster swallows the rest, or try HDBSCAN (no eps to choose)"
+        )
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -306,6 +439,79 @@ class DBSCANSegmenter(ClusterMixin, BaseEstimator):
         check_is_fitted(self, "components_")
         X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32], reset=False), dtype=float)
         return nearest_core_labels(X, self.components_, self.component_labels_, self.eps_)
+
+
+class HDBSCANSegmenter(ClusterMixin, BaseEstimator):
+    """Scikit-learn's HDBSCAN (no radius to choose) behind a row cap.
+
+    ``min_samples`` defaults to 2 × n_features like DBSCAN's, ``min_cluster_size`` to max(min_samples, 2 % of
+    the fitted rows). HDBSCAN's memory grows with rows × neighbours and its time faster than linearly, so above
+    ``max_rows`` it is fitted on a fixed-seed subsample and every other row takes the label of its nearest
+    clustered sample when within that sample's core distance (its distance to its min_samples-th neighbour),
+    else noise: the same rule DBSCAN's guard uses with a per-point radius.
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "min_cluster_size": [Interval(Integral, 2, None, closed="left"), None],
+        "min_samples": [Interval(Integral, 1, None, closed="left"), None],
+        "max_rows": [Interval(Integral, 100, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        min_cluster_size: int | None = None,
+        *,
+        min_samples: int | None = None,
+        max_rows: int = 50_000,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        """Store the hyper-parameters unchanged (sklearn's rule: they are validated in ``fit``)."""
+        self.min_cluster_size = min_cluster_size
+        self.min_samples = min_samples
+        self.max_rows = max_rows
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: object = None) -> "HDBSCANSegmenter":
+        """Fit HDBSCAN on all rows or a capped subsample; label the rest by nearest clustered sample."""
+        self._validate_params()
+        X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32]), dtype=float)
+        n, d = X.shape
+        rs = check_random_state(self.random_state)
+        min_samples = int(self.min_samples) if self.min_samples is not None else max(2 * d, 2)
+        if n <= min_samples:
+            raise ValueError(f"HDBSCAN needs more rows ({n}) than min_samples ({min_samples})")
+        idx = np.arange(n) if n <= self.max_rows else np.sort(rs.choice(n, int(self.max_rows), replace=False))
+        xs = X[idx]
+        mcs = self.min_cluster_size or max(min_samples, math.ceil(_MIN_CLUSTER_SHARE * len(idx)))
+        fitted = HDBSCAN(min_cluster_size=int(mcs), min_samples=min_samples, copy=True).fit(xs)
+        clustered = fitted.labels_ >= 0
+        core_dist = _core_distances(xs, min(min_samples, len(idx) - 1))
+        self.min_samples_ = min_samples
+        self.min_cluster_size_ = int(mcs)
+        self.n_fit_rows_ = len(idx)
+        self.subsampled_ = len(idx) < n
+        self.components_ = xs[clustered]
+        self.component_labels_ = fitted.labels_[clustered].astype(np.int64)
+        self.component_radius_ = core_dist[clustered]
+        labels = np.full(n, -1, dtype=np.int64)
+        labels[idx] = fitted.labels_
+        if self.subsampled_:
+            rest = np.setdiff1d(np.arange(n), idx, assume_unique=True)
+            labels[rest] = nearest_core_labels(X[rest], self.components_, self.component_labels_,
+                                               self.component_radius_)
+        self.labels_ = labels
+        warn_density_result(
+            labels, f"HDBSCAN (min_cluster_size={mcs}, min_samples={min_samples})",
+            "lower --min-samples when most rows are noise, or check that the features separate the rows",
+        )
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Label of the nearest clustered sample within its core distance, else -1 (noise)."""
+        check_is_fitted(self, "components_")
+        X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32], reset=False), dtype=float)
+        return nearest_core_labels(X, self.components_, self.component_labels_, self.component_radius_)
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def k_selection_figure(scores: pd.DataFrame, chosen_k: int | None = None) -> Fig
 
 
 def k_distance_figure(X: np.ndarray, min_samples: int, eps: float | None = None, *, seed: int = 0) -> Figure:
-    """Sorted distance to the ``min_samples``-th neighbour: DBSCAN's eps sits at the knee of this curve."""
+    """Sorted distance to the ``min_samples``-th neighbour, with the eps DBSCAN used (see ``estimate_eps``)."""
     idx = _sample_idx(len(X), PLOT_SAMPLE, seed)
     k = max(1, min(int(min_samples), len(idx) - 1))
     dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(X[idx]).kneighbors(X[idx])
