@@ -258,6 +258,7 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
         "k_range": [tuple, list],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "min_share": [Interval(Real, 0.0, 1.0, closed="left")],
+        "init": [np.ndarray, None],
         "random_state": ["random_state"],
     }
 
@@ -268,6 +269,7 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
         k_range: tuple[int, int] = (2, 10),
         n_init: int = 10,
         min_share: float = 0.0,
+        init: np.ndarray | None = None,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
         """Store the hyper-parameters unchanged (sklearn's rule: they are validated in ``fit``)."""
@@ -275,6 +277,7 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
         self.k_range = k_range
         self.n_init = n_init
         self.min_share = min_share
+        self.init = init
         self.random_state = random_state
 
     def fit(self, X: np.ndarray, y: object = None) -> "KMeansSegmenter":
@@ -295,7 +298,10 @@ class KMeansSegmenter(ClusterMixin, BaseEstimator):
             raise ValueError(f"n_clusters={k} is larger than the number of rows ({X.shape[0]})")
         # float32 Lloyd is ~3x faster here; labels are recomputed in float64 against the centres
         X32 = X.astype(np.float32)
-        km = KMeans(n_clusters=k, n_init=self.n_init, random_state=_seed(rs)).fit(X32)
+        if self.init is not None and self.init.shape[0] == k:  # given centres: refine them, no restarts
+            km = KMeans(n_clusters=k, init=self.init.astype(np.float32), n_init=1).fit(X32)
+        else:
+            km = KMeans(n_clusters=k, n_init=self.n_init, random_state=_seed(rs)).fit(X32)
         warm = self.k_selection_.centers.get(k) if self.k_selection_ is not None else None
         if warm is not None:
             # the sample fit that chose k is also a good start on all rows; keep whichever fits better
@@ -633,6 +639,7 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         "min_micro_size": [Interval(Integral, 1, None, closed="left")],
         "min_micro_separation": [Interval(Real, 0.0, None, closed="left")],
         "outlier_mad": [Interval(Real, 0.0, None, closed="neither")],
+        "init": [np.ndarray, None],
         "max_rows_per_segment": [Interval(Integral, 100, None, closed="left")],
         "memory_limit_bytes": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -650,6 +657,7 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         min_micro_size: int = 30,
         min_micro_separation: float = 2.0,
         outlier_mad: float = 5.0,
+        init: np.ndarray | None = None,
         max_rows_per_segment: int = 5_000,
         memory_limit_bytes: int = 2 * GIB,
         random_state: int | np.random.RandomState | None = None,
@@ -664,9 +672,14 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         self.min_micro_size = min_micro_size
         self.min_micro_separation = min_micro_separation
         self.outlier_mad = outlier_mad
+        self.init = init
         self.max_rows_per_segment = max_rows_per_segment
         self.memory_limit_bytes = memory_limit_bytes
         self.random_state = random_state
+
+    def kmeans_seed(self) -> int:
+        """Seed :meth:`fit` gives its K-means (its first draw), for a caller that runs the K-means step alone."""
+        return _seed(check_random_state(self.random_state))
 
     def fit(self, X: np.ndarray, y: object = None, *, outlier_X: np.ndarray | None = None) -> "HybridSegmenter":
         """K-means on all rows, then DBSCAN per segment; see the class docstring for the rules.
@@ -680,7 +693,7 @@ class HybridSegmenter(ClusterMixin, BaseEstimator):
         rs = check_random_state(self.random_state)
         km = KMeansSegmenter(
             self.n_clusters, k_range=self.k_range, n_init=self.n_init, min_share=self.min_share,
-            random_state=_seed(rs),
+            init=self.init, random_state=_seed(rs),
         ).fit(X)
         self.kmeans_ = km
         self.k_selection_ = km.k_selection_

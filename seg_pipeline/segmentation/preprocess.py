@@ -169,4 +169,28 @@ def transform_unclipped(pre: Pipeline, frame: pd.DataFrame) -> np.ndarray:
         else:
             part = trans.transform(part)
         blocks.append(np.asarray(part, dtype=float))
-    return np.hstack(blocks)
+    out = np.hstack(blocks)
+    for _, step in pre.steps[1:]:  # steps after the column blocks (the model's whitening) apply as they are
+        out = step.transform(out)
+    return np.asarray(out, dtype=float)
+
+
+class Whiten(TransformerMixin, BaseEstimator):
+    """Multiply rows by a fixed matrix: the weekly model's last step (:mod:`seg_pipeline.segmentation.metric`).
+
+    The matrix is estimated with the segments, not from the rows this step sees, so ``fit`` only records it.
+    """
+
+    def __init__(self, matrix: np.ndarray) -> None:
+        """Keep the whitening matrix (d x d) unchanged (sklearn's rule)."""
+        self.matrix = matrix
+
+    def fit(self, X: np.ndarray, y: object = None) -> "Whiten":
+        """Record the matrix as fitted."""
+        self.matrix_ = np.asarray(self.matrix, dtype=float)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Return ``X @ matrix``."""
+        out: np.ndarray = np.asarray(X, dtype=float) @ self.matrix_
+        return out

@@ -52,6 +52,7 @@ TRUSTED_TYPES = frozenset({
     "numpy.dtype",
     "seg_pipeline.segmentation.model.SegmentationModel",
     "seg_pipeline.segmentation.preprocess.QuantileClipper",
+    "seg_pipeline.segmentation.preprocess.Whiten",
     "seg_pipeline.segmentation.preprocess.signed_log1p",
     "seg_pipeline.segmentation.preprocess.weight_onehot",
 })

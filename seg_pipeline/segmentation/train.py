@@ -16,12 +16,13 @@ from sklearn.pipeline import Pipeline
 
 from seg_pipeline.features import registry
 from seg_pipeline.segmentation.align import Alignment, align_clusters
-from seg_pipeline.segmentation.estimators import HybridSegmenter
+from seg_pipeline.segmentation.estimators import HybridSegmenter, KMeansSegmenter
 from seg_pipeline.segmentation.featureset import MIN_FEATURES, ORDINAL_LEVELS, default_numeric
 from seg_pipeline.segmentation.kselect import KSelection, NoAdmissibleKError, k_bounds, silhouettes
+from seg_pipeline.segmentation.metric import shared_covariance_whitening
 from seg_pipeline.segmentation.model import SegmentationModel
 from seg_pipeline.segmentation.personas import name_segments
-from seg_pipeline.segmentation.preprocess import build_preprocessor, transform_unclipped
+from seg_pipeline.segmentation.preprocess import Whiten, build_preprocessor, transform_unclipped
 
 SCORE_COLUMNS = ["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"]
 MIN_ACCOUNTS = 50  # below this a week's segments say nothing: blocked, not trained
@@ -70,6 +71,8 @@ class TrainConfig:
     allow_constant: tuple[str, ...] = ("wau_trend",)
     # the weekly (warm) refit keeps a settled champion's k; a structural retrain re-selects it (see plan_retrain)
     hold_k: bool = True
+    # segments use the Mahalanobis distance under their shared covariance (segmentation/metric.py)
+    shared_covariance: bool = True
 
     def heavy(self) -> list[str]:
         """Features to log1p: ``heavy_tailed`` when given, else those the feature registry flags heavy-tailed."""
@@ -204,8 +207,33 @@ def _profiles_z(Xnum: np.ndarray, seg: np.ndarray, columns: list[str]) -> pd.Dat
     return frame.groupby("segment_id").mean().sort_index()
 
 
-def _fit_hybrid(features: pd.DataFrame, config: TrainConfig) -> tuple[Pipeline, np.ndarray, HybridSegmenter]:
-    """Fit the preprocessor and the hybrid segmenter; returns (preprocessor, preprocessed rows, segmenter)."""
+INIT=False
+def _hybrid(config: TrainConfig, n: int, k: int | None, init: np.ndarray | None = None) -> HybridSegmenter:
+    """Build the configured segmenter; ``k`` None chooses k by the k rule within the bounds ``n`` accounts allow."""
+    return HybridSegmenter(
+        "auto" if k is None else k,
+        k_range=k_bounds(config.k_range, n, config.min_segment_share) if k is None else config.k_range,
+        n_init=config.n_init,
+        min_share=config.min_segment_share if k is None else 0.0,
+        eps=config.eps,
+        min_samples=config.min_samples,
+        outlier_mad=config.outlier_mad,
+        min_micro_size=config.min_micro_size or max(30, int(np.ceil(config.min_micro_share * n))),
+        init=init,
+        random_state=config.seed,
+    )
+
+
+def _fit_hybrid(
+    features: pd.DataFrame, config: TrainConfig
+) -> tuple[Pipeline, np.ndarray, np.ndarray, HybridSegmenter]:
+    """Fit the preprocessor and the hybrid segmenter; returns (preprocessor, scaled rows, model-space rows, segmenter).
+
+    With ``shared_covariance`` K-means first finds k and the centres in the scaled space, the segments' shared
+    covariance is estimated from them (:mod:`~seg_pipeline.segmentation.metric`), and the segmenter is fitted
+    again with that k in the whitened space, which becomes the last preprocessing step. Scaled rows (before
+    whitening) are what segment profiles are described in.
+    """
     pre = build_preprocessor(
         list(config.features),
         categorical=list(config.categorical),
@@ -215,19 +243,26 @@ def _fit_hybrid(features: pd.DataFrame, config: TrainConfig) -> tuple[Pipeline, 
         clip_quantiles=config.clip_quantiles,
     )
     X = np.asarray(pre.fit_transform(features), dtype=float)
+    if not config.shared_covariance:
+        hybrid = _hybrid(config, len(features), config.fixed_k).fit(X, outlier_X=transform_unclipped(pre, features))
+        return pre, X, X, hybrid
     auto = config.fixed_k is None
-    hybrid = HybridSegmenter(
+    km = KMeansSegmenter(
         "auto" if config.fixed_k is None else config.fixed_k,
         k_range=k_bounds(config.k_range, len(features), config.min_segment_share) if auto else config.k_range,
-        n_init=config.n_init,
-        min_share=config.min_segment_share if auto else 0.0,
-        eps=config.eps,
-        min_samples=config.min_samples,
-        outlier_mad=config.outlier_mad,
-        min_micro_size=config.min_micro_size or max(30, int(np.ceil(config.min_micro_share * len(features)))),
-        random_state=config.seed,
-    ).fit(X, outlier_X=transform_unclipped(pre, features))
-    return pre, X, hybrid
+        n_init=config.n_init, min_share=config.min_segment_share if auto else 0.0,
+        random_state=_hybrid(config, len(features), None).kmeans_seed(),  # the seed the one-step fit gives it
+    ).fit(X)
+    whitening = shared_covariance_whitening(X, km.cluster_centers_, config.seed)
+    if whitening is None:
+        Xm, init = X, km.cluster_centers_
+    else:
+        pre.steps.append(("whiten", Whiten(whitening[0]).fit(X)))
+        Xm, init = X @ whitening[0], whitening[1]
+    hybrid = _hybrid(config, len(features), km.n_clusters_, init)
+    hybrid.fit(Xm, outlier_X=transform_unclipped(pre, features))
+    hybrid.k_selection_ = km.k_selection_
+    return pre, X, Xm, hybrid
 
 
 @dataclass(frozen=True)
@@ -378,18 +413,18 @@ def plan_retrain(
 
 def _fit_planned(
     features: pd.DataFrame, plan: RetrainPlan
-) -> tuple[Pipeline, np.ndarray, HybridSegmenter, RetrainPlan]:
+) -> tuple[Pipeline, np.ndarray, np.ndarray, HybridSegmenter, RetrainPlan]:
     """Fit under the plan; a held k that leaves a segment under the gate's minimum share falls back to the rule."""
     try:
-        pre, X, hybrid = _fit_hybrid(features, plan.config)
+        pre, X, Xm, hybrid = _fit_hybrid(features, plan.config)
         if plan.reason is not None:
             sizes = np.bincount(hybrid.labels_, minlength=len(hybrid.cluster_centers_))
             if sizes.min() < plan.config.min_segment_share * len(features):
                 plan = RetrainPlan(plan.mode, replace(plan.config, fixed_k=None), None)
-                pre, X, hybrid = _fit_hybrid(features, plan.config)
+                pre, X, Xm, hybrid = _fit_hybrid(features, plan.config)
     except NoAdmissibleKError as exc:
         raise TrainingBlockedError(str(exc)) from exc
-    return pre, X, hybrid, plan
+    return pre, X, Xm, hybrid, plan
 
 
 def train_week(
@@ -422,7 +457,7 @@ def train_week(
     config, dropped = _usable_config(features, config)
     plan = plan_retrain(config, retrain, champion, provisional_champion=provisional_champion,
                         week_start=week_start, accounts=len(features))
-    pre, X, hybrid, plan = _fit_planned(features, plan)
+    pre, X, Xm, hybrid, plan = _fit_planned(features, plan)
     config = plan.config
     account_ids = features["account_id"].to_numpy()
     previous = _previous_segments(features, champion, champion_assignments)
@@ -435,7 +470,7 @@ def train_week(
     model = _build_model(pre, config, hybrid, ids, names, profiles_z, micro, week_start)
     assignments = model.assign(features)
     assignments.insert(1, "week_start", week_start)
-    metrics = _metrics(X, assignments, hybrid, previous, config)
+    metrics = _metrics(Xm, assignments, hybrid, previous, config)
     return TrainResult(
         model=model,
         assignments=assignments,

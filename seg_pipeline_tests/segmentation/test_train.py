@@ -198,7 +198,10 @@ def test_config_from_the_policy_resource() -> None:
 
 def test_micro_community_ids_are_stable_across_retrains() -> None:
     features, persona = make_accounts(4_000, seed=3)
-    cfg = TrainConfig(seed=1, fixed_k=5)  # too few segments: API integrators surface as a micro-community
+    # too few segments: API integrators surface as a micro-community of the scaled space. In the whitened space
+    # (shared_covariance) DBSCAN does not find them at this forced k and they are flagged outliers instead: a
+    # known limit, see benchmarks/README.md; this test is about the ids of the communities that are found.
+    cfg = TrainConfig(seed=1, fixed_k=5, shared_covariance=False)
     one = train_week(features, cfg, champion=None, champion_assignments=None, week_start=WEEK)
     api = one.assignments.loc[persona.to_numpy() == "api_integrators", "micro_community"]
     assert api.notna().mean() > 0.9
