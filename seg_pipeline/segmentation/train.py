@@ -224,12 +224,26 @@ def _hybrid(config: TrainConfig, n: int, k: int | None, init: np.ndarray | None 
     )
 
 
+def _warm_centres(X: np.ndarray, account_ids: np.ndarray, previous: pd.Series | None, k: int) -> np.ndarray | None:
+    """Return this week's mean of each champion segment (scaled space) to warm-start a held k; None when k differs."""
+    if previous is None:
+        return None
+    prev = pd.Series(account_ids).map(previous)
+    known = prev.notna().to_numpy()
+    if not known.any() or prev[known].nunique() != k:
+        return None
+    frame = pd.DataFrame(X[known]).assign(seg=prev[known].to_numpy())
+    centres: np.ndarray = frame.groupby("seg").mean().to_numpy()
+    return centres
+
+
 def _fit_hybrid(
-    features: pd.DataFrame, config: TrainConfig
+    features: pd.DataFrame, config: TrainConfig, previous: pd.Series | None = None
 ) -> tuple[Pipeline, np.ndarray, np.ndarray, HybridSegmenter]:
     """Fit the preprocessor and the hybrid segmenter; returns (preprocessor, scaled rows, model-space rows, segmenter).
 
-    With ``shared_covariance`` K-means first finds k and the centres in the scaled space, the segments' shared
+    With ``shared_covariance`` K-means first finds k and the centres in the scaled space (with a k held from the
+    champion, ``previous`` segments give a warm start, kept when it fits better than the restarts), the segments' shared
     covariance is estimated from them (:mod:`~seg_pipeline.segmentation.metric`), and the segmenter is fitted
     again with that k in the whitened space, which becomes the last preprocessing step. Scaled rows (before
     whitening) are what segment profiles are described in.
@@ -253,6 +267,10 @@ def _fit_hybrid(
         n_init=config.n_init, min_share=config.min_segment_share if auto else 0.0,
         random_state=_hybrid(config, len(features), None).kmeans_seed(),  # the seed the one-step fit gives it
     ).fit(X)
+    warm = _warm_centres(X, features["account_id"].to_numpy(), previous, km.n_clusters_)
+    if warm is not None:  # a held k: last week's segments are a start; keep whichever fits better
+        km_warm = KMeansSegmenter(km.n_clusters_, n_init=1, init=warm, random_state=config.seed).fit(X)
+        km = min((km, km_warm), key=lambda m: m.inertia_)
     whitening = shared_covariance_whitening(X, km.cluster_centers_, config.seed)
     if whitening is None:
         Xm, init = X, km.cluster_centers_
@@ -412,11 +430,11 @@ def plan_retrain(
 
 
 def _fit_planned(
-    features: pd.DataFrame, plan: RetrainPlan
+    features: pd.DataFrame, plan: RetrainPlan, previous: pd.Series | None = None
 ) -> tuple[Pipeline, np.ndarray, np.ndarray, HybridSegmenter, RetrainPlan]:
     """Fit under the plan; a held k that leaves a segment under the gate's minimum share falls back to the rule."""
     try:
-        pre, X, Xm, hybrid = _fit_hybrid(features, plan.config)
+        pre, X, Xm, hybrid = _fit_hybrid(features, plan.config, previous if plan.reason else None)
         if plan.reason is not None:
             sizes = np.bincount(hybrid.labels_, minlength=len(hybrid.cluster_centers_))
             if sizes.min() < plan.config.min_segment_share * len(features):
@@ -457,10 +475,10 @@ def train_week(
     config, dropped = _usable_config(features, config)
     plan = plan_retrain(config, retrain, champion, provisional_champion=provisional_champion,
                         week_start=week_start, accounts=len(features))
-    pre, X, Xm, hybrid, plan = _fit_planned(features, plan)
+    previous = _previous_segments(features, champion, champion_assignments)
+    pre, X, Xm, hybrid, plan = _fit_planned(features, plan, previous)
     config = plan.config
     account_ids = features["account_id"].to_numpy()
-    previous = _previous_segments(features, champion, champion_assignments)
     ids = _stable_segment_ids(hybrid, account_ids, previous, champion)
     numeric_cols = list(config.features)
     # ColumnTransformer puts the numeric block first, in input order

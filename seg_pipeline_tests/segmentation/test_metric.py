@@ -43,3 +43,14 @@ def test_whiten_step_applies_to_the_unclipped_rows_too() -> None:
     pre.steps.append(("whiten", Whiten(matrix).fit(X)))
     np.testing.assert_allclose(pre.transform(frame), X @ matrix)
     np.testing.assert_allclose(transform_unclipped(pre, frame), X @ matrix)
+
+
+def test_warm_centres_are_this_weeks_means_of_last_weeks_segments() -> None:
+    from seg_pipeline.segmentation.train import _warm_centres
+
+    X = np.array([[0.0, 0.0], [2.0, 0.0], [10.0, 10.0], [12.0, 10.0], [5.0, 5.0]])
+    ids = np.array(["a", "b", "c", "d", "new"])
+    previous = pd.Series({"a": 3, "b": 3, "c": 7, "d": 7, "gone": 9})
+    np.testing.assert_allclose(_warm_centres(X, ids, previous, 2), [[1.0, 0.0], [11.0, 10.0]])
+    assert _warm_centres(X, ids, previous, 3) is None  # last week had another k: no warm start
+    assert _warm_centres(X, ids, None, 2) is None
