@@ -13,9 +13,10 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bench_quality import Case  # same case names; run as a script, benchmarks/ is on sys.path
 
 # name, accounts, weeks, seed, sparse
 DEFAULT_CASES = (
@@ -23,20 +24,6 @@ DEFAULT_CASES = (
     "sparse-1200x10-s1", "sparse-1200x10-s2", "sparse-1200x10-s3",
     "dense-2000x8-s7", "dense-800x5-s11", "dense-1500x6-s7",
 )
-
-
-@dataclass(frozen=True)
-class Case:
-    """One simulated company: ``<sparse|dense>-<accounts>x<weeks>-s<seed>``."""
-
-    name: str
-
-    @property
-    def parts(self) -> tuple[str, int, int, int]:
-        """(kind, accounts, weeks, seed) parsed from the name."""
-        kind, size, seed = self.name.split("-")
-        accounts, weeks = size.split("x")
-        return kind, int(accounts), int(weeks), int(seed.lstrip("s"))
 
 
 def run_case(case: Case, home: Path) -> float:
