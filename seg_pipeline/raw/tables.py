@@ -21,7 +21,9 @@ def write_staged_week(con: duckdb.DuckDBPyConnection, staged: StagedWeek) -> Non
 
     A kill between a DELETE and its INSERT (crash points ``warehouse.replace:raw.<source>`` and
     ``warehouse.replace:raw.quarantine``, as for frame writes) leaves the old week: nothing commits before COMMIT.
-    Rows are inserted ordered by file and line, so the same landing files give byte-identical tables.
+    Rows keep the staging order, which is file and line order (files are staged one by one and DuckDB preserves
+    insertion order), so the same landing files give identical tables without sorting the week (a sort cost 50 s
+    of 75 s at 9 M events under a 128MB cap).
     """
     create_raw_table(con, staged.source)
     contract = CONTRACTS[staged.source]
@@ -34,7 +36,7 @@ def write_staged_week(con: duckdb.DuckDBPyConnection, staged: StagedWeek) -> Non
         crash_point(f"warehouse.replace:raw.{staged.source}")  # test-only: SIGKILL mid-transaction
         con.execute(f"INSERT INTO {target} ({names}, week_start, source_file, source_row) "  # noqa: S608
                     f"SELECT {names}, $week, source_file, source_row FROM {staged.table} "
-                    "WHERE reason IS NULL ORDER BY source_file, source_row", week)
+                    "WHERE reason IS NULL", week)
         con.execute("DELETE FROM raw.quarantine WHERE source = $source AND week_start = $week",
                     {**week, "source": staged.source})
         crash_point("warehouse.replace:raw.quarantine")

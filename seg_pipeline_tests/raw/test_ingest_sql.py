@@ -108,7 +108,8 @@ def test_every_documented_reason_is_still_produced_and_reconciles_with_the_writt
 
 def test_a_rerun_replaces_the_week_and_other_weeks_stay(tmp_path: Path):
     landing = tmp_path / "landing"
-    write_events(landing, WEEK, [event(i) for i in range(20)])
+    write_events(landing, WEEK, [event(i) for i in range(12)])
+    write_events(landing, WEEK + timedelta(days=1), [event(i, 1) for i in range(8)])
     write_events(landing, WEEK + timedelta(days=7), [event(i, 7) for i in range(5)])
     warehouse = Warehouse(tmp_path / "w.duckdb", tmp_path / "s.duckdb")
     config = IngestConfig(landing)
@@ -118,7 +119,11 @@ def test_a_rerun_replaces_the_week_and_other_weeks_stay(tmp_path: Path):
     with warehouse.connect() as con:
         counts = dict(con.execute("SELECT week_start, count(*) FROM raw.product_events GROUP BY ALL").fetchall())
         temp = con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()
+        order = con.execute(
+            "SELECT source_file, source_row FROM raw.product_events WHERE week_start = ? ORDER BY rowid", [WEEK]
+        ).fetchall()
     assert counts == {WEEK: 20, WEEK + timedelta(days=7): 5}
+    assert order == sorted(order)  # stored in file and line order without an ORDER BY
     assert temp == (0,)  # the staging table is gone once the week is written
 
 
