@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from seg_pipeline.sources.contracts import QUARANTINE_COLUMNS, Contract, get_contract
-from seg_pipeline.sources.landing.filedata import DATE, STR, TS
+from seg_pipeline.sources.landing.filedata import DATE, STR
 from seg_pipeline.sources.landing.stage import StagedWeek, stage_week
 from seg_pipeline.warehouse.duck import ident
 
@@ -78,9 +78,6 @@ def load_week(
     )
 
 
-_PANDAS = {"VARCHAR": STR, "BIGINT": "Int64", "DOUBLE": "Float64", "DATE": DATE, "TIMESTAMPTZ": TS}
-
-
 def fetch_rows(con: duckdb.DuckDBPyConnection, staged: StagedWeek) -> pd.DataFrame:
     """Fetch the staged week's loaded rows in the raw table's column order, ordered by file and line."""
     contract = get_contract(staged.source)
@@ -114,8 +111,9 @@ def _series(arr: pa.ChunkedArray, dtype: str) -> pd.Series:
     if dtype == "DATE":
         return pd.Series(arr.cast(pa.date32()), dtype=DATE)
     if dtype == "TIMESTAMPTZ":
-        return pd.Series(arr.cast(pa.timestamp("us", tz="UTC")).to_pandas()).astype(TS)
-    return pd.Series(arr.to_pandas(), dtype=_PANDAS[dtype])
+        return pd.Series(arr.cast(pa.timestamp("us", tz="UTC")).to_pandas()).astype("datetime64[ns, UTC]")
+    values: pd.Series = arr.to_pandas()
+    return values.astype("Int64") if dtype == "BIGINT" else values.astype("Float64")
 
 
 def fetch_quarantine(con: duckdb.DuckDBPyConnection, staged: StagedWeek) -> pd.DataFrame:
