@@ -1,9 +1,10 @@
-"""One landing file → :class:`FileData`, per contract file format (Parquet, CSV, JSON lines).
+"""One CSV or JSON-lines landing file → :class:`FileData` of all-text columns (Parquet never comes here).
 
-Readers only split and type-check the container: a broken line becomes a ``malformed_line`` quarantine row; a
-file that gives no rows at all (zero bytes, a header only, not the format its name says) carries a
-:class:`FileProblem` the loader quarantines and blocks the week on; a file missing a required column or with a
-column of the wrong Parquet type raises :class:`ContractError`.
+Readers only split the container into physical lines, so a broken line becomes a ``malformed_line`` quarantine
+row with its line number (DuckDB's CSV reader numbers no good row and reads an unterminated quote as a value); the
+text columns are then cast and checked in SQL (:mod:`.sql_rules`). A file that gives no rows at all (zero bytes, a
+header only, not the format its name says) carries a :class:`FileProblem` the loader quarantines and blocks the
+week on; a file missing a required column raises :class:`ContractError`.
 """
 
 import csv
