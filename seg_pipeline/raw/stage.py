@@ -5,9 +5,16 @@ from datetime import date
 from seg_pipeline.outcomes import CheckOutcome, Columns, EngineerAlert, Json, StageResult
 from seg_pipeline.raw.config import IngestConfig
 from seg_pipeline.raw.orphans import ORPHAN_CHECKED, count_orphans, orphan_check
-from seg_pipeline.raw.tables import activity, key_violations, latest_active_week, write_feature_rules, write_raw_week
-from seg_pipeline.sources.landing import LoadResult, load_week
-from seg_pipeline.warehouse.duck import table_columns
+from seg_pipeline.raw.tables import (
+    activity,
+    key_violations,
+    latest_active_week,
+    write_feature_rules,
+    write_staged_week,
+    written_counts,
+)
+from seg_pipeline.sources.landing import StagedWeek, drop_staged, stage_week
+from seg_pipeline.warehouse.duck import memory_limit, table_columns
 from seg_pipeline.warehouse.engine import Warehouse
 
 # The product-activity feeds: a company delivers raw events, daily per-feature counts, or both. Their collapse
@@ -76,15 +83,15 @@ def contract_alert(source: str, week: date, error: Exception) -> EngineerAlert:
     )
 
 
-def _metadata(result: LoadResult, columns: Columns) -> dict[str, object]:
+def _metadata(result: StagedWeek, columns: Columns) -> dict[str, object]:
     return {
-        "dagster/row_count": len(result.rows),
+        "dagster/row_count": result.loaded,
         "dagster/column_schema": columns,
         "rows_in": result.rows_in,
-        "loaded": len(result.rows),
-        "quarantined": len(result.quarantine),
+        "loaded": result.loaded,
+        "quarantined": result.quarantined,
         "duplicates_dropped": result.duplicates_dropped,
-        "quarantine_reasons": Json(result.reason_counts()),
+        "quarantine_reasons": Json(result.reasons),
         "files": Json(result.files),
         "unusable_files": Json(result.file_problems),
         "table": "raw." + result.source,
@@ -94,13 +101,19 @@ def _metadata(result: LoadResult, columns: Columns) -> dict[str, object]:
 def run_week(source: str, week: date, warehouse: Warehouse, config: IngestConfig) -> tuple[StageResult, list[str]]:
     """Load ``source`` for ``week`` into the warehouse; returns the result and the loader's warnings.
 
-    A contract violation that makes the week ambiguous (missing column, duplicated CRM id) raises before a
-    byte is written, so the previous state of the week stays intact.
+    The landing files are checked and staged by DuckDB SQL on the warehouse connection under the warehouse's
+    memory cap (it spills to its temp directory beyond it), then moved into ``raw.*`` in one transaction. A
+    contract violation that makes the week ambiguous (missing column, duplicated CRM id) raises before a byte is
+    written, so the previous state of the week stays intact. ``reconciles`` counts what was actually written.
     """
-    result = load_week(source, config.landing_dir, week, reject_rate=config.reject_rate)
     checks: list[CheckOutcome] = []
-    with warehouse.connect() as con:
-        write_raw_week(con, result)
+    with warehouse.connect() as con, memory_limit(con, warehouse.sql_memory_limit):
+        result = stage_week(con, source, config.landing_dir, week, reject_rate=config.reject_rate)
+        try:
+            write_staged_week(con, result)
+        finally:
+            drop_staged(con, result)
+        loaded, quarantined = written_counts(con, source, week)
         dups, nulls = key_violations(con, source, week)
         columns = Columns(tuple(table_columns(con, "raw", source)))
         if source in VOLUME_CHECKED:
@@ -114,8 +127,8 @@ def run_week(source: str, week: date, warehouse: Warehouse, config: IngestConfig
         files_check(source, week, result.file_problems),
         CheckOutcome("keys_unique_not_null", dups == 0 and nulls == 0,
                      metadata={"duplicate_keys": dups, "null_keys": nulls}),
-        CheckOutcome("reconciles", result.reconciled, metadata={
-            "rows_in": result.rows_in, "loaded": len(result.rows), "quarantined": len(result.quarantine),
+        CheckOutcome("reconciles", result.rows_in == loaded + quarantined + result.duplicates_dropped, metadata={
+            "rows_in": result.rows_in, "loaded": loaded, "quarantined": quarantined,
             "duplicates_dropped": result.duplicates_dropped,
         }),
     ]

@@ -109,6 +109,27 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.commit()
 
 
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$", re.IGNORECASE)
+
+
+@contextmanager
+def memory_limit(con: duckdb.DuckDBPyConnection, limit: str | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Cap DuckDB's memory for the block (e.g. "128MB"); operators and temp tables spill to ``temp_directory``.
+
+    ``None`` keeps DuckDB's default (80 % of RAM). The cap, not the input size, bounds the block's memory.
+    """
+    if not limit:
+        yield con
+        return
+    if not _MEMORY.match(limit.strip()):
+        raise ValueError(f"memory limit {limit!r} is not like '128MB' or '2GB'")
+    con.execute(f"SET memory_limit = '{limit.strip()}'")
+    try:
+        yield con
+    finally:
+        con.execute("RESET memory_limit")
+
+
 def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
     """Create every stage's schema and the Python-written tables (see ``schema.py``)."""
     from seg_pipeline.warehouse.schema import ensure_tables

@@ -1,9 +1,10 @@
-"""One landing file → :class:`FileData`, per contract file format (Parquet, CSV, JSON lines).
+"""One CSV or JSON-lines landing file → :class:`FileData` of all-text columns (Parquet never comes here).
 
-Readers only split and type-check the container: a broken line becomes a ``malformed_line`` quarantine row; a
-file that gives no rows at all (zero bytes, a header only, not the format its name says) carries a
-:class:`FileProblem` the loader quarantines and blocks the week on; a file missing a required column or with a
-column of the wrong Parquet type raises :class:`ContractError`.
+Readers only split the container into physical lines, so a broken line becomes a ``malformed_line`` quarantine
+row with its line number (DuckDB's CSV reader numbers no good row and reads an unterminated quote as a value); the
+text columns are then cast and checked in SQL (:mod:`.sql_rules`). A file that gives no rows at all (zero bytes, a
+header only, not the format its name says) carries a :class:`FileProblem` the loader quarantines and blocks the
+week on; a file missing a required column raises :class:`ContractError`.
 """
 
 import csv
@@ -14,12 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from seg_pipeline.sources.contracts import EMPTY_FILE, UNPARSEABLE_FILE, Column, Contract, ContractError
-from seg_pipeline.sources.landing.filedata import STR, FileData, FileProblem, check_header, string_frame
+from seg_pipeline.sources.contracts import EMPTY_FILE, UNPARSEABLE_FILE, Contract
+from seg_pipeline.sources.landing.filedata import FileData, FileProblem, check_header, string_frame
 from seg_pipeline.sources.landing.records import dumps, frame_records, line_record
 
 _BOM = b"\xef\xbb\xbf"
@@ -41,69 +39,6 @@ def _no_rows(rel: str, contract: Contract, reason: str, text: str, head: bytes) 
     empty = string_frame(contract, {}, 0)
     return FileData(rel=rel, raw=empty, source_row=np.zeros(0, dtype=np.int64), records=frame_records(empty),
                     problem=FileProblem(reason, text, record))
-
-
-# --------------------------------------------------------------------------------------------- parquet
-
-
-def read_parquet(path: Path, rel: str, contract: Contract) -> FileData:
-    """Read a Parquet landing file; zero bytes, corrupt or truncated files come back as a :class:`FileProblem`."""
-    with path.open("rb") as fh:
-        head = fh.read(200)
-    if not head:
-        # a valid Parquet file without rows still has a schema and a footer: zero bytes is a broken write
-        return _no_rows(rel, contract, UNPARSEABLE_FILE, "is not valid Parquet: the file is empty (0 bytes)", head)
-    try:
-        pf = pq.ParquetFile(path)
-        names = pf.schema_arrow.names
-    except Exception as exc:  # pyarrow raises several exception types for corrupt files
-        return _no_rows(rel, contract, UNPARSEABLE_FILE, f"is not valid Parquet: {_short(exc)}", head)
-    warnings: list[str] = []
-    present = check_header(contract, names, rel, warnings)
-    try:
-        table = pf.read(columns=present)
-    except Exception as exc:  # a corrupt page or a truncated column chunk
-        return _no_rows(rel, contract, UNPARSEABLE_FILE, f"is not valid Parquet: {_short(exc)}", head)
-    arrays = {name: _normalise_arrow(table.column(name), contract.column(name), rel) for name in present}
-    n = table.num_rows
-    raw = pd.DataFrame(
-        {
-            name: (arrays[name].to_pandas(types_mapper=pd.ArrowDtype) if name in arrays
-                   else pd.Series(pa.nulls(n, pa.string()), dtype=STR))
-            for name in contract.names
-        }
-    )
-    problem = None if n else FileProblem(EMPTY_FILE, "has a schema but no rows",
-                                         dumps({"file": rel, "problem": "has a schema but no rows"}))
-    return FileData(rel=rel, raw=raw, source_row=np.arange(1, n + 1, dtype=np.int64),
-                    records=frame_records(raw), rows_in=n, warnings=warnings, problem=problem)
-
-
-def _normalise_arrow(arr: pa.ChunkedArray, col: Column, rel: str) -> pa.ChunkedArray:
-    """Bring a Parquet column to a type the caster understands, or reject the file (schema mismatch)."""
-    typ = arr.type
-    if pa.types.is_dictionary(typ):
-        arr, typ = arr.cast(typ.value_type), typ.value_type
-    if pa.types.is_null(typ) or pa.types.is_large_string(typ) or pa.types.is_string_view(typ):
-        return arr.cast(pa.string())
-    if pa.types.is_string(typ):
-        return arr
-    ok = {
-        "VARCHAR": pa.types.is_integer(typ),
-        "BIGINT": pa.types.is_integer(typ) or pa.types.is_floating(typ),
-        "DOUBLE": pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_decimal(typ),
-        "DATE": pa.types.is_date(typ),
-        "TIMESTAMPTZ": pa.types.is_timestamp(typ),
-    }[col.dtype]
-    if not ok:
-        raise ContractError(f"{rel}: column {col.name!r} has Parquet type {typ}, expected {col.dtype}")
-    if col.dtype == "VARCHAR":
-        return arr.cast(pa.string())
-    if pa.types.is_decimal(typ):
-        return arr.cast(pa.float64())
-    if pa.types.is_date(typ):
-        return arr.cast(pa.date32())
-    return arr
 
 
 # --------------------------------------------------------------------------------------------- text files
@@ -312,8 +247,8 @@ def _json_columns(contract: Contract, objects: list[dict[str, Any]]
     return columns, pre
 
 
+# Parquet has no reader here: its rows never leave DuckDB (see parquet.py and stage.py).
 READERS: dict[str, Callable[[Path, str, Contract], FileData]] = {
-    "parquet": read_parquet,
     "csv": read_csv,
     "jsonl": read_jsonl,
 }
