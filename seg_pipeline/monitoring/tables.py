@@ -77,6 +77,7 @@ class DriftInputs:
     assignments: pd.DataFrame
     assignments_prev: pd.DataFrame
     features_train: pd.DataFrame | None  # None before any promotion
+    assignments_train: pd.DataFrame | None = None  # the training week's segments (the stratum of its sample)
 
 
 def read_drift_inputs(con: duckdb.DuckDBPyConnection, week: date) -> DriftInputs:
@@ -91,6 +92,7 @@ def read_drift_inputs(con: duckdb.DuckDBPyConnection, week: date) -> DriftInputs
         assignments=_assignments(con, week),
         assignments_prev=_assignments(con, prev),
         features_train=_features(con, train_week) if train_week is not None else None,
+        assignments_train=_assignments(con, train_week) if train_week is not None else None,
     )
 
 
