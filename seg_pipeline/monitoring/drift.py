@@ -61,7 +61,7 @@ class DriftResult:
 
 
 def sample_keys(account_ids: pd.Series, seed: int) -> np.ndarray:
-    """A uniform 64-bit key per account, fixed by (seed, account id): the sample takes the smallest keys.
+    """Give each account a uniform 64-bit key fixed by (seed, account id); the sample takes the smallest keys.
 
     Keyed by account rather than by row position, the sample does not depend on input order, and an account
     drawn this week is drawn next week too (when it stays in its segment), so week-over-week comparisons see
@@ -178,7 +178,7 @@ def _evidently_version() -> str:
 
 
 def _hist_svg(cur: pd.Series, ref: pd.Series, numeric: bool) -> str:
-    """A 160x36 inline SVG: the reference's distribution as grey bars, the current one as a blue line."""
+    """Draw a 160x36 inline SVG: the reference's distribution as grey bars, the current one as a blue line."""
     if numeric:
         c, r = _clean(cur, True).to_numpy(), _clean(ref, True).to_numpy()
         pooled = np.concatenate([c, r])
@@ -336,7 +336,7 @@ def _with_segments(features: pd.DataFrame, assignments: pd.DataFrame | None) -> 
 
 
 def top_segments(assignments: pd.DataFrame, n: int) -> list[int]:
-    """The ``n`` largest real segments (id >= 0) of the week, largest first (ties by id)."""
+    """Return the ``n`` largest real segments (id >= 0) of the week, largest first (ties by id)."""
     sizes = assignments["segment_id"].dropna().value_counts()
     sizes = sizes[sizes.index.map(lambda s: int(s) >= 0)]
     return [int(cast(int, s)) for s, _ in sorted(sizes.items(), key=lambda kv: (-kv[1], int(cast(int, kv[0]))))[:n]]
@@ -367,8 +367,7 @@ def weekly_drift(features_cur: pd.DataFrame, features_prev: pd.DataFrame | None,
                            segment_sample=segment_sample)
         summary["vs_previous"] = res.summary()
         rows.append(_row(week_start, "previous_week", res, res.html_path, res.json_path))
-        if have_prev:
-            assert assignments_prev is not None
+        if assignments_prev is not None and have_prev:
             summary["segment_shares"] = segment_share_drift(assignments_cur["segment_id"],
                                                             assignments_prev["segment_id"])
         summary["segments"] = res.segments

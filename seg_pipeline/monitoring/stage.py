@@ -103,9 +103,9 @@ def migrations_week(week: date, warehouse: Warehouse, tracker: MlflowTracker, co
             inputs.current, inputs.previous, history=inputs.history, features_current=inputs.features,
             features_history=inputs.features_history, centroids_z=centroids_z, week_start=week,
             confirm_weeks=config.hysteresis_weeks, confirm_margin=config.confirm_margin,
-            prior_migrations=inputs.prior,
+            prior_migrations=inputs.prior, state=inputs.state,
         )
-        columns = Columns(tuple(write_ledger(con, week, result.ledger)))
+        columns = Columns(tuple(write_ledger(con, week, result.ledger, result.state)))
     return StageResult(migration_metadata(result, columns), [mass_migration_check(week, result, config)])
 
 

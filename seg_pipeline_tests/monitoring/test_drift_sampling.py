@@ -86,7 +86,7 @@ def test_planted_shift_is_flagged_on_the_sample_and_the_control_is_not(weeks, tm
     shifted = drift_report(weeks["shifted"], ref, columns=COLS, out_dir=tmp_path, name="shifted", seed=7)
     assert control.drifted_features == []
     assert shifted.drifted_features == ["csat_avg"]
-    assert shifted.per_column["csat_avg"]["method"] == "Wasserstein distance (normed)"  # the test Evidently uses on all rows
+    assert shifted.per_column["csat_avg"]["method"] == "Wasserstein distance (normed)"  # as on all rows
     # the sample's score is close to the one on all 60 000 rows
     full = compare(weeks["shifted"], ref, ["csat_avg"])["per_column"]["csat_avg"]
     assert full["drifted"]
