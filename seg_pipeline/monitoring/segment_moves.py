@@ -8,7 +8,7 @@ their own kinds so they never count as segment moves.
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, cast
 
@@ -32,6 +32,7 @@ class MigrationResult:
     accounts_both_weeks: int
     rate: float
     kind_counts: dict[str, int] = field(default_factory=dict)
+    state: "ReplayState | None" = None  # the hysteresis state after this week, for the next week to start from
 
     def summary(self) -> dict[str, float | int]:
         """Plain numbers for Dagster metadata and the mass-migration check."""
@@ -87,24 +88,81 @@ def _days(weeks: pd.Series) -> np.ndarray:
     return days
 
 
+STATE_COLUMNS = ["account_id", "stable", "last_confirm", "candidate", "run", "ledger_day", "ledger_to"]
+
+
+@dataclass(frozen=True)
+class ReplayState:
+    """What the ledger of the week after ``week`` needs from every earlier week, so it never re-reads them.
+
+    ``replay`` is each account's state after running all its observed weeks up to ``week`` through the rule
+    (without the ledger override), ``ledger_last`` the latest confirmed move written per account, ``names`` the
+    latest name of every segment id seen. Days are days since 1970-01-01. Stored per week in
+    ``monitoring.migration_state`` / ``migration_names``; starting from it gives exactly the rows a replay of
+    the whole history gives.
+    """
+
+    week: pd.Timestamp
+    replay: dict[str, _State]
+    ledger_last: dict[str, tuple[int, int]]
+    names: dict[int, str]
+
+    def frame(self) -> pd.DataFrame:
+        """One row per account (``STATE_COLUMNS``; day columns as day numbers), sorted by account id."""
+        ids = sorted(set(self.replay) | set(self.ledger_last))
+        empty = _State()
+        rows = [(a, (st := self.replay.get(a, empty)).stable, st.last_confirm, st.candidate, st.run,
+                 *self.ledger_last.get(a, (None, None))) for a in ids]
+        df = pd.DataFrame(rows, columns=STATE_COLUMNS)
+        for col in ("stable", "last_confirm", "candidate", "run", "ledger_day", "ledger_to"):
+            df[col] = df[col].astype("Int64")
+        return df
+
+    @classmethod
+    def from_frames(cls, week: object, state: pd.DataFrame, names: pd.DataFrame) -> "ReplayState":
+        """Rebuild the state written for ``week`` (``frame()``'s columns; ``names``: segment_id, segment_name)."""
+
+        def opt(v: object) -> int | None:
+            return None if v is None or pd.isna(v) else int(cast(int, v))
+
+        replay: dict[str, _State] = {}
+        ledger_last: dict[str, tuple[int, int]] = {}
+        r: Any
+        for r in state.itertuples(index=False):
+            if opt(r.stable) is not None or opt(r.candidate) is not None:
+                replay[r.account_id] = _State(opt(r.stable), opt(r.last_confirm), opt(r.candidate), int(r.run or 0))
+            day, to = opt(r.ledger_day), opt(r.ledger_to)
+            if day is not None and to is not None:
+                ledger_last[r.account_id] = (day, to)
+        return cls(pd.Timestamp(cast(Any, week)).normalize(), replay, ledger_last,
+                   dict(zip(names["segment_id"].astype(int), names["segment_name"].astype(str), strict=True)))
+
+
 class _Replay:
     """Replays each account's past observed weeks through the rule, then lets the written ledger win.
 
-    The ledger's latest confirmed move per account overrides the replay (when at least as recent), so a move
-    that was alerted once is never confirmed again even if the rule's parameters changed since.
+    The replay starts from ``start`` (the stored state of an earlier week, else nothing) and runs the observed
+    weeks after it. The ledger's latest confirmed move per account overrides the replay (when at least as
+    recent), so a move that was alerted once is never confirmed again even if the rule's parameters changed.
     """
 
-    def __init__(self, past_valid: pd.DataFrame, ledger_last: Mapping[str, tuple[int, int]], rule: _Rule) -> None:
+    def __init__(self, past_valid: pd.DataFrame, ledger_last: Mapping[str, tuple[int, int]], rule: _Rule,
+                 start: Mapping[str, _State]) -> None:
         self.days, self.segs = _days(past_valid["week_start"]), past_valid["segment_id"].to_numpy(np.int64)
         self.margins = past_valid["margin"].to_numpy(float)
         self.positions = past_valid.groupby("account_id", sort=False).indices
-        self.ledger_last, self.rule = ledger_last, rule
+        self.ledger_last, self.rule, self.start = ledger_last, rule, start
 
-    def state(self, account_id: str) -> _State:
-        """Return the account's hysteresis state just before this week."""
-        st = _State()
+    def replayed(self, account_id: str) -> _State:
+        """Return the account's state from its observed weeks alone (no ledger override), just before this week."""
+        st = replace(self.start.get(account_id, _State()))
         for k in self.positions.get(account_id, ()):
             _step(st, int(self.days[k]), int(self.segs[k]), float(self.margins[k]), self.rule)
+        return st
+
+    def effective(self, replayed: _State, account_id: str) -> _State:
+        """``replayed`` with the written ledger's latest confirmed move applied (a copy)."""
+        st = replace(replayed)
         if account_id in self.ledger_last:
             lw, lt = self.ledger_last[account_id]
             if st.last_confirm is None or lw >= st.last_confirm:
@@ -128,8 +186,8 @@ def _last_confirmed(prior_migrations: pd.DataFrame | None, week: pd.Timestamp) -
 # --- inputs ---------------------------------------------------------------------------------------------------
 
 
-def _segment_names(*frames: pd.DataFrame) -> dict[int, str]:
-    names: dict[int, str] = {}
+def _segment_names(start: Mapping[int, str], *frames: pd.DataFrame) -> dict[int, str]:
+    names: dict[int, str] = dict(start)
     for df in frames:
         if len(df) and "segment_name" in df.columns:
             sub = df.loc[valid_mask(df["segment_id"]) & df["segment_name"].notna()]
@@ -163,18 +221,23 @@ class _Weeks:
 
     cur: pd.DataFrame
     prev: pd.DataFrame
-    past: pd.DataFrame  # every earlier week incl. last week, one row per (account, week), by account then week
+    past: pd.DataFrame  # earlier weeks (after the start state's) incl. last week, by account then week
     names: dict[int, str]
 
 
-def _weeks(current: pd.DataFrame, previous: pd.DataFrame, history: pd.DataFrame, week: pd.Timestamp) -> _Weeks:
+def _weeks(current: pd.DataFrame, previous: pd.DataFrame, history: pd.DataFrame, week: pd.Timestamp,
+           state: ReplayState | None) -> _Weeks:
     cur = _prepare(current, week, "current")
     prev = _prepare(previous, week - pd.Timedelta(weeks=1), "previous")
     hist = _prepare(history, None, "history") if len(history) else prev.iloc[0:0]
     past = pd.concat([hist, prev], ignore_index=True)
-    past = past.loc[past["week_start"] < week].drop_duplicates(["account_id", "week_start"], keep="last")
+    keep = past["week_start"] < week
+    if state is not None:  # weeks up to the state's are already in it
+        keep &= past["week_start"] > state.week
+    past = past.loc[keep].drop_duplicates(["account_id", "week_start"], keep="last")
     past = past.sort_values(["account_id", "week_start"], kind="mergesort")
-    names = _segment_names(past.sort_values("week_start", kind="mergesort"), cur)  # before de-duplicating cur
+    names = _segment_names(state.names if state else {}, past.sort_values("week_start", kind="mergesort"),
+                           cur)  # before de-duplicating cur
     cur = cur.drop_duplicates("account_id", keep="last").sort_values("account_id", kind="mergesort")
     return _Weeks(cur, prev, past, names)
 
@@ -183,24 +246,46 @@ def _weeks(current: pd.DataFrame, previous: pd.DataFrame, history: pd.DataFrame,
 
 
 def _segment_moves(w: _Weeks, week: pd.Timestamp, replay_rule: _Rule, ledger_last: Mapping[str, tuple[int, int]],
-                   explainer: Explainer) -> tuple[list[Row], dict[str, int]]:
-    """Build this week's pending/confirmed segment rows, and every account's last stable segment (for the matrix)."""
+                   explainer: Explainer, start: Mapping[str, _State]
+                   ) -> tuple[list[Row], dict[str, int], dict[str, _State]]:
+    """Build this week's segment rows, each account's last stable segment (matrix) and replayed state after it.
+
+    The replayed state (no ledger override) is what the next week starts from.
+    """
     cur_valid = w.cur.loc[valid_mask(w.cur["segment_id"])]
     vp = w.past.loc[valid_mask(w.past["segment_id"])]
-    # Only accounts whose segment ever changed (or that have a ledger entry) need the week-by-week replay.
-    seen = pd.concat([vp[["account_id", "segment_id"]], cur_valid[["account_id", "segment_id"]]])
+    # Only accounts whose segment ever changed (or that have a ledger entry) need the week-by-week replay; the
+    # start state counts as observations (its stable segment and any pending candidate).
+    begun = pd.DataFrame([(a, v) for a, st in start.items() for v in (st.stable, st.candidate) if v is not None],
+                         columns=["account_id", "segment_id"])
+    seen = pd.concat([begun, vp[["account_id", "segment_id"]], cur_valid[["account_id", "segment_id"]]])
+    seen["segment_id"] = seen["segment_id"].astype(np.int64)
     nuniq = seen.groupby("account_id")["segment_id"].nunique()
     changing = set(nuniq.index[nuniq > 1]) | set(ledger_last)
-    stable_now = cast(dict[str, int], vp.groupby("account_id")["segment_id"].last().astype(int).to_dict())
-    replay = _Replay(vp.loc[vp["account_id"].isin(changing)], ledger_last, replay_rule)
+    # accounts that never changed: one segment, no pending move; their start's last confirmation is kept
+    only = seen.drop_duplicates("account_id").set_index("account_id")["segment_id"].astype(int)
+    after: dict[str, _State] = {
+        a: _State(seg, start[a].last_confirm if a in start else None)
+        for a, seg in only.items() if a not in changing
+    }
+    has_past = set(start) | set(vp["account_id"])
+    stable_now = {a: st.stable for a, st in after.items() if st.stable is not None and a in has_past}
+    replay = _Replay(vp.loc[vp["account_id"].isin(changing)], ledger_last, replay_rule, start)
     week_day = int(_days(pd.Series([week]))[0])
+    observed = dict(zip(cur_valid["account_id"], zip(cur_valid["segment_id"], cur_valid["margin"], strict=True),
+                        strict=True))
     rows: list[Row] = []
-    todo = cur_valid.loc[cur_valid["account_id"].isin(changing)]
-    for acc, seg_raw, margin in zip(todo["account_id"], todo["segment_id"], todo["margin"], strict=True):
-        st = replay.state(acc)
+    for acc in sorted(changing):
+        replayed = replay.replayed(acc)
+        after[acc] = replayed
+        if acc not in observed:
+            continue
+        st = replay.effective(replayed, acc)
         if st.stable is not None:
             stable_now[acc] = st.stable
+        seg_raw, margin = observed[acc]
         seg = int(seg_raw)
+        _step(replayed, week_day, seg, float(margin), replay_rule)
         event, origin = _step(st, week_day, seg, float(margin), replay_rule)
         if event:
             rows.append({
@@ -209,7 +294,7 @@ def _segment_moves(w: _Weeks, week: pd.Timestamp, replay_rule: _Rule, ledger_las
                 "to_name": w.names.get(seg, str(seg)), "kind": "segment", "margin": float(margin),
                 "confirmed": event == "confirmed", "explanation": explainer.explain(acc, origin, seg),
             })
-    return rows, stable_now
+    return rows, stable_now, after
 
 
 def _changed_profiles(cur: pd.DataFrame, prev: pd.DataFrame) -> pd.DataFrame:
@@ -305,6 +390,17 @@ def _result(ledger: pd.DataFrame, w: _Weeks, stable_now: Mapping[str, int]) -> M
     )
 
 
+def _next_ledger_last(ledger_last: Mapping[str, tuple[int, int]], ledger: pd.DataFrame,
+                      week: pd.Timestamp) -> dict[str, tuple[int, int]]:
+    """``ledger_last`` updated with this week's confirmed segment moves."""
+    out = dict(ledger_last)
+    conf = ledger.loc[(ledger["kind"] == "segment") & ledger["confirmed"].astype(bool)]
+    conf = conf.sort_values("account_id", kind="mergesort").drop_duplicates("account_id", keep="last")
+    day = int(_days(pd.Series([week]))[0])
+    out.update({a: (day, int(t)) for a, t in zip(conf["account_id"], conf["to_segment"], strict=True)})
+    return out
+
+
 def detect_migrations(
     current: pd.DataFrame,
     previous: pd.DataFrame,
@@ -317,22 +413,35 @@ def detect_migrations(
     confirm_weeks: int = 2,
     confirm_margin: float = 1.0,
     prior_migrations: pd.DataFrame | None = None,
+    state: ReplayState | None = None,
 ) -> MigrationResult:
     """Compare this week's assignments with the account's last *stable* segment and return the week's ledger.
 
-    ``history`` (all earlier weeks) and ``previous`` are replayed through the same hysteresis rule, so the
+    ``history`` (earlier weeks) and ``previous`` are replayed through the same hysteresis rule, so the
     result depends only on the inputs, and rerunning a week gives the same rows. ``prior_migrations`` is the
     ledger as already written: its latest confirmed move per account wins over the replay, so a move that was
     alerted once is never confirmed again. Ledger rows of ``week_start`` or later are ignored (a rerun
     replaces them). Segment ids < 0 or null (noise) do not take part in segment moves; "consecutive weeks"
     counts the weeks in which the account was observed with a segment.
+
+    With ``state`` (the stored :class:`ReplayState` of an earlier week) only the weeks after it need to be in
+    ``history`` and ``prior_migrations``: the rows are the same as from the whole history, at a cost bounded
+    by the week instead of by the history. The result's ``state`` is this week's, for the next week.
     """
     if confirm_weeks < 1:
         raise ValueError(f"confirm_weeks must be >= 1, got {confirm_weeks}")
     week = pd.Timestamp(week_start).normalize()
-    w = _weeks(current, previous, history, week)
+    if state is not None and state.week >= week:
+        raise ValueError(f"the start state ({state.week.date()}) must be of a week before {week.date()}")
+    w = _weeks(current, previous, history, week, state)
     explainer = Explainer(features_current, features_history, centroids_z, week)
-    rows, stable_now = _segment_moves(w, week, _Rule(confirm_weeks, confirm_margin),
-                                      _last_confirmed(prior_migrations, week), explainer)
+    prior = prior_migrations
+    if state is not None and prior is not None and len(prior):
+        prior = prior.loc[to_week(prior["week_start"]) > state.week]
+    ledger_last = {**(state.ledger_last if state else {}), **_last_confirmed(prior, week)}
+    rows, stable_now, after = _segment_moves(w, week, _Rule(confirm_weeks, confirm_margin), ledger_last, explainer,
+                                             state.replay if state else {})
     rows.extend(_outlier_and_micro_rows(w.cur, w.prev, w.names, week, explainer))
-    return _result(_ledger_frame(rows), w, stable_now)
+    result = _result(_ledger_frame(rows), w, stable_now)
+    result.state = ReplayState(week, after, _next_ledger_last(ledger_last, result.ledger, week), w.names)
+    return result

@@ -35,6 +35,7 @@ INPUT_COLUMNS = [f.name for f in registry.FEATURES if f.kind != "categorical"]
 SIGNED_COLUMNS = [f.name for f in registry.FEATURES
                   if f.valid_range is not None and f.valid_range[0] is not None and f.valid_range[0] < 0]
 SAMPLE_EXPLANATIONS = 10
+DRIFT_REPORT_TAG = "seg.drift_report"  # MLflow run tag prefix: where the week's drift report is stored
 
 
 # --- segment migrations ---------------------------------------------------------------------------------------
@@ -102,9 +103,9 @@ def migrations_week(week: date, warehouse: Warehouse, tracker: MlflowTracker, co
             inputs.current, inputs.previous, history=inputs.history, features_current=inputs.features,
             features_history=inputs.features_history, centroids_z=centroids_z, week_start=week,
             confirm_weeks=config.hysteresis_weeks, confirm_margin=config.confirm_margin,
-            prior_migrations=inputs.prior,
+            prior_migrations=inputs.prior, state=inputs.state,
         )
-        columns = Columns(tuple(write_ledger(con, week, result.ledger)))
+        columns = Columns(tuple(write_ledger(con, week, result.ledger, result.state)))
     return StageResult(migration_metadata(result, columns), [mass_migration_check(week, result, config)])
 
 
@@ -127,8 +128,12 @@ def drift_metadata(rows: pd.DataFrame, segment_shares: dict[str, float] | None) 
     return meta
 
 
-def log_drift_artifacts(tracker: MlflowTracker, week: date, rows: pd.DataFrame) -> None:
-    """Attach the week's drift HTML/JSON to the week's latest MLflow run (if the model stage logged one)."""
+def link_drift_reports(tracker: MlflowTracker, week: date, rows: pd.DataFrame) -> None:
+    """Point the week's latest MLflow run at the drift reports: a path tag and the drifted share per reference.
+
+    The reports are stored once, under the report store; MLflow keeps only where they are and the numbers
+    (a copy of every report in MLflow doubled the disk use and grew the artifact store every week).
+    """
     if not len(rows):
         return
     runs = tracker.client.search_runs(
@@ -137,18 +142,20 @@ def log_drift_artifacts(tracker: MlflowTracker, week: date, rows: pd.DataFrame) 
     )
     if not runs:
         return
+    run_id = runs[0].info.run_id
     for rec in rows.to_dict(orient="records"):
-        for key in ("html_path", "json_path"):
-            tracker.client.log_artifact(runs[0].info.run_id, str(rec[key]), artifact_path="drift")
+        ref = str(rec["reference"]).replace(":", "_")
+        tracker.client.log_metric(run_id, f"drift_share_{ref}", float(rec["share_drifted"]))
+        if rec["reference"] in ("previous_week", "training"):
+            tracker.client.set_tag(run_id, f"{DRIFT_REPORT_TAG}.{ref}", str(rec["html_path"]))
 
 
 def drift_week(week: date, warehouse: Warehouse, tracker: MlflowTracker, config: DriftConfig) -> StageResult:
-    """Write the week's Evidently drift reports, record their summary and log them to MLflow.
+    """Write the week's drift reports, record their summary and link them from the week's MLflow run.
 
-    Reports go under ``reports_dir/drift``, the week's ``monitoring.drift_summary`` rows are replaced and the
-    reports are logged to the week's MLflow run.
-
-    References: last week, the champion's training week, and last week's members of each large segment.
+    Reports go under ``reports_dir/drift`` (one per reference: last week, with the largest segments inside it,
+    and the champion's training week), the week's ``monitoring.drift_summary`` rows are replaced, and the
+    MLflow run gets the reports' paths and drifted shares (not copies of the files).
     """
     with warehouse.connect() as con:
         inputs = read_drift_inputs(con, week)
@@ -156,10 +163,11 @@ def drift_week(week: date, warehouse: Warehouse, tracker: MlflowTracker, config:
             inputs.features, inputs.features_prev if len(inputs.features_prev) else None, inputs.features_train,
             inputs.assignments, inputs.assignments_prev if len(inputs.assignments_prev) else None,
             columns=DRIFT_COLUMNS, out_dir=config.reports_dir / "drift", week_start=week, seed=config.seed,
+            assignments_train=inputs.assignments_train,
         )
         rows = pd.DataFrame(summary.get("rows", []), columns=DRIFT_SUMMARY_COLUMNS)
         write_drift_summary(con, week, rows)  # also clears a rerun's old rows
-    log_drift_artifacts(tracker, week, rows)
+    link_drift_reports(tracker, week, rows)
     return StageResult(drift_metadata(rows, summary.get("segment_shares")))
 
 

@@ -11,7 +11,8 @@ import duckdb
 import pandas as pd
 
 from seg_pipeline.monitoring.explain import HISTORY_WEEKS
-from seg_pipeline.warehouse.duck import replace_partition, table_columns, table_exists
+from seg_pipeline.monitoring.segment_moves import ReplayState
+from seg_pipeline.warehouse.duck import SliceWrite, replace_partition, replace_slices, table_columns, table_exists
 from seg_pipeline.weeks import previous_week
 
 DRIFT_SUMMARY_COLUMNS = ["week_start", "reference", "n_features", "n_drifted", "share_drifted", "drifted_features",
@@ -36,35 +37,67 @@ class MigrationInputs:
 
     current: pd.DataFrame  # this week's assignments
     previous: pd.DataFrame  # last week's
-    history: pd.DataFrame  # every earlier week's
+    history: pd.DataFrame  # the earlier weeks' after the start state (all earlier weeks without one)
     features: pd.DataFrame  # this week's features
     features_history: pd.DataFrame  # the explanation window's features (4 weeks before)
-    prior: pd.DataFrame | None  # the ledger as already written for earlier weeks
+    prior: pd.DataFrame | None  # the ledger as already written for the same weeks as ``history``
+    state: ReplayState | None = None  # the hysteresis state of the latest earlier week that stored one
+
+
+def _start_state(con: duckdb.DuckDBPyConnection, week: date) -> ReplayState | None:
+    """Load the stored state of the latest week before ``week`` (None before the first stored one)."""
+    if not table_exists(con, "monitoring", "migration_state"):
+        return None
+    start = con.execute("SELECT max(week_start) FROM monitoring.migration_state WHERE week_start < ?",
+                        [week]).fetchall()[0][0]
+    if start is None:
+        return None
+    state = _frame(con, "SELECT * EXCLUDE (week_start) FROM monitoring.migration_state WHERE week_start = ?", [start])
+    names = _frame(con, "SELECT segment_id, segment_name FROM monitoring.migration_names WHERE week_start = ?",
+                   [start])
+    return ReplayState.from_frames(start, state, names)
 
 
 def read_migration_inputs(con: duckdb.DuckDBPyConnection, week: date) -> MigrationInputs:
-    """Read the ledger's inputs for ``week`` (features of the ``HISTORY_WEEKS`` weeks before it for explanations)."""
+    """Read the ledger's inputs for ``week`` (features of the ``HISTORY_WEEKS`` weeks before it for explanations).
+
+    Assignments and ledger rows are read only for the weeks after the latest stored state (normally none but
+    last week), so the read is bounded by the week, not by the history.
+    """
+    state = _start_state(con, week)
+    since = state.week.date() if state is not None else date(1, 1, 1)
     prior = (
-        _frame(con, "SELECT * FROM monitoring.segment_migrations WHERE week_start < ?", [week])
+        _frame(con, "SELECT * FROM monitoring.segment_migrations WHERE week_start > ? AND week_start < ?",
+               [since, week])
         if table_exists(con, "monitoring", "segment_migrations")
         else None
     )
     return MigrationInputs(
         current=_assignments(con, week),
         previous=_assignments(con, previous_week(week)),
-        history=_frame(con, "SELECT * FROM assignments.account_segments WHERE week_start < ?", [week]),
+        history=_frame(con, "SELECT * FROM assignments.account_segments WHERE week_start > ? AND week_start < ?",
+                       [since, week]),
         features=_features(con, week),
         features_history=_frame(
             con, "SELECT * FROM features.account_features WHERE week_start >= ? AND week_start < ?",
             [week - timedelta(weeks=HISTORY_WEEKS), week],
         ),
         prior=prior,
+        state=state,
     )
 
 
-def write_ledger(con: duckdb.DuckDBPyConnection, week: date, ledger: pd.DataFrame) -> list[tuple[str, str]]:
-    """Replace the week's ledger rows; returns the table's columns (name, type) for the UI."""
-    replace_partition(con, "monitoring", "segment_migrations", ledger, key=week)
+def write_ledger(con: duckdb.DuckDBPyConnection, week: date, ledger: pd.DataFrame,
+                 state: ReplayState | None = None) -> list[tuple[str, str]]:
+    """Replace the week's ledger rows (and its hysteresis state) in one transaction; returns the ledger's columns."""
+    writes = [SliceWrite("monitoring", "segment_migrations", ledger, {"week_start": week})]
+    if state is not None:
+        names = pd.DataFrame(sorted(state.names.items()), columns=["segment_id", "segment_name"])
+        writes += [
+            SliceWrite("monitoring", "migration_state", state.frame().assign(week_start=week), {"week_start": week}),
+            SliceWrite("monitoring", "migration_names", names.assign(week_start=week), {"week_start": week}),
+        ]
+    replace_slices(con, writes)
     return table_columns(con, "monitoring", "segment_migrations")
 
 
@@ -77,6 +110,7 @@ class DriftInputs:
     assignments: pd.DataFrame
     assignments_prev: pd.DataFrame
     features_train: pd.DataFrame | None  # None before any promotion
+    assignments_train: pd.DataFrame | None = None  # the training week's segments (the stratum of its sample)
 
 
 def read_drift_inputs(con: duckdb.DuckDBPyConnection, week: date) -> DriftInputs:
@@ -91,6 +125,7 @@ def read_drift_inputs(con: duckdb.DuckDBPyConnection, week: date) -> DriftInputs
         assignments=_assignments(con, week),
         assignments_prev=_assignments(con, prev),
         features_train=_features(con, train_week) if train_week is not None else None,
+        assignments_train=_assignments(con, train_week) if train_week is not None else None,
     )
 
 

@@ -38,6 +38,13 @@ TABLES: dict[str, str] = {
     "monitoring.segment_migrations": """
         account_id VARCHAR, week_start DATE, from_segment INTEGER, to_segment INTEGER, from_name VARCHAR,
         to_name VARCHAR, kind VARCHAR, margin DOUBLE, confirmed BOOLEAN, explanation VARCHAR""",
+    # The migration ledger's hysteresis state after each week: the next week starts from it instead of
+    # replaying every earlier week (see monitoring.segment_moves.ReplayState). Day columns: days since 1970-01-01.
+    "monitoring.migration_state": """
+        week_start DATE, account_id VARCHAR, stable INTEGER, last_confirm INTEGER, candidate INTEGER, run INTEGER,
+        ledger_day INTEGER, ledger_to INTEGER""",
+    "monitoring.migration_names": """
+        week_start DATE, segment_id INTEGER, segment_name VARCHAR""",
     "monitoring.drift_summary": """
         week_start DATE, reference VARCHAR, n_features INTEGER, n_drifted INTEGER, share_drifted DOUBLE,
         drifted_features VARCHAR, html_path VARCHAR, json_path VARCHAR""",

@@ -53,7 +53,7 @@ def test_monitoring_assets_write_the_ledger_block_the_week_and_report_drift(moni
     assert [a["subject"] for a in alerts if a["kind"] == "engineer"] == [f"[seg_pipeline] mass migration in {WEEK}"]
     assert blocked == [("file", True)]
 
-    # drift: the reports on disk, their summary rows, the sensor's share, and the week's MLflow run has them
+    # drift: the reports on disk, their summary rows, the sensor's share, and the week's MLflow run links them
     drift = result.asset_materializations_for_node("monitoring__drift_report")[0].metadata
     references = {ref for ref, _ in drift_rows}
     assert drift["reports"].value == len(drift_rows)
@@ -63,9 +63,12 @@ def test_monitoring_assets_write_the_ledger_block_the_week_and_report_drift(moni
     assert drift["share_drifted"].value == drift["share_drifted_previous_week"].value > 0
     (run,) = monitored.tracker.client.search_runs([monitored.tracker.experiment_id],
                                                   filter_string=f"tags.`{TAG_WEEK}` = '{WEEK}'")
-    logged = {Path(f.path).name for f in monitored.tracker.client.list_artifacts(run.info.run_id, "drift")}
-    assert logged == {Path(path).name for _, path in drift_rows} | {
-        Path(path).with_suffix(".json").name for _, path in drift_rows}
+    # stored once: MLflow has the path and the drifted shares, not a copy of the files
+    assert monitored.tracker.client.list_artifacts(run.info.run_id, "drift") == []
+    paths = dict(drift_rows)
+    assert run.data.tags["seg.drift_report.previous_week"] == paths["previous_week"]
+    assert run.data.tags["seg.drift_report.training"] == paths["training"]
+    assert run.data.metrics["drift_share_previous_week"] == pytest.approx(drift["share_drifted"].value)
 
 
 def test_segment_migrations_without_a_model_fail_with_a_clear_message(tmp_path: Path) -> None:

@@ -259,3 +259,64 @@ def test_ledger_loads_into_the_contract_table(tmp_path):
     con.close()
     assert got == [("a2", wk(1), "micro_change", False, None), ("a1", wk(1), "outlier_enter", False, 2),
                    ("a1", wk(1), "segment", True, 2)]
+
+
+def _random_weeks(seed: int, n_weeks: int = 12, n_accounts: int = 40) -> list[pd.DataFrame]:
+    """Accounts that stay, flap, move for good, turn to noise, skip weeks; margins sometimes decisive."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    home = rng.integers(0, 3, n_accounts)
+    frames = []
+    for i in range(n_weeks):
+        rows = []
+        for a in range(n_accounts):
+            if rng.random() < 0.15:
+                continue  # not observed this week
+            if rng.random() < 0.05:
+                home[a] = rng.integers(0, 3)  # a real move
+            seg = int(home[a]) if rng.random() > 0.25 else int(rng.integers(-1, 3))  # flaps and noise
+            rows.append((f"a{a:02d}", seg, float(rng.choice([0.2, 0.6, 1.5])), seg < 0,
+                         int(rng.integers(0, 2)) if rng.random() < 0.2 else None))
+        df = assignments(wk(i), rows)
+        df["segment_name"] = df["segment_id"].map(lambda s, i=i: f"{NAMES.get(s, s)} v{i // 4}")  # renames
+        frames.append(df)
+    return frames
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("gap", [1, 3])
+def test_starting_from_the_stored_state_gives_the_rows_of_a_full_replay(seed: int, gap: int):
+    """The bounded path (state of an earlier week + the weeks after it) equals replaying all history."""
+    from seg_pipeline.monitoring.segment_moves import ReplayState
+
+    frames = _random_weeks(seed)
+    ledgers: list[pd.DataFrame] = []
+    states: dict[int, ReplayState] = {}
+    for i in range(len(frames)):
+        accs = sorted(frames[i]["account_id"])
+        kwargs = {"features_current": features(wk(i), accs), "features_history": features(wk(i), accs).iloc[0:0],
+                  "centroids_z": None, "week_start": wk(i), "confirm_weeks": 2}
+        prev = frames[i - 1] if i else frames[0].iloc[0:0]
+        prior = pd.concat(ledgers, ignore_index=True) if ledgers else None
+        full = detect_migrations(frames[i], prev, history=pd.concat(frames[:i]) if i else frames[0].iloc[0:0],
+                                 prior_migrations=prior, **kwargs)
+        start = i - gap
+        if start >= 0:
+            # the state as stored in the warehouse and read back
+            s = states[start]
+            names = pd.DataFrame(sorted(s.names.items()), columns=["segment_id", "segment_name"])
+            state = ReplayState.from_frames(wk(start), s.frame(), names)
+            later = frames[start + 1:i]
+            bounded = detect_migrations(
+                frames[i], prev, history=pd.concat(later) if later else frames[0].iloc[0:0],
+                prior_migrations=pd.concat(ledgers[start + 1:i], ignore_index=True) if i - start > 1 else None,
+                state=state, **kwargs)
+            pd.testing.assert_frame_equal(bounded.ledger, full.ledger)
+            pd.testing.assert_frame_equal(bounded.transition_matrix, full.transition_matrix)
+            assert bounded.summary() == full.summary()
+            pd.testing.assert_frame_equal(bounded.state.frame(), full.state.frame())
+        assert full.state is not None
+        states[i] = full.state
+        ledgers.append(full.ledger)
+    assert sum(int(lg["confirmed"].sum()) for lg in ledgers) > 3  # the weeks did confirm moves
