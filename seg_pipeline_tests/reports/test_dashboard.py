@@ -50,17 +50,18 @@ def built(warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> dashboar
 
 def test_full_warehouse_builds_every_chart_and_section(built: dashboard.DashboardResult) -> None:
     assert built.notes == ()
-    assert built.n_sections == 4
+    assert built.n_sections == 6
     # sizes, sankey, profiles, quality+drift, churn, write-back, alerts
     assert built.n_charts == 7
-    assert built.n_tables == 4  # personas, catalog, recent retrains, movers
+    # weeks, revenue per segment / per AM, outliers, personas, catalog, recent retrains, movers
+    assert built.n_tables == 8
     assert built.weeks == ("2026-01-05", "2026-01-12", "2026-01-19", "2026-01-26")
     assert built.metadata()["latest_week"] == "2026-01-26"
     assert built.metadata()["notes"] == []
     text = built.path.read_text()
     assert "<title>Segment health</title>" in text
     assert "<h1>Segment health</h1>" in text
-    assert text.count("<h2>") == 4
+    assert text.count("<h2>") == 6
     assert text.count('class="plotly-graph-div"') == 7
 
 
@@ -165,12 +166,12 @@ def test_empty_warehouse_still_builds_with_notes(tmp_path: Path) -> None:
     res = build_dashboard_from_file(tmp_path / "missing.duckdb", tmp_path / "out" / "dashboard.html")
     text = res.path.read_text()
     assert res.n_charts == 0
-    assert res.n_sections == 4
+    assert res.n_sections == 6
     for table in ALL_TABLES:
         assert table in text, table
     assert res.n_notes >= 8
     assert "No segment assignments yet" in text
-    assert text.count("<h2>") == 4
+    assert text.count("<h2>") == 6
 
 
 def test_missing_and_empty_and_renamed_tables_degrade_per_part(tmp_path: Path) -> None:

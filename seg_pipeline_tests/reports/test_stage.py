@@ -39,8 +39,9 @@ def test_run_week_publishes_the_snapshot_and_builds_the_dashboard_from_it(tmp_pa
     assert "<h1>Segment health</h1>" in page.read_text()
     assert result.checks == []
     assert result.metadata == {
-        "path": page, "charts": 7, "sections": 4, "tables": 4, "notes": [], "latest_week": WEEK,
-        "snapshot": warehouse.snapshot_path,
+        "path": page, "charts": 7, "sections": 6, "tables": 8, "notes": [], "latest_week": WEEK,
+        "snapshot": warehouse.snapshot_path, "live_segments": 4, "latest_week_segment_moves": 3,
+        "weeks_not_ok": [WEEK],  # the fixture's sinks held the latest week (mass migration)
     }
 
     # the next run republishes: what the live file lost since, the page loses too (never a stale snapshot)
