@@ -250,14 +250,10 @@ def filter_choices(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple[str, str]
         _, accounts = queries.account_values(con)
     except Unavailable:
         return [], []
-    ams = (
-        accounts[["account_manager_id", "account_manager_name"]]
-        .dropna(subset=["account_manager_id"])
-        .drop_duplicates("account_manager_id")
-    )
+    managers = value.by_account_manager(accounts)
+    managers = managers[managers["am_id"] != ""]  # "no account manager" is not a view of its own
     am_choices = sorted(
-        ((str(i), str(n) if pd.notna(n) and str(n) else str(i)) for i, n in ams.itertuples(index=False)),
-        key=lambda c: c[1],
+        zip(managers["am_id"].astype(str), managers["am_name"].astype(str), strict=True), key=lambda c: c[1]
     )
     segs = accounts[["segment_id", "segment_name"]].dropna(subset=["segment_id"]).drop_duplicates("segment_id")
     seg_choices = [(str(int(i)), str(n)) for i, n in segs.sort_values("segment_id").itertuples(index=False)]

@@ -36,12 +36,15 @@ def by_segment(accounts: pd.DataFrame) -> pd.DataFrame:
 
 
 def by_account_manager(accounts: pd.DataFrame) -> pd.DataFrame:
-    """Per AM: ``am_id, am_name, accounts, mrr, accounts_at_risk, mrr_at_risk``, most MRR at risk first."""
+    """Per AM: ``am_id, am_name, accounts, mrr, accounts_at_risk, mrr_at_risk``, most MRR at risk first.
+
+    Grouped by the AM's id (a name missing on some rows must not split one AM in two); the label is the first
+    non-empty name for the id, else the id; accounts without an AM form one row of their own.
+    """
     df = flag_at_risk(accounts).assign(mrr=lambda d: pd.to_numeric(d["mrr"], errors="coerce"))
     df["am_id"] = df["account_manager_id"].astype("string").fillna("")
-    df["am_name"] = df["account_manager_name"].astype("string").fillna("").mask(lambda s: s == "", df["am_id"])
-    df["am_name"] = df["am_name"].mask(df["am_name"] == "", UNASSIGNED_AM)
-    g = df.groupby(["am_id", "am_name"], sort=True)
+    names = df["account_manager_name"].astype("string").fillna("")
+    g = df.groupby("am_id", sort=True)
     out = pd.DataFrame(
         {
             "accounts": g.size(),
@@ -50,4 +53,6 @@ def by_account_manager(accounts: pd.DataFrame) -> pd.DataFrame:
             "mrr_at_risk": g["mrr_at_risk"].sum(),
         }
     ).reset_index()
+    first_name = names[names != ""].groupby(df["am_id"]).first()
+    out.insert(1, "am_name", [first_name.get(i) or i or UNASSIGNED_AM for i in out["am_id"]])
     return out.sort_values(["mrr_at_risk", "am_name"], ascending=[False, True], kind="mergesort").reset_index(drop=True)

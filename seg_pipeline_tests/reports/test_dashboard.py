@@ -1,5 +1,6 @@
 """Dashboard build, degradation and offline-safety tests against a real DuckDB snapshot file."""
 
+import datetime as dt
 import re
 import threading
 import warnings
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from seg_pipeline import atomic
+from seg_pipeline.monitoring.tables import move_counts
 from seg_pipeline.reports import dashboard, queries, sections
 from seg_pipeline.reports.dashboard import build_dashboard, build_dashboard_from_file, describe_persona
 from seg_pipeline.reports.serve import serve_dashboard
@@ -291,4 +293,14 @@ def test_a_renamed_segment_is_one_series_and_only_segment_moves_flow(tmp_path: P
     assert "Outlier" not in set(latest["to_name"])
     assert (int(latest["moves"].sum()), int(latest["confirmed"].sum())) == ledger == (3, 1)
     res = build_dashboard_from_file(path, tmp_path / "d.html")
-    assert "Segment moves into the week of 2026-01-26: 3 moves, 1 confirmed" in res.path.read_text()
+    text = res.path.read_text()
+    assert "Segment moves into the week of 2026-01-26: 3 moves, 1 confirmed" in text
+    assert "micro-community changes apart: 1" in text  # shown beside the moves, never inside them
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        counts = move_counts(con, dt.date(2026, 1, 26)).iloc[0]
+    finally:
+        con.close()
+    assert (counts["segment_moves"], counts["confirmed_moves"], counts["micro_changes"]) == (3, 1, 1)
+    assert counts["outliers_entered"] == 1
+    assert res.latest_moves == 3

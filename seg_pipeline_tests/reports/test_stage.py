@@ -82,7 +82,10 @@ def test_dashboard_asset_materializes_with_temporary_resources(tmp_path: Path) -
     page = settings.reports_dir / "dashboard.html"
     assert meta["path"] == dg.MetadataValue.path(str(page))
     assert meta["snapshot"] == dg.MetadataValue.path(str(settings.snapshot_path))
-    assert (meta["charts"].value, meta["sections"].value, meta["tables"].value) == (7, 4, 4)
+    assert (meta["charts"].value, meta["sections"].value, meta["tables"].value) == (7, 6, 8)
+    # the count of moves the page shows is in the Dagster metadata too (the same as `seg status`)
+    assert meta["latest_week_segment_moves"].value == 3
+    assert meta["live_segments"].value == 4
     assert meta["latest_week"].value == WEEK
     assert page.exists()
     assert "<h1>Segment health</h1>" in page.read_text()
