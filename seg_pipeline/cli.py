@@ -535,22 +535,34 @@ def _int_option(name: str, value: str) -> int:
 @main.command()
 @click.argument("transactions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--customer-col", required=True)
-@click.option("--invoice-col", required=True)
+@click.option("--invoice-col", default=None,
+              help="Invoice/order id; without it a purchase is a customer's day and cancellations are not known.")
 @click.option("--date-col", required=True)
-@click.option("--quantity-col", required=True)
-@click.option("--price-col", required=True)
+@click.option("--amount-col", default=None, help="Line amount (instead of --quantity-col x --price-col).")
+@click.option("--quantity-col", default=None)
+@click.option("--price-col", default=None)
+@click.option("--sep", default=None,
+              help="Field separator (default: comma, tab for .tsv); e.g. ';', '|', tab, whitespace.")
+@click.option("--k-max", type=click.IntRange(min=2), default=8, show_default=True,
+              help="Largest k the K-means k selection tries.")
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Reference date (default: the day after the last invoice).")
+              help="Reference date: purchases on or after it are left out (default: the day after the last one).")
+@click.option("--no-clv", is_flag=True, help="Skip the BG/NBD + Gamma-Gamma lifetime-value fit.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
-def rfm(transactions: Path, customer_col: str, invoice_col: str, date_col: str, quantity_col: str, price_col: str,
-        as_of: datetime | None, seed: int, out_dir: Path) -> None:
-    """RFM study of a transaction log: cleaning chain, RF-score segments, K-means and DBSCAN on RFM.
+def rfm(transactions: Path, customer_col: str, invoice_col: str | None, date_col: str, amount_col: str | None,
+        quantity_col: str | None, price_col: str | None, sep: str | None, k_max: int, as_of: datetime | None,
+        no_clv: bool, seed: int, out_dir: Path) -> None:
+    """RFM study of a transaction log: RF segments, K-means and DBSCAN, lifetime value (BG/NBD + Gamma-Gamma).
+
+    Writes summary.json (with the fitted CLV parameters), customers.csv and report.html to --out.
 
     \b
-    Example (Online Retail layout):
+    Examples:
       seg rfm online_retail.csv --customer-col CustomerID --invoice-col InvoiceNo --date-col InvoiceDate \\
           --quantity-col Quantity --price-col UnitPrice --out rfm/
+      seg rfm cdnow.csv --customer-col customer_id --date-col date --amount-col dollar_value \\
+          --as-of 1997-10-01 --out cdnow/          (the 39-week calibration of the published CDNOW fit)
     """  # noqa: D301 - click's \b no-rewrap marker must stay a real backspace
     from seg_pipeline.segmentation.adhoc import InputError
     from seg_pipeline.segmentation.rfm import run_rfm
@@ -558,14 +570,25 @@ def rfm(transactions: Path, customer_col: str, invoice_col: str, date_col: str, 
     as_of_day: date | None = as_of.date() if as_of else None
     try:
         summary = run_rfm(transactions, out_dir, customer_col=customer_col, invoice_col=invoice_col,
-                          date_col=date_col, quantity_col=quantity_col, price_col=price_col, as_of=as_of_day,
-                          seed=seed)
+                          date_col=date_col, quantity_col=quantity_col, price_col=price_col, amount_col=amount_col,
+                          sep=sep, k_max=k_max, as_of=as_of_day, seed=seed, clv=not no_clv)
     except InputError as exc:
         raise SegError(str(exc), "check the column options against the file's header") from exc
     rf_segments: dict[str, int] = summary["rf_segments"]
     click.echo(f"{summary['customers']:,} customers; RF segments: "
                + ", ".join(f"{k}={v}" for k, v in rf_segments.items()))
-    click.echo(f"wrote {out_dir}/summary.json and customers.csv")
+    if "clv" in summary:
+        clv = summary["clv"]
+        for key, label in (("bg_nbd", "BG/NBD"), ("gamma_gamma", "Gamma-Gamma")):
+            params = clv.get(key)
+            click.echo(f"{label}: " + (", ".join(f"{k}={v:.4f}" for k, v in params.items()) if params
+                                       else "not fitted"))
+        if "clv_total" in clv:
+            click.echo(f"12-month CLV: total {clv['clv_total']:,.2f}, mean {clv['clv_mean']:,.2f} per customer "
+                       f"(time unit: week; purchases up to {clv['observation_end']})")
+        for note in clv.get("notes", []):
+            click.echo(f"note: {note}")
+    click.echo(f"wrote {out_dir}/summary.json, customers.csv and report.html")
 
 
 @main.group()

@@ -204,6 +204,8 @@ def _assigned_accounts(settings: Settings) -> dict[str, int]:
 
 def latest_week_summary(settings: Settings) -> dict[str, Any]:
     """Summarise the latest week in the warehouse: segment sizes, confirmed moves, drift and deliveries."""
+    from seg_pipeline.monitoring.tables import move_counts
+
     out: dict[str, Any] = {}
     with settings.warehouse().reader() as con:
         if not table_exists(con, "features", "account_features"):
@@ -221,12 +223,11 @@ def latest_week_summary(settings: Settings) -> dict[str, Any]:
             ).fetchdf()
             out["segments"] = seg.to_dict(orient="records")
         if table_exists(con, "monitoring", "segment_migrations"):
-            row = con.execute(
-                "SELECT count(*) FILTER (WHERE kind = 'segment'), count(*) FILTER (WHERE confirmed) "
-                "FROM monitoring.segment_migrations WHERE week_start = ?",
-                [latest],
-            ).fetchall()[0]
-            out["moves"], out["confirmed_moves"] = int(row[0]), int(row[1])
+            counts = move_counts(con, latest)  # the same count the dashboard and the Dagster metadata show
+            first = counts.iloc[0] if len(counts) else None
+            out["moves"] = int(first["segment_moves"]) if first is not None else 0
+            out["confirmed_moves"] = int(first["confirmed_moves"]) if first is not None else 0
+            out["micro_changes"] = int(first["micro_changes"]) if first is not None else 0
         if table_exists(con, "monitoring", "drift_summary"):
             drift = con.execute(
                 "SELECT reference, share_drifted, drifted_features FROM monitoring.drift_summary "
@@ -246,7 +247,8 @@ def latest_week_summary(settings: Settings) -> dict[str, Any]:
         for s in out.get("segments", [])
     ]
     if "moves" in out:
-        lines.append(f"migrations: {out['moves']} moves, {out['confirmed_moves']} confirmed")
+        lines.append(f"migrations: {out['moves']} moves, {out['confirmed_moves']} confirmed"
+                     f" (micro-community changes, counted apart: {out['micro_changes']})")
     lines += [f"drift vs {d['reference']}: {d['share_drifted']:.0%} of features drifted" for d in out.get("drift", [])]
     lines += [
         f"{key.replace('_', ' ')}: " + ", ".join(f"{k}={v}" for k, v in rec.items())

@@ -167,6 +167,31 @@ def latest_week_runs(instance: "dg.DagsterInstance") -> dict[str, WeekRun]:
     return out
 
 
+def week_outcomes(instance: "dg.DagsterInstance", *, current_run_id: str | None = None) -> list[dict[str, str]]:
+    """``week, state, reason`` of each week's latest run, for the dashboard: the same words `seg status` prints.
+
+    Only runs that did not succeed have their logs read (a success is ``ok``), so a long history stays cheap.
+    ``current_run_id`` is the run building the dashboard: it got that far, so its week is not shown as unfinished.
+    """
+    import dagster as dg
+
+    latest: dict[str, Any] = {}
+    for job in RUN_JOBS:
+        for record in instance.get_run_records(dg.RunsFilter(job_name=job)):
+            week = record.dagster_run.tags.get("dagster/partition")
+            if week and (week not in latest or record.create_timestamp > latest[week].create_timestamp):
+                latest[week] = record
+    out = []
+    for week, record in sorted(latest.items()):
+        run = record.dagster_run
+        if run.run_id == current_run_id or run.status == dg.DagsterRunStatus.SUCCESS:
+            out.append({"week": week, "state": "ok", "reason": ""})
+            continue
+        summary = summarise_run(instance, run.run_id, week, 0.0)
+        out.append({"week": week, "state": summary.state, "reason": summary.reason})
+    return out
+
+
 def week_table(rows: list[dict[str, Any]], extra: tuple[str, ...] = ()) -> str:
     """Format weeks as a plain-text table: week, state, seconds, any ``extra`` columns, reason."""
     head = f"{'week':<11} {'state':<9} {'seconds':>7}" + "".join(f" {c:>9}" for c in extra) + "  reason"

@@ -149,3 +149,32 @@ def read_input_reference(con: duckdb.DuckDBPyConnection, week: date) -> tuple[pd
         return current, _features(con, promoted), f"the champion's training week {promoted}"
     prev = _features(con, previous_week(week))
     return current, prev, (f"last week {previous_week(week)}" if len(prev) else None)
+
+
+# The one count of moves: `seg status`, the dashboard and the ledger's Dagster metadata (MigrationResult.moves /
+# .confirmed) all count ``kind = 'segment'`` rows; micro-community changes and outliers entering or leaving are
+# reported beside them, never inside them.
+MOVE_COUNTS_SQL = """
+    SELECT week_start,
+           count(*) FILTER (WHERE kind = 'segment') AS segment_moves,
+           count(*) FILTER (WHERE kind = 'segment' AND confirmed) AS confirmed_moves,
+           count(*) FILTER (WHERE kind = 'micro_change') AS micro_changes,
+           count(*) FILTER (WHERE kind = 'outlier_enter') AS outliers_entered,
+           count(*) FILTER (WHERE kind = 'outlier_leave') AS outliers_left
+    FROM monitoring.segment_migrations
+    {where}
+    GROUP BY week_start
+    ORDER BY week_start
+"""
+
+
+def move_counts(con: duckdb.DuckDBPyConnection, week: date | None = None) -> pd.DataFrame:
+    """Per week: segment moves, confirmed moves, micro-community changes, outliers entered and left.
+
+    Empty (with these columns) when the ledger is not built or holds no row for ``week``.
+    """
+    cols = ["week_start", "segment_moves", "confirmed_moves", "micro_changes", "outliers_entered", "outliers_left"]
+    if not table_exists(con, "monitoring", "segment_migrations"):
+        return pd.DataFrame(columns=cols)
+    sql = MOVE_COUNTS_SQL.format(where="WHERE week_start = ?" if week is not None else "")
+    return con.execute(sql, [week] if week is not None else []).fetchdf()[cols]

@@ -331,3 +331,134 @@ def alert_stats(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         "sinks.alert_stats",
         "select week_start, digests_sent, moves_alerted, blocked from sinks.alert_stats order by week_start",
     )
+
+
+# ---------------------------------------------------------------- live segments, move counts, account value
+# (added for issue 13: live segment count, one count of moves, MRR / revenue at risk, outliers, AM filter)
+
+CRM_VALUE_COLUMNS = ("mrr", "seats", "renewal_date", "account_manager_id", "account_manager_name")
+
+
+def _latest_assignment_week(con: duckdb.DuckDBPyConnection) -> str:
+    _require(con, "assignments.account_segments")
+    latest = _read(con, "select max(week_start) as w from assignments.account_segments", what="assignments")
+    if pd.isna(latest["w"].iloc[0]):
+        raise Unavailable("assignments.account_segments has no rows yet.")
+    return pd.Timestamp(latest["w"].iloc[0]).strftime("%Y-%m-%d")
+
+
+def live_segments(con: duckdb.DuckDBPyConnection) -> tuple[str, pd.DataFrame]:
+    """Segments holding accounts in the latest week: ``segment_id, segment_name, accounts, outliers``.
+
+    The header counts these, not every id ever seen (retired segments stay in the catalog and the history).
+    """
+    week = _latest_assignment_week(con)
+    df = _read(
+        con,
+        f"""
+        with {LATEST_NAMES}
+        select s.segment_id,
+               coalesce(any_value(n.segment_name), 'segment ' || s.segment_id::varchar) as segment_name,
+               count(*) as accounts, count(*) filter (where s.is_outlier) as outliers
+        from assignments.account_segments s left join latest_names n using (segment_id)
+        where s.week_start = ?::date and s.segment_id is not null
+        group by s.segment_id order by s.segment_id
+        """,  # noqa: S608 - a fixed SQL fragment
+        [week],
+        what="the latest week's segments",
+    )
+    return week, df
+
+
+def ever_seen_segments(con: duckdb.DuckDBPyConnection) -> int:
+    """Count every segment id that ever held an account (for "3 live (14 ever seen)")."""
+    _require(con, "assignments.account_segments")
+    df = _read(con, "select count(distinct segment_id) as n from assignments.account_segments", what="assignments")
+    return int(df["n"].iloc[0])
+
+
+def move_counts_by_week(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Segment moves, confirmed moves, micro-community changes and outliers in/out per week.
+
+    The same function `seg status` uses (:func:`seg_pipeline.monitoring.tables.move_counts`), so the page and
+    the CLI cannot disagree.
+    """
+    from seg_pipeline.monitoring.tables import move_counts
+
+    _require(con, "monitoring.segment_migrations")
+    try:
+        df = move_counts(con)
+    except duckdb.Error as exc:
+        raise Unavailable(f"could not count moves: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    if df.empty:
+        raise Unavailable("monitoring.segment_migrations has no rows yet.")
+    return _iso_weeks(df, "week_start")
+
+
+def _crm_value_columns(con: duckdb.DuckDBPyConnection) -> str:
+    """``c.<col>`` for the CRM value columns the snapshot has, ``null`` for the others (custom mappings)."""
+    present = _column_names(con, "staging.stg_crm_accounts") if _exists(con, "staging.stg_crm_accounts") else set()
+    return ", ".join(
+        f"c.{ident(col)} as {ident(col)}" if col in present else f"null as {ident(col)}"
+        for col in ("account_name", *CRM_VALUE_COLUMNS)
+    )
+
+
+def account_values(con: duckdb.DuckDBPyConnection) -> tuple[str, pd.DataFrame]:
+    """Read the latest week's accounts with segment (current name), outlier flags and the CRM's MRR, seats, renewal, AM.
+
+    Columns: ``account_id, segment_id, segment_name, is_outlier, micro_community, account_name, mrr, seats,
+    renewal_date, account_manager_id, account_manager_name`` (CRM columns null when the CRM lacks them).
+    """
+    week = _latest_assignment_week(con)
+    crm = _exists(con, "staging.stg_crm_accounts")
+    join = ("left join (select * from staging.stg_crm_accounts qualify row_number() over "
+            "(partition by account_id, week_start order by account_id) = 1) c "
+            "on c.account_id = s.account_id and c.week_start = s.week_start") if crm else ""
+    no_crm = ", ".join(f"null as {c}" for c in ("account_name", *CRM_VALUE_COLUMNS))
+    crm_cols = _crm_value_columns(con) if crm else no_crm
+    sql = f"""
+        with {LATEST_NAMES}
+        select s.account_id, s.segment_id,
+               coalesce(n.segment_name, 'segment ' || s.segment_id::varchar) as segment_name,
+               coalesce(s.is_outlier, false) as is_outlier, s.micro_community,
+               {crm_cols}
+        from assignments.account_segments s left join latest_names n using (segment_id)
+        {join}
+        where s.week_start = ?::date
+        order by s.account_id
+    """  # noqa: S608 - allow-listed column names through ident() and fixed fragments only
+    df = _read(con, sql, [week], what="the latest week's accounts")
+    df["renewal_date"] = pd.to_datetime(df["renewal_date"]).dt.strftime("%Y-%m-%d")
+    return week, df
+
+
+def movers_with_value(con: duckdb.DuckDBPyConnection, *, limit: int = 1000) -> tuple[str, pd.DataFrame]:
+    """:func:`top_movers` (every move into at-risk, up to ``limit``) with MRR, seats, renewal date and AM.
+
+    The per-AM view filters this table in the browser, so it is not cut to the top 25 the way the page used to be.
+    """
+    week, movers = top_movers(con, limit=limit)
+    try:
+        value_week, values = account_values(con)
+    except Unavailable:
+        values, value_week = pd.DataFrame(columns=["account_id", "segment_id", *CRM_VALUE_COLUMNS]), week
+    if value_week != week:  # migrations and assignments disagree on the latest week: no values rather than wrong ones
+        values = values.iloc[0:0]
+    keep = values[["account_id", "segment_id", *CRM_VALUE_COLUMNS]]
+    return week, movers.merge(keep, on="account_id", how="left", validate="many_to_one")
+
+
+def blocked_weeks_in_warehouse(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Weeks whose alerts were held back by the mass-migration gate, as the sinks recorded it: ``week_start``.
+
+    The Dagster instance knows every blocked week and why (``week_runs.week_outcomes``); this is what the
+    warehouse alone shows when the page is built without it.
+    """
+    if not _exists(con, "sinks.alert_stats"):
+        return pd.DataFrame({"week_start": pd.Series(dtype=str)})
+    try:
+        df = con.execute("select distinct week_start from sinks.alert_stats where blocked order by week_start").df()
+    except duckdb.Error:  # an older table without the column: nothing to add to the run outcomes
+        return pd.DataFrame({"week_start": pd.Series(dtype=str)})
+    return _iso_weeks(df, "week_start")

@@ -109,3 +109,34 @@ def attempt(section: Section, fn: Callable[[], None]) -> None:
         fn()
     except Unavailable as exc:
         section.add_note(str(exc))
+
+
+def filtered_table(
+    df: pd.DataFrame, columns: Mapping[str, str], *, row_attrs: Mapping[str, str], css: str = "",
+    row_class: str | None = None,
+) -> str:
+    """Like :func:`table`, with ``data-*`` attributes per row (``row_attrs`` maps frame column -> attribute name).
+
+    The page's AM / segment filter hides rows by these attributes; an empty value leaves the attribute out, so
+    the row stays visible under every filter. ``row_class`` names a column holding a CSS class per row.
+    """
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in columns.values())
+    rows = []
+    for rec in df.to_dict("records"):
+        attrs = "".join(
+            f' {attr}="{html.escape(_cell(rec.get(col)), quote=True)}"'
+            for col, attr in row_attrs.items() if _cell(rec.get(col)) != ""
+        )
+        if row_class and _cell(rec.get(row_class)):
+            attrs += f' class="{html.escape(_cell(rec.get(row_class)), quote=True)}"'
+        cells = "".join(f"<td>{html.escape(_cell(rec.get(col)))}</td>" for col in columns)
+        rows.append(f"<tr{attrs}>{cells}</tr>")
+    cls = f' class="{css}"' if css else ""
+    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def money(value: object) -> str:
+    """``$1,234`` (whole currency units; blank when unknown), for MRR columns."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return f"${float(value):,.0f}"  # type: ignore[arg-type]

@@ -14,8 +14,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from seg_pipeline.reports import queries
+from seg_pipeline.reports.filters import empty_note
 from seg_pipeline.reports.queries import Unavailable
-from seg_pipeline.reports.render import Charts, Section, attempt, rgba, table, weekly_axis
+from seg_pipeline.reports.render import Charts, Section, attempt, filtered_table, money, rgba, table, weekly_axis
 
 SANKEY_DIV = "chart-migrations"
 WEEK_SELECT = "sankey-week"
@@ -131,14 +132,22 @@ def _week_picker(weeks: Sequence[str], titles: Sequence[str]) -> tuple[str, str]
 def _sankey(con: duckdb.DuckDBPyConnection, charts: Charts, colors: Colors, sec: Section) -> None:
     df = queries.migration_flows(con)
     weeks = sorted(df["week_start"].unique())
+    try:  # the one count of moves (`seg status`, the ledger's Dagster metadata, the weeks table)
+        counts = queries.move_counts_by_week(con).set_index("week_start")
+    except Unavailable:
+        counts = None
     fig = go.Figure()
     titles = []
     for i, week in enumerate(weeks):
         g = df[df["week_start"] == week]
         fig.add_trace(_sankey_trace(g, week, i == len(weeks) - 1, colors))
-        # the counts `seg status` and the ledger's metadata show: segment moves only, confirmed ones drawn
-        titles.append(f"Segment moves into the week of {week}: {int(g['moves'].sum())} moves, "
-                      f"{int(g['confirmed'].sum())} confirmed (bands: confirmed)")
+        moves, confirmed = int(g["moves"].sum()), int(g["confirmed"].sum())
+        micro = ""
+        if counts is not None and week in counts.index:
+            moves, confirmed = int(counts.at[week, "segment_moves"]), int(counts.at[week, "confirmed_moves"])
+            micro = f"; micro-community changes apart: {int(counts.at[week, 'micro_changes'])}"
+        titles.append(f"Segment moves into the week of {week}: {moves} moves, {confirmed} confirmed "
+                      f"(bands: confirmed){micro}")
     fig.update_layout(title=titles[-1])
     picker, script = _week_picker(weeks, titles)
     sec.blocks.append(picker + charts.render(fig, SANKEY_DIV, height=460) + script)
@@ -293,15 +302,20 @@ def section_health(con: duckdb.DuckDBPyConnection, charts: Charts, colors: Color
 
 
 def _movers(con: duckdb.DuckDBPyConnection, sec: Section) -> None:
-    week, df = queries.top_movers(con)
-    df = df.assign(confirmed=df["confirmed"].map({True: "yes", False: "no"}))
+    """Every move into at-risk of the latest week, with the money and the AM (the per-AM view filters these rows)."""
+    week, df = queries.movers_with_value(con)
+    df = df.assign(confirmed=df["confirmed"].map({True: "yes", False: "no"}), mrr=df["mrr"].map(money))
     cols = {"account_id": "Account"}
     if df["account_name"].notna().any():
         cols["account_name"] = "Name"
     cols |= {"from_name": "From", "to_name": "To", "margin": "Margin", "confirmed": "Confirmed",
+             "mrr": "MRR", "seats": "Seats", "renewal_date": "Renewal", "account_manager_name": "Account manager",
              "explanation": "Why"}
-    sec.blocks.append(f"<h3>Top movers into at-risk segments, week of {html.escape(week)}</h3>"
-                      + table(df, cols, css="movers"))
+    sec.blocks.append(f"<h3>Movers into at-risk segments, week of {html.escape(week)}: {len(df):,}</h3>"
+                      + filtered_table(df, cols, row_attrs={"account_manager_id": "data-am",
+                                                            "segment_id": "data-segment"},
+                                       css="movers filterable")
+                      + empty_note("None of the accounts selected moved into an at-risk segment this week."))
     sec.tables += 1
 
 
@@ -341,8 +355,8 @@ def _alerts(con: duckdb.DuckDBPyConnection, charts: Charts, sec: Section) -> Non
 def section_movers(con: duckdb.DuckDBPyConnection, charts: Charts) -> Section:
     """Who needs attention this week, and what the CRM write-back and account-manager alerts did."""
     sec = Section("movers", "Movers and sinks",
-                  "Accounts that moved into an at-risk segment in the latest week, and what the CRM write-back "
-                  "and account-manager alerts did each week.")
+                  "Accounts that moved into an at-risk segment in the latest week, with their MRR, seats, renewal "
+                  "date and account manager, and what the CRM write-back and account-manager alerts did each week.")
     attempt(sec, lambda: _movers(con, sec))
     attempt(sec, lambda: _writeback(con, charts, sec))
     attempt(sec, lambda: _alerts(con, charts, sec))

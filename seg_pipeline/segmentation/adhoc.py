@@ -25,8 +25,12 @@ class InputError(ValueError):
     """A user-supplied table or option is unusable; the message is one sentence meant for the user."""
 
 
-def read_table(path: Path, *, string_cols: Iterable[str] = ()) -> pd.DataFrame:
-    """Read a CSV or Parquet file; ``string_cols`` stay text so ids such as ``0001`` keep their zeros."""
+def read_table(path: Path, *, string_cols: Iterable[str] = (), sep: str | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet file; ``string_cols`` stay text so ids such as ``0001`` keep their zeros.
+
+    ``sep`` overrides the separator (default: tab for ``.tsv``, else comma); ``whitespace`` splits on runs of
+    blanks, as in fixed-width exports such as CDNOW's.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"input file {path} does not exist or is not a file")
@@ -35,7 +39,7 @@ def read_table(path: Path, *, string_cols: Iterable[str] = ()) -> pd.DataFrame:
         if suffix in PARQUET_SUFFIXES:
             df = pd.read_parquet(path)
         else:
-            sep = "\t" if suffix == ".tsv" else ","
+            sep = _separator(sep) if sep else "\t" if suffix == ".tsv" else ","
             dtypes: dict[Hashable, type[str]] = dict.fromkeys(string_cols, str)
             # utf-8-sig accepts a BOM; the python engine is not needed, CRLF is handled by the C parser.
             df = pd.read_csv(path, sep=sep, dtype=dtypes or None, encoding="utf-8-sig", low_memory=False)
@@ -49,6 +53,16 @@ def read_table(path: Path, *, string_cols: Iterable[str] = ()) -> pd.DataFrame:
         raise InputError(f"cannot read {path.name}: {type(exc).__name__}: {exc}") from exc
     df.columns = [str(c).strip() for c in df.columns]
     return df
+
+
+def _separator(sep: str) -> str:
+    r"""``whitespace`` and the escapes ``\t`` / ``tab`` as the shell passes them; any other text is the separator."""
+    named = {"whitespace": r"\s+", "tab": "\t", "\\t": "\t"}
+    if sep in named:
+        return named[sep]
+    if len(sep) != 1:
+        raise InputError(f"separator {sep!r} is not one character; use e.g. ';', '|', tab or whitespace")
+    return sep
 
 
 def require_columns(df: pd.DataFrame, columns: Iterable[str], *, source: str) -> None:

@@ -17,6 +17,18 @@ N_ACCOUNTS = 40
 # (account index, week index) -> new segment; the number of moves differs per week so the Sankey changes
 MOVES = {(1, 1): 2, (3, 1): 2, (5, 2): 2, (6, 2): 3, (10, 2): 1, (12, 3): 2, (13, 3): 2, (14, 3): 3}
 CHURN = {20: 2, 21: 3}  # account index -> week index whose CRM snapshot first says churned
+# account managers: am_1 owns accounts 0-19, am_2 owns 20-39; MRR = 100 * (index + 1), seats = index % 7 + 1
+AMS = {"am_1": "Ada Lovelace", "am_2": "Grace Hopper"}
+OUTLIERS = {(7, 3), (30, 3)}  # (account index, week index) flagged as DBSCAN noise
+MICRO = {(8, 3): 1, (9, 3): 1}  # (account index, week index) -> micro-community
+
+
+def am_of(i: int) -> str:
+    return "am_1" if i < 20 else "am_2"
+
+
+def mrr_of(i: int) -> float:
+    return 100.0 * (i + 1)
 
 
 def acc(i: int) -> str:
@@ -33,7 +45,8 @@ def _segments() -> pd.DataFrame:
                 continue  # churned accounts disappear after their churn week
             rows.append({
                 "account_id": acc(i), "week_start": week, "segment_id": seg, "segment_name": SEGMENTS[seg],
-                "micro_community": None, "is_outlier": False, "margin": 1.0 + (i % 5) / 10, "distance": 0.5,
+                "micro_community": MICRO.get((i, w)), "is_outlier": (i, w) in OUTLIERS, "margin": 1.0 + (i % 5) / 10,
+                "distance": 0.5,
                 "model_version": f"v{w + 1}", "run_id": f"run{w + 1}",
             })
     return pd.DataFrame(rows).astype({"micro_community": "Int32"})
@@ -78,7 +91,9 @@ def _crm(segments: pd.DataFrame) -> pd.DataFrame:
                 continue
             status = "churned" if i in CHURN and w == CHURN[i] else "active"
             rows.append({"account_id": acc(i), "week_start": week, "account_name": f"Company {i}",
-                         "status": status})
+                         "status": status, "mrr": mrr_of(i), "seats": i % 7 + 1,
+                         "renewal_date": dt.date(2026, 6, 1) + dt.timedelta(days=i),
+                         "account_manager_id": am_of(i), "account_manager_name": AMS[am_of(i)]})
     return pd.DataFrame(rows)
 
 

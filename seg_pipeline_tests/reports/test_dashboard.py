@@ -1,5 +1,6 @@
 """Dashboard build, degradation and offline-safety tests against a real DuckDB snapshot file."""
 
+import datetime as dt
 import re
 import threading
 import warnings
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from seg_pipeline import atomic
+from seg_pipeline.monitoring.tables import move_counts
 from seg_pipeline.reports import dashboard, queries, sections
 from seg_pipeline.reports.dashboard import build_dashboard, build_dashboard_from_file, describe_persona
 from seg_pipeline.reports.serve import serve_dashboard
@@ -50,17 +52,18 @@ def built(warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> dashboar
 
 def test_full_warehouse_builds_every_chart_and_section(built: dashboard.DashboardResult) -> None:
     assert built.notes == ()
-    assert built.n_sections == 4
+    assert built.n_sections == 6
     # sizes, sankey, profiles, quality+drift, churn, write-back, alerts
     assert built.n_charts == 7
-    assert built.n_tables == 4  # personas, catalog, recent retrains, movers
+    # weeks, revenue per segment / per AM, outliers, personas, catalog, recent retrains, movers
+    assert built.n_tables == 8
     assert built.weeks == ("2026-01-05", "2026-01-12", "2026-01-19", "2026-01-26")
     assert built.metadata()["latest_week"] == "2026-01-26"
     assert built.metadata()["notes"] == []
     text = built.path.read_text()
     assert "<title>Segment health</title>" in text
     assert "<h1>Segment health</h1>" in text
-    assert text.count("<h2>") == 4
+    assert text.count("<h2>") == 6
     assert text.count('class="plotly-graph-div"') == 7
 
 
@@ -165,12 +168,12 @@ def test_empty_warehouse_still_builds_with_notes(tmp_path: Path) -> None:
     res = build_dashboard_from_file(tmp_path / "missing.duckdb", tmp_path / "out" / "dashboard.html")
     text = res.path.read_text()
     assert res.n_charts == 0
-    assert res.n_sections == 4
+    assert res.n_sections == 6
     for table in ALL_TABLES:
         assert table in text, table
     assert res.n_notes >= 8
     assert "No segment assignments yet" in text
-    assert text.count("<h2>") == 4
+    assert text.count("<h2>") == 6
 
 
 def test_missing_and_empty_and_renamed_tables_degrade_per_part(tmp_path: Path) -> None:
@@ -290,4 +293,14 @@ def test_a_renamed_segment_is_one_series_and_only_segment_moves_flow(tmp_path: P
     assert "Outlier" not in set(latest["to_name"])
     assert (int(latest["moves"].sum()), int(latest["confirmed"].sum())) == ledger == (3, 1)
     res = build_dashboard_from_file(path, tmp_path / "d.html")
-    assert "Segment moves into the week of 2026-01-26: 3 moves, 1 confirmed" in res.path.read_text()
+    text = res.path.read_text()
+    assert "Segment moves into the week of 2026-01-26: 3 moves, 1 confirmed" in text
+    assert "micro-community changes apart: 1" in text  # shown beside the moves, never inside them
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        counts = move_counts(con, dt.date(2026, 1, 26)).iloc[0]
+    finally:
+        con.close()
+    assert (counts["segment_moves"], counts["confirmed_moves"], counts["micro_changes"]) == (3, 1, 1)
+    assert counts["outliers_entered"] == 1
+    assert res.latest_moves == 3

@@ -54,7 +54,8 @@ def test_dashboard_renders_in_chromium(served: tuple[DashboardResult, str], tmp_
         assert page.title() == "Segment health"
         assert page.inner_text("h1") == "Segment health"
         assert page.locator("h2").all_inner_texts() == [
-            "Segment sizes and migrations", "Segment profiles", "Segment health over time", "Movers and sinks",
+            "Segment sizes and migrations", "Weeks and moves", "Revenue and value", "Segment profiles",
+            "Segment health over time", "Movers and sinks",
         ]
         drawn = page.evaluate("""() => [...document.querySelectorAll('.plotly-graph-div')].map(d => ({
             id: d.id,

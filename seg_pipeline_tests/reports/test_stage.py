@@ -39,8 +39,9 @@ def test_run_week_publishes_the_snapshot_and_builds_the_dashboard_from_it(tmp_pa
     assert "<h1>Segment health</h1>" in page.read_text()
     assert result.checks == []
     assert result.metadata == {
-        "path": page, "charts": 7, "sections": 4, "tables": 4, "notes": [], "latest_week": WEEK,
-        "snapshot": warehouse.snapshot_path,
+        "path": page, "charts": 7, "sections": 6, "tables": 8, "notes": [], "latest_week": WEEK,
+        "snapshot": warehouse.snapshot_path, "live_segments": 4, "latest_week_segment_moves": 3,
+        "weeks_not_ok": [WEEK],  # the fixture's sinks held the latest week (mass migration)
     }
 
     # the next run republishes: what the live file lost since, the page loses too (never a stale snapshot)
@@ -81,7 +82,10 @@ def test_dashboard_asset_materializes_with_temporary_resources(tmp_path: Path) -
     page = settings.reports_dir / "dashboard.html"
     assert meta["path"] == dg.MetadataValue.path(str(page))
     assert meta["snapshot"] == dg.MetadataValue.path(str(settings.snapshot_path))
-    assert (meta["charts"].value, meta["sections"].value, meta["tables"].value) == (7, 4, 4)
+    assert (meta["charts"].value, meta["sections"].value, meta["tables"].value) == (7, 6, 8)
+    # the count of moves the page shows is in the Dagster metadata too (the same as `seg status`)
+    assert meta["latest_week_segment_moves"].value == 3
+    assert meta["live_segments"].value == 4
     assert meta["latest_week"].value == WEEK
     assert page.exists()
     assert "<h1>Segment health</h1>" in page.read_text()

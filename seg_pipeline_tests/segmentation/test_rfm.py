@@ -98,6 +98,7 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, pd.DataFrame
     summary = run_rfm(src, tmp / "out", **COLS, seed=0)
     customers = pd.read_csv(tmp / "out" / "customers.csv", dtype={"customer": str})
     assert json.loads((tmp / "out" / "summary.json").read_text()) == json.loads(json.dumps(summary))
+    assert "<h2>Customer lifetime value</h2>" in (tmp / "out" / "report.html").read_text()
     return summary, customers
 
 
@@ -142,11 +143,44 @@ def test_explicit_as_of_shifts_recency_not_scores(tmp_path) -> None:
     assert customers["r_score"].tolist() == EXPECTED["r_score"].tolist()
 
 
-def test_as_of_before_last_invoice_is_rejected(tmp_path) -> None:
+def test_as_of_inside_the_log_is_a_calibration_cut(tmp_path) -> None:
     src = tmp_path / "tx.csv"
     _transactions().to_csv(src, index=False)
-    with pytest.raises(InputError, match="before the last invoice date 2011-12-09"):
-        run_rfm(src, tmp_path / "out", **COLS, as_of=date(2011, 12, 1))
+    summary = run_rfm(src, tmp_path / "out", **COLS, as_of=date(2011, 12, 1), clv=False)
+    customers = pd.read_csv(tmp_path / "out" / "customers.csv", dtype={"customer": str})
+    # purchases on or after Dec 1 are gone: A (12001) and D (12004) bought only in December
+    assert "12001" not in set(customers["customer"])
+    assert "12004" not in set(customers["customer"])
+    assert summary["cleaning"][-1]["step"] == "drop_on_or_after_as_of"
+    assert summary["cleaning"][-1]["rows"] < summary["cleaning"][-2]["rows"]
+    assert pd.to_datetime(customers["last_purchase"]).max() < pd.Timestamp("2011-12-01")
+    with pytest.raises(InputError, match="no transactions left"):
+        run_rfm(src, tmp_path / "out2", **COLS, as_of=date(2010, 1, 1), clv=False)
+
+
+def test_amount_column_and_separator_give_the_same_study(tmp_path) -> None:
+    df = _transactions()
+    df["LineTotal"] = pd.to_numeric(df["Quantity"]) * pd.to_numeric(df["UnitPrice"])
+    src = tmp_path / "tx_semicolon.csv"
+    df.drop(columns=["Quantity", "UnitPrice"]).to_csv(src, index=False, sep=";")
+    cols = {k: v for k, v in COLS.items() if k not in ("quantity_col", "price_col")}
+    summary = run_rfm(src, tmp_path / "out", **cols, amount_col="LineTotal", sep=";", clv=False)
+    customers = pd.read_csv(tmp_path / "out" / "customers.csv", dtype={"customer": str})
+    pd.testing.assert_frame_equal(customers[EXPECTED.columns], EXPECTED, check_dtype=False)
+    assert [s["step"] for s in summary["cleaning"]][3] == "drop_non_positive_amount"
+    with pytest.raises(InputError, match="not found"):  # the default comma separator sees one column
+        run_rfm(src, tmp_path / "out", **cols, amount_col="LineTotal", clv=False)
+    with pytest.raises(InputError, match="either --amount-col or"):
+        run_rfm(src, tmp_path / "out", **COLS, amount_col="LineTotal", sep=";")
+
+
+def test_k_max_bounds_the_k_search(tmp_path) -> None:
+    src = tmp_path / "tx.csv"
+    _transactions().to_csv(src, index=False)
+    summary = run_rfm(src, tmp_path / "out", **COLS, k_max=2, clv=False)
+    assert summary["kmeans"]["k"] == 2
+    with pytest.raises(InputError, match="below 2"):
+        run_rfm(src, tmp_path / "out", **COLS, k_max=1)
 
 
 def test_missing_column_names_the_available_ones(tmp_path) -> None:

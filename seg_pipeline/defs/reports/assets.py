@@ -7,6 +7,7 @@ import dagster as dg
 from seg_pipeline.defs.resources import ReportStoreResource, WarehouseResource
 from seg_pipeline.defs.weekly import Event, emit, weekly_asset
 from seg_pipeline.reports.stage import run_week
+from seg_pipeline.week_runs import week_outcomes
 
 
 @weekly_asset(
@@ -25,6 +26,9 @@ from seg_pipeline.reports.stage import run_week
         "of the warehouse (published here), never the live file. `seg dashboard --open` serves it."
     ),
 )
-def segment_dashboard(warehouse: WarehouseResource, reports: ReportStoreResource) -> Iterator[Event]:
-    """Rebuild the static dashboard from the warehouse into the report store."""
-    yield from emit(run_week(warehouse.engine(), reports.directory()))
+def segment_dashboard(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, reports: ReportStoreResource
+) -> Iterator[Event]:
+    """Rebuild the static dashboard from the warehouse into the report store, with every week's run outcome."""
+    outcomes = week_outcomes(context.instance, current_run_id=context.run.run_id)
+    yield from emit(run_week(warehouse.engine(), reports.directory(), outcomes))
