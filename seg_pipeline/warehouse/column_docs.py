@@ -60,6 +60,14 @@ GLOSSARY: dict[Table, dict[str, str]] = {
         "key_features_top_n": "How many top features by usage stand in when none of the key features occurs "
         "(SEG_KEY_FEATURES_TOP_N)",
     },
+    # SQL-model columns whose meaning neither a source column nor the registry gives (no input, or a new measure)
+    ("intermediate", "int_feature_usage"): {
+        "event_rows": "Product events behind the row (raw events export)",
+        "usage_rows": "Daily usage rows behind the row (usage aggregates export)",
+    },
+    ("intermediate", "int_key_features"): {
+        "rule": "Why the feature is key this week: configured (SEG_KEY_FEATURES) or top_usage (the fallback)",
+    },
     ("assignments", "account_segments"): {
         "segment_id": "Stable segment id (aligned to the previous champion's segments, so ids do not relabel)",
         "segment_name": "The segment's persona name at the time of assignment",
@@ -148,13 +156,14 @@ def table_docs() -> dict[Table, TableDoc]:
             if table == FEATURE_TABLE and name in features:
                 cols.append(features[name])
                 continue
-            description = _inherited(name, traced.deps[name], docs, features)
+            description = GLOSSARY.get(table, {}).get(name) or _inherited(name, traced.deps[name], docs, features)
             if table == FEATURE_TABLE and name in CONTEXT_COLUMNS:
                 description += " (context: reported, never clustered)"
             cols.append(ColumnDoc(name, sql_type, description))
         docs[table] = TableDoc(table, tuple(cols), traced.deps)
     for table in GLOSSARY:
-        docs.setdefault(table, _glossary_doc(table))
+        if ".".join(table) in TABLES:
+            docs.setdefault(table, _glossary_doc(table))
     return docs
 
 
