@@ -46,6 +46,6 @@ def sql_model_asset(
         check_specs=check_specs,
     )
     def _model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[Event]:
-        yield from emit(run(model, partition_week(context), warehouse.engine()))
+        yield from emit(run(model, partition_week(context), warehouse.engine()), table=model.table)
 
     return _model

@@ -12,6 +12,7 @@ from typing import Any
 
 import dagster as dg
 
+from seg_pipeline.defs.columns import COLUMN_SCHEMA, table_metadata
 from seg_pipeline.outcomes import CheckOutcome, Columns, EngineerAlert, Json, Markdown, StageResult
 from seg_pipeline.weeks import parse_week
 
@@ -37,7 +38,12 @@ def weekly_asset(
     metadata: Mapping[str, Any] | None = None,
     code_version: str | None = None,
 ) -> Callable[..., dg.AssetsDefinition]:
-    """``@dg.asset`` with the project's conventions filled in."""
+    """``@dg.asset`` with the project's conventions filled in.
+
+    An asset whose key names a documented warehouse table (``stage.name``) declares its columns, their
+    descriptions and their lineage on the definition, so the UI shows them before any run.
+    """
+    metadata = {**table_metadata(stage, name), **(metadata or {})}
     return dg.asset(
         key=[stage, name],
         group_name=stage,
@@ -48,7 +54,7 @@ def weekly_asset(
         owners=list(owners),
         description=description,
         check_specs=list(check_specs) or None,
-        metadata=dict(metadata) if metadata else None,
+        metadata=metadata or None,
         code_version=code_version,
         tags={"stage": stage},
     )
@@ -111,8 +117,12 @@ def metadata_value(value: Any) -> Any:
     return value
 
 
-def _metadata(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: metadata_value(v) for k, v in values.items()}
+def _metadata(values: Mapping[str, Any], table: tuple[str, str] | None = None) -> dict[str, Any]:
+    metadata = {k: metadata_value(v) for k, v in values.items()}
+    written = values.get(COLUMN_SCHEMA)
+    if table is not None and isinstance(written, Columns):  # the written columns, with their docs and lineage
+        metadata.update(table_metadata(*table, written.columns))
+    return metadata
 
 
 def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
@@ -126,11 +136,20 @@ def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
     )
 
 
-def emit(result: StageResult, *, notify: Callable[[EngineerAlert], None] | None = None) -> Iterator[Event]:
-    """Yield the materialization, then each check; a failed check's engineer alert goes to ``notify`` first."""
+def emit(
+    result: StageResult,
+    *,
+    notify: Callable[[EngineerAlert], None] | None = None,
+    table: tuple[str, str] | None = None,
+) -> Iterator[Event]:
+    """Yield the materialization, then each check; a failed check's engineer alert goes to ``notify`` first.
+
+    ``table`` names the warehouse table the stage wrote: its column schema then carries the documented
+    descriptions and lineage over the types actually written.
+    """
     for outcome in result.checks:
         if not outcome.passed and outcome.alert is not None and notify is not None:
             notify(outcome.alert)
-    yield dg.MaterializeResult(metadata=_metadata(result.metadata))
+    yield dg.MaterializeResult(metadata=_metadata(result.metadata, table))
     for outcome in result.checks:
         yield check_result(outcome)

@@ -33,4 +33,4 @@ def account_segments(
     """Assign the week with the serving model; no champion to serve fails the run with the reason."""
     with fail_run_on(NoChampionError):
         result = run_week(partition_week(context), warehouse.engine(), model_registry.tracker(), context.run.run_id)
-    yield from emit(result)
+    yield from emit(result, table=("assignments", "account_segments"))

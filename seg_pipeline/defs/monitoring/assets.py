@@ -60,7 +60,8 @@ def segment_migrations(
     engine = warehouse.engine()
     with fail_run_on(NoChampionError):
         result = migrations_week(partition_week(context), engine, model_registry.tracker(), policy.migrations())
-    yield from emit(result, notify=lambda alert: notify_engineers(engine, alerts.config(), alert))
+    yield from emit(result, notify=lambda alert: notify_engineers(engine, alerts.config(), alert),
+                    table=("monitoring", "segment_migrations"))
 
 
 @weekly_asset(

@@ -92,7 +92,8 @@ def build_raw_asset(source: str) -> dg.AssetsDefinition:
             raise dg.Failure(description=str(exc)) from exc
         for warning in warnings:
             context.log.warning(warning)
-        yield from emit(result, notify=lambda alert: notify_engineers(engine, alerts.config(), alert))
+        yield from emit(result, notify=lambda alert: notify_engineers(engine, alerts.config(), alert),
+                        table=("raw", source))
 
     return _raw
 
@@ -113,4 +114,5 @@ raw_support_tickets = build_raw_asset("support_tickets")
 def raw_feature_rules(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                       landing: LandingZoneResource) -> Iterator[Event]:
     """Record the configured key features for the week."""
-    yield from emit(record_feature_rules(partition_week(context), warehouse.engine(), landing.config()))
+    yield from emit(record_feature_rules(partition_week(context), warehouse.engine(), landing.config()),
+                    table=("raw", "feature_rules"))
