@@ -83,7 +83,7 @@ def allocate(sizes: pd.Series, n: int) -> pd.Series:
     order = sorted(sizes.index, key=lambda s: (-(quota[s] - base[s]), s))
     for s in order[:rest]:
         base[s] += 1
-    return base
+    return base  # type: ignore[return-value]
 
 
 def _strata(df: pd.DataFrame) -> pd.Series:
@@ -191,8 +191,8 @@ def _hist_svg(cur: pd.Series, ref: pd.Series, numeric: bool) -> str:
         hc = np.histogram(np.clip(c, lo, hi), edges)[0] / len(c)
         hr = np.histogram(np.clip(r, lo, hi), edges)[0] / len(r)
     else:
-        c, r = _clean(cur, False), _clean(ref, False)
-        top = pd.concat([c, r]).value_counts().sort_index(kind="mergesort").sort_values(
+        c, r = _clean(cur, False), _clean(ref, False)  # type: ignore[assignment]
+        top = pd.concat([c, r]).value_counts().sort_index(kind="mergesort").sort_values(  # type: ignore[var-annotated,list-item]
             ascending=False, kind="mergesort").index[:_BINS]
         hc = c.value_counts(normalize=True).reindex(top, fill_value=0).to_numpy()
         hr = r.value_counts(normalize=True).reindex(top, fill_value=0).to_numpy()

@@ -123,7 +123,7 @@ class ReplayState:
         """Rebuild the state written for ``week`` (``frame()``'s columns; ``names``: segment_id, segment_name)."""
 
         def opt(v: object) -> int | None:
-            return None if v is None or pd.isna(v) else int(cast(int, v))
+            return None if v is None or pd.isna(v) else int(cast(int, v))  # type: ignore[call-overload]
 
         replay: dict[str, _State] = {}
         ledger_last: dict[str, tuple[int, int]] = {}
@@ -265,7 +265,7 @@ def _segment_moves(w: _Weeks, week: pd.Timestamp, replay_rule: _Rule, ledger_las
     # accounts that never changed: one segment, no pending move; their start's last confirmation is kept
     only = seen.drop_duplicates("account_id").set_index("account_id")["segment_id"].astype(int)
     after: dict[str, _State] = {
-        a: _State(seg, start[a].last_confirm if a in start else None)
+        a: _State(seg, start[a].last_confirm if a in start else None)  # type: ignore[misc,index]
         for a, seg in only.items() if a not in changing
     }
     has_past = set(start) | set(vp["account_id"])

@@ -137,6 +137,6 @@ def filtered_table(
 
 def money(value: object) -> str:
     """``$1,234`` (whole currency units; blank when unknown), for MRR columns."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
+    if value is None or (not isinstance(value, str) and pd.isna(value)):  # type: ignore[call-overload]
         return ""
     return f"${float(value):,.0f}"  # type: ignore[arg-type]

@@ -144,8 +144,8 @@ def _sankey(con: duckdb.DuckDBPyConnection, charts: Charts, colors: Colors, sec:
         moves, confirmed = int(g["moves"].sum()), int(g["confirmed"].sum())
         micro = ""
         if counts is not None and week in counts.index:
-            moves, confirmed = int(counts.at[week, "segment_moves"]), int(counts.at[week, "confirmed_moves"])
-            micro = f"; micro-community changes apart: {int(counts.at[week, 'micro_changes'])}"
+            moves, confirmed = int(counts.at[week, "segment_moves"]), int(counts.at[week, "confirmed_moves"])  # type: ignore[arg-type]
+            micro = f"; micro-community changes apart: {int(counts.at[week, 'micro_changes'])}"  # type: ignore[arg-type]
         titles.append(f"Segment moves into the week of {week}: {moves} moves, {confirmed} confirmed "
                       f"(bands: confirmed){micro}")
     fig.update_layout(title=titles[-1])

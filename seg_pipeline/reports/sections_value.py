@@ -45,7 +45,7 @@ def week_rows(con: duckdb.DuckDBPyConnection, outcomes: Sequence[Mapping[str, st
     try:
         sizes = queries.segment_sizes(con).groupby("week_start", as_index=False)["accounts"].sum()
     except Unavailable:
-        sizes = pd.DataFrame(columns=["week_start", "accounts"])
+        sizes = pd.DataFrame(columns=["week_start", "accounts"])  # type: ignore[assignment]
     weeks = sorted(set(rows) | set(counts["week_start"]) | set(sizes["week_start"]))
     if not weeks:
         return pd.DataFrame(columns=["week_start", "state", "reason", "accounts", "css"])

@@ -182,6 +182,6 @@ def clv_by_segment(customers: pd.DataFrame, segment_col: str) -> list[dict[str, 
         }
     ).sort_values("clv_total", ascending=False, kind="mergesort")
     return [
-        {"segment": str(idx), **{k: (int(v) if k == "customers" else float(v)) for k, v in row.items()}}
+        {"segment": str(idx), **{k: (int(v) if k == "customers" else float(v)) for k, v in row.items()}}  # type: ignore[misc]
         for idx, row in frame.iterrows()
     ]

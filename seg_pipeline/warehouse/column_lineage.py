@@ -61,12 +61,12 @@ def model_lineage(model: SqlModel, schema: Schema) -> TableLineage:
         tree = qualify(
             parse_one(model.sql, read="duckdb"),
             dialect="duckdb",
-            schema=schema,
+            schema=schema,  # type: ignore[arg-type]
             validate_qualify_columns=False,
             identify=False,
         )
-        annotate_types(tree, schema=schema, dialect="duckdb")
-        types = {sel.alias_or_name: _type_name(sel) for sel in tree.selects}
+        annotate_types(tree, schema=schema, dialect="duckdb")  # type: ignore[arg-type]
+        types = {sel.alias_or_name: _type_name(sel) for sel in tree.selects}  # type: ignore[attr-defined]
         scope = build_scope(tree)
         nodes = lineage(None, tree, schema, dialect="duckdb", scope=scope, trim_selects=False, copy=False)
     except SqlglotError as exc:
