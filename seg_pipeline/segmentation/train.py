@@ -207,7 +207,6 @@ def _profiles_z(Xnum: np.ndarray, seg: np.ndarray, columns: list[str]) -> pd.Dat
     return frame.groupby("segment_id").mean().sort_index()
 
 
-INIT=False
 def _hybrid(config: TrainConfig, n: int, k: int | None, init: np.ndarray | None = None) -> HybridSegmenter:
     """Build the configured segmenter; ``k`` None chooses k by the k rule within the bounds ``n`` accounts allow."""
     return HybridSegmenter(
