@@ -4,7 +4,8 @@
 replaces exactly two things and keeps every rule:
 
 - k comes from the existing k rule (:func:`~seg_pipeline.segmentation.kselect.select_k`) on its fixed-seed sample
-  of at most 10 k rows, then MLlib ``KMeans`` (``k-means||`` initialisation, the same seed) fits all rows;
+  of at most 10 k rows, then MLlib ``KMeans`` (``k-means||`` initialisation, the same seed; or the given / warm
+  start centres, like the parent) fits all rows (:class:`SparkKMeansSegmenter`);
 - each K-means segment's micro-communities come from the existing per-segment DBSCAN
   (:meth:`HybridSegmenter._segment_micro`, with its row cap and memory guard) run inside ``applyInPandas``, one
   group per segment, so segments are clustered on the executors in parallel.
@@ -22,6 +23,8 @@ from sklearn.utils.validation import validate_data
 
 from seg_pipeline.segmentation.estimators import (
     HybridSegmenter,
+    KMeansSegmenter,
+    _check_k_range,
     _check_outlier_X,
     _median_mad,
     _MicroCommunities,
@@ -46,13 +49,70 @@ def _frame(spark: "SparkSession", X: np.ndarray, **columns: np.ndarray) -> "Data
     return spark.createDataFrame(data).withColumn("features", array_to_vector("x"))
 
 
-def spark_kmeans(spark: "SparkSession", X: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, float, int]:
-    """Fit MLlib K-means (``k-means||``) on all rows; returns (centres, inertia, iterations)."""
+def spark_kmeans(spark: "SparkSession", X: np.ndarray, k: int, seed: int,
+                 init: np.ndarray | None = None) -> tuple[np.ndarray, float, int]:
+    """Fit MLlib K-means on all rows, from ``k-means||`` or from given centres; returns (centres, inertia, iters).
+
+    Given centres go through the RDD API's ``initialModel`` (the DataFrame API has no such parameter), which
+    needs classic Spark (not Spark Connect); its iteration count is not reported (-1).
+    """
+    if init is not None:
+        from pyspark.mllib.clustering import KMeans as RddKMeans
+        from pyspark.mllib.clustering import KMeansModel
+
+        rows = spark.sparkContext.parallelize(list(X), max(2, spark.sparkContext.defaultParallelism))
+        fitted = RddKMeans.train(rows, k, maxIterations=MAX_ITER, seed=seed, epsilon=1e-6,
+                                 initialModel=KMeansModel([c for c in np.asarray(init, dtype=float)]))
+        centres = np.asarray(fitted.clusterCenters, dtype=float)
+        return centres, float(fitted.computeCost(rows)), -1
     from pyspark.ml.clustering import KMeans
 
     model = KMeans(k=k, seed=seed, initMode="k-means||", maxIter=MAX_ITER, tol=1e-6).fit(_frame(spark, X))
     centres = np.asarray(model.clusterCenters(), dtype=float)
     return centres, float(model.summary.trainingCost), int(model.summary.numIter)
+
+
+def _active_spark() -> "SparkSession":
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        raise RuntimeError("the Spark segmenters need an active SparkSession (SEG_ENGINE=spark starts one)")
+    return spark
+
+
+class SparkKMeansSegmenter(KMeansSegmenter):
+    """:class:`KMeansSegmenter` whose fits on all rows run on Spark MLlib (k still chosen on the seeded sample)."""
+
+    def fit(self, X: np.ndarray, y: object = None) -> "SparkKMeansSegmenter":
+        """Choose k like the parent, fit on Spark (given centres, else ``k-means||``), keep the better warm start."""
+        spark = _active_spark()
+        self._validate_params()
+        X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32]), dtype=float)
+        rs = check_random_state(self.random_state)
+        seed = _seed(rs)
+        self.k_selection_ = None
+        if self.n_clusters == "auto":
+            lo, hi = _check_k_range(self.k_range)
+            self.k_selection_ = select_k(X, range(lo, hi + 1), random_state=seed, min_share=float(self.min_share))
+            k = self.k_selection_.k
+        else:
+            k = int(self.n_clusters)
+        if k > X.shape[0]:
+            raise ValueError(f"n_clusters={k} is larger than the number of rows ({X.shape[0]})")
+        given = self.init if self.init is not None and self.init.shape[0] == k else None
+        fits = [spark_kmeans(spark, X, k, seed, given)]
+        warm = self.k_selection_.centers.get(k) if self.k_selection_ is not None else None
+        if warm is not None and given is None:  # the sample fit that chose k is also a start on all rows
+            fits.append(spark_kmeans(spark, X, k, seed, warm))
+        labelled = [(_two_nearest(X, c)[0], c, cost, it) for c, cost, it in fits]
+        labels, centres, cost, iters = min(labelled, key=lambda f: (self._share_short(f[0], k), f[2]))
+        self.n_clusters_ = k
+        self.cluster_centers_ = centres
+        self.labels_ = labels
+        self.inertia_ = cost
+        self.n_iter_ = iters
+        return self
 
 
 def _micro_schema() -> str:
@@ -68,24 +128,20 @@ class SparkHybridSegmenter(HybridSegmenter):
 
     def fit(self, X: np.ndarray, y: object = None, *, outlier_X: np.ndarray | None = None) -> "SparkHybridSegmenter":
         """Choose k on the sample, fit K-means on Spark, find micro-communities per segment on Spark, assign."""
-        from pyspark.sql import SparkSession
-
-        spark = SparkSession.getActiveSession()
-        if spark is None:
-            raise RuntimeError("SparkHybridSegmenter needs an active SparkSession (SEG_ENGINE=spark)")
+        spark = _active_spark()
         self._validate_params()
         X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32]), dtype=float)
         outlier_X = _check_outlier_X(X, outlier_X)
         rs = check_random_state(self.random_state)
-        km_seed = _seed(rs)
-        self.k_selection_ = None
-        if self.n_clusters == "auto":
-            lo, hi = self.k_range
-            self.k_selection_ = select_k(X, range(lo, hi + 1), random_state=km_seed, min_share=float(self.min_share))
-            k = self.k_selection_.k
-        else:
-            k = int(self.n_clusters)
-        self.cluster_centers_, self.inertia_, self.n_iter_ = spark_kmeans(spark, X, k, km_seed)
+        km = SparkKMeansSegmenter(
+            self.n_clusters, k_range=self.k_range, n_init=self.n_init, min_share=self.min_share,
+            init=self.init, random_state=_seed(rs),
+        ).fit(X)
+        self.kmeans_ = km
+        self.k_selection_ = km.k_selection_
+        self.inertia_ = km.inertia_
+        self.cluster_centers_ = km.cluster_centers_
+        k = km.n_clusters_
         labels, dist, _ = _two_nearest(X, self.cluster_centers_)
         if outlier_X is not None:
             dist = _row_distance(outlier_X, self.cluster_centers_[labels])

@@ -12,6 +12,14 @@ pytestmark = [pytest.mark.spark, requires_spark]
 
 
 @pytest.fixture(scope="module")
+def session(spark_config):
+    """The local session (re-created when an earlier test stopped it, e.g. the standalone-cluster test)."""
+    from seg_pipeline.warehouse.spark_session import spark_session
+
+    return spark_session(spark_config)
+
+
+@pytest.fixture(scope="module")
 def accounts() -> np.ndarray:
     """Demo-like scaled features: 4 segments of unequal size, one hiding a dense micro-community, a few outliers."""
     rng = np.random.default_rng(5)
@@ -21,7 +29,7 @@ def accounts() -> np.ndarray:
     return np.vstack([X, micro, outliers])
 
 
-def test_spark_segments_match_the_local_segmenter(spark_config, accounts):
+def test_spark_segments_match_the_local_segmenter(session, accounts):
     from seg_pipeline.segmentation.spark_fit import SparkHybridSegmenter
 
     params = {"random_state": 7, "min_micro_size": 30, "min_micro_separation": 1.0}
@@ -34,7 +42,7 @@ def test_spark_segments_match_the_local_segmenter(spark_config, accounts):
     assert spark.is_outlier_[-10:].all()
 
 
-def test_a_fitted_spark_segmenter_assigns_new_rows_without_spark(spark_config, accounts):
+def test_a_fitted_spark_segmenter_assigns_new_rows_without_spark(session, accounts):
     from seg_pipeline.segmentation.spark_fit import SparkHybridSegmenter
 
     fitted = SparkHybridSegmenter(4, random_state=7, min_micro_size=30, min_micro_separation=1.0).fit(accounts)
