@@ -416,6 +416,27 @@ def features(ctx: click.Context) -> None:
     click.echo(with_width)
 
 
+@main.command("sql")
+@click.argument("models", nargs=-1)
+@click.option("--dialect", type=click.Choice(["duckdb", "spark", "snowflake", "bigquery"]), default="duckdb",
+              show_default=True, help="Target SQL dialect (sqlglot transpiles the DuckDB files).")
+@click.option("--week", default=None, help="Bind $week_start / $week_end to this Monday (YYYY-MM-DD).")
+def sql_cmd(models: tuple[str, ...], dialect: str, week: str | None) -> None:
+    """Print the SQL models (all, or MODELS by name or layer.name) in another warehouse's dialect."""
+    from seg_pipeline.warehouse.sql_models import project_models, transpile
+
+    known = project_models()
+    chosen = [m for m in known if not models or m.name in models or ".".join(m.table) in models]
+    missing = set(models) - {m.name for m in chosen} - {".".join(m.table) for m in chosen}
+    if missing:
+        names = ", ".join(m.name for m in known)
+        raise click.UsageError(f"unknown model(s) {', '.join(sorted(missing))}; known: {names}")
+    week_start = _monday(week, "a Monday") if week else None
+    for model in chosen:
+        click.echo(f"-- {'.'.join(model.table)} ({dialect}) from {model.path.relative_to(model.path.parents[2])}")
+        click.echo(transpile(model, dialect, week_start=week_start) + ";\n")
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context

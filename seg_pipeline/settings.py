@@ -15,6 +15,7 @@ from seg_pipeline.sources.contracts import KEY_FEATURES
 
 if TYPE_CHECKING:  # the CLI imports settings first: keep `seg --help` free of DuckDB
     from seg_pipeline.warehouse.engine import Warehouse
+    from seg_pipeline.warehouse.spark_session import SparkConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_HOME = PROJECT_ROOT / "dagster_home"
@@ -82,6 +83,27 @@ def _env_features(env: Mapping[str, str]) -> str:
     return spec
 
 
+ENGINES = ("duckdb", "spark")
+
+
+def _env_engine(env: Mapping[str, str]) -> str:
+    engine = env.get("SEG_ENGINE", "").strip().lower() or "duckdb"
+    if engine not in ENGINES:
+        raise ValueError(f"SEG_ENGINE={engine!r} is not one of {', '.join(ENGINES)}")
+    return engine
+
+
+def _env_spark_conf(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """Collect ``SEG_SPARK_CONF_<LABEL>="spark.key=value"`` (the value carries the key: conf keys are camelCase)."""
+    pairs = []
+    for name in sorted(n for n in env if n.startswith("SEG_SPARK_CONF_")):
+        key, sep, value = env[name].partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{name}={env[name]!r} is not like 'spark.sql.shuffle.partitions=8'")
+        pairs.append((key.strip(), value.strip()))
+    return tuple(pairs)
+
+
 def _env_flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -136,6 +158,12 @@ class Settings:
     sinks_dry_run: bool = False  # report what write-back and alerts would send, send nothing
     crm_full_resync: bool = False  # write every account back, not only the changed ones
     mappings_path: Path | None = None  # YAML mapping your exports onto the source contracts (`seg import`)
+    # engine (docs/engines.md): where the SQL models and the model fit run; downstream always reads DuckDB
+    engine: str = "duckdb"  # duckdb | spark
+    spark_master: str = "local[*]"  # or spark://host:7077 (standalone), yarn, k8s://...
+    spark_remote: str | None = None  # sc://host:15002 (Spark Connect); wins over spark_master
+    spark_conf: tuple[tuple[str, str], ...] = ()  # SEG_SPARK_CONF_<LABEL>="spark.key=value", passed through
+    lake_uri: str | None = None  # SEG_LAKE_URI: root of the Spark engine's Parquet datasets; default SEG_HOME/lake
     secret_env: dict[str, str] = field(
         default_factory=lambda: {
             "crm_token": "SEG_CRM_TOKEN",
@@ -193,11 +221,24 @@ class Settings:
         """File sinks: CRM exports and the JSONL alert outbox."""
         return self.home / "outbox"
 
+    @property
+    def lake(self) -> str:
+        """Root of the Spark engine's Parquet datasets (a local path unless SEG_LAKE_URI names another store)."""
+        return self.lake_uri or str(self.home / "lake")
+
+    def spark(self) -> "SparkConfig | None":
+        """Return the Spark connection the engine uses, or None on the DuckDB engine."""
+        if self.engine != "spark":
+            return None
+        from seg_pipeline.warehouse.spark_session import SparkConfig
+
+        return SparkConfig(self.lake, self.spark_master, self.spark_remote, self.spark_conf)
+
     def warehouse(self) -> "Warehouse":
-        """Return the warehouse these settings point at (the engine seam; DuckDB today)."""
+        """Return the warehouse these settings point at (the engine seam: DuckDB, or Spark computing into it)."""
         from seg_pipeline.warehouse.engine import Warehouse
 
-        return Warehouse(self.warehouse_path, self.snapshot_path, self.sql_memory_limit or None)
+        return Warehouse(self.warehouse_path, self.snapshot_path, self.sql_memory_limit or None, self.spark())
 
     @property
     def dashboard_link(self) -> str:
@@ -276,4 +317,9 @@ class Settings:
             sinks_dry_run=_env_flag(env, "SEG_SINKS_DRY_RUN"),
             crm_full_resync=_env_flag(env, "SEG_CRM_FULL_RESYNC"),
             mappings_path=Path(env["SEG_MAPPINGS"]).expanduser().resolve() if env.get("SEG_MAPPINGS") else None,
+            engine=_env_engine(env),
+            spark_master=env.get("SEG_SPARK_MASTER") or "local[*]",
+            spark_remote=env.get("SEG_SPARK_REMOTE") or None,
+            spark_conf=_env_spark_conf(env),
+            lake_uri=env.get("SEG_LAKE_URI") or None,
         )

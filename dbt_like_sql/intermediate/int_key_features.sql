@@ -42,9 +42,10 @@ configured as (
 
 configured_in_use as (
 
-    select exists (
-        select 1 from ranked as r inner join configured as c on r.feature_name = c.feature_name
-    ) as applies
+    -- count(*) > 0 rather than exists(...): Spark allows EXISTS only in filters, and this reads the same everywhere
+    select count(*) > 0 as applies
+    from ranked as r
+    inner join configured as c on r.feature_name = c.feature_name
 
 ),
 

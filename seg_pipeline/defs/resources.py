@@ -20,19 +20,30 @@ from seg_pipeline.settings import Settings
 from seg_pipeline.sinks.config import AlertConfig, CrmConfig
 from seg_pipeline.sources.contracts import KEY_FEATURES
 from seg_pipeline.warehouse.engine import Warehouse
+from seg_pipeline.warehouse.spark_session import SparkConfig
 from seg_pipeline.week_calendar import first_week_setting
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The warehouse engine (DuckDB file + read-only snapshot); the seam a Spark engine plugs into."""
+    """The warehouse engine (DuckDB file + read-only snapshot), and Spark when ``engine`` is spark (docs/engines.md)."""
 
     path: str
     snapshot_path: str
     sql_memory_limit: str = "128MB"
+    engine_name: str = "duckdb"  # SEG_ENGINE
+    lake_uri: str | None = None
+    spark_master: str = "local[*]"
+    spark_remote: str | None = None
+    spark_conf: list[str] = Field(default_factory=list)  # "key=value" pairs (SEG_SPARK_CONF_*)
 
     def engine(self) -> Warehouse:
         """Return the warehouse engine the stages take (they never see paths or settings)."""
-        return Warehouse(Path(self.path), Path(self.snapshot_path), self.sql_memory_limit or None)
+        spark = None
+        if self.engine_name == "spark":
+            conf = tuple(tuple(kv.split("=", 1)) for kv in self.spark_conf)
+            spark = SparkConfig(self.lake_uri or str(Path(self.path).parent / "lake"), self.spark_master,
+                                self.spark_remote, conf)  # type: ignore[arg-type]  # pairs by construction
+        return Warehouse(Path(self.path), Path(self.snapshot_path), self.sql_memory_limit or None, spark)
 
 
 class ModelRegistryResource(dg.ConfigurableResource):
@@ -179,7 +190,9 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     s = settings
     return {
         "warehouse": WarehouseResource(path=str(s.warehouse_path), snapshot_path=str(s.snapshot_path),
-                                       sql_memory_limit=s.sql_memory_limit),
+                                       sql_memory_limit=s.sql_memory_limit, engine_name=s.engine,
+                                       lake_uri=s.lake, spark_master=s.spark_master, spark_remote=s.spark_remote,
+                                       spark_conf=[f"{k}={v}" for k, v in s.spark_conf]),
         "model_registry": ModelRegistryResource(tracking_uri=s.tracking_uri,
                                                 artifact_root=str(s.mlflow_artifact_root)),
         "landing": LandingZoneResource(path=str(s.landing_dir), quarantine_reject_rate=s.quarantine_reject_rate,

@@ -29,7 +29,7 @@ def run_week(model: SqlModel, week: date, warehouse: Warehouse) -> StageResult:
     if model.table != FEATURE_TABLE:
         raise ValueError(f"the features stage builds {'.'.join(FEATURE_TABLE)}, not {'.'.join(model.table)}")
     with warehouse.connect() as con:
-        metadata = materialize_week(con, model, week, memory_limit=warehouse.sql_memory_limit)
+        metadata = materialize_week(con, model, week, memory_limit=warehouse.sql_memory_limit, spark=warehouse.spark)
         metadata |= vocabulary_metadata(con, week)
         checks = feature_checks(con, week)
         publish_registry(con)

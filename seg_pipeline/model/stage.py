@@ -10,7 +10,7 @@ The decisions are small named functions so the policy reads (and is tested) on i
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import pandas as pd
@@ -244,6 +244,8 @@ def _train_against(
     champion_model: SegmentationModel | None = champion[0] if champion else None
     champion_version = champion[1] if champion else None
     inputs = _read_inputs(warehouse, week, config, champion_model)
+    if warehouse.spark is not None:  # SEG_ENGINE=spark: the fits run on Spark; the logged model is the same shape
+        config = replace(config, spark=warehouse.spark)
     try:
         result = train_week(
             inputs.features, config, champion=champion_model, champion_assignments=inputs.previous, week_start=week,

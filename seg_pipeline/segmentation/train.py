@@ -23,6 +23,7 @@ from seg_pipeline.segmentation.metric import shared_covariance_whitening
 from seg_pipeline.segmentation.model import SegmentationModel
 from seg_pipeline.segmentation.personas import name_segments
 from seg_pipeline.segmentation.preprocess import Whiten, build_preprocessor, transform_unclipped
+from seg_pipeline.warehouse.spark_session import SparkConfig
 
 SCORE_COLUMNS = ["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"]
 MIN_ACCOUNTS = 50  # below this a week's segments say nothing: blocked, not trained
@@ -73,6 +74,8 @@ class TrainConfig:
     hold_k: bool = True
     # segments use the Mahalanobis distance under their shared covariance (segmentation/metric.py)
     shared_covariance: bool = True
+    # SEG_ENGINE=spark: the K-means fits on all rows and the per-segment DBSCAN run on Spark (segmentation/spark_fit.py)
+    spark: SparkConfig | None = None
 
     def heavy(self) -> list[str]:
         """Features to log1p: ``heavy_tailed`` when given, else those the feature registry flags heavy-tailed."""
@@ -207,9 +210,21 @@ def _profiles_z(Xnum: np.ndarray, seg: np.ndarray, columns: list[str]) -> pd.Dat
     return frame.groupby("segment_id").mean().sort_index()
 
 
+def _spark_classes(config: TrainConfig) -> tuple[type[KMeansSegmenter], type[HybridSegmenter]]:
+    """Return the K-means and hybrid segmenter classes for the engine (Spark ones start its session first)."""
+    if config.spark is None:
+        return KMeansSegmenter, HybridSegmenter
+    from seg_pipeline.segmentation.spark_fit import SparkHybridSegmenter, SparkKMeansSegmenter
+    from seg_pipeline.warehouse.spark_session import spark_session
+
+    spark_session(config.spark)
+    return SparkKMeansSegmenter, SparkHybridSegmenter
+
+
 def _hybrid(config: TrainConfig, n: int, k: int | None, init: np.ndarray | None = None) -> HybridSegmenter:
     """Build the configured segmenter; ``k`` None chooses k by the k rule within the bounds ``n`` accounts allow."""
-    return HybridSegmenter(
+    hybrid_class = HybridSegmenter if config.spark is None else _spark_classes(config)[1]
+    return hybrid_class(
         "auto" if k is None else k,
         k_range=k_bounds(config.k_range, n, config.min_segment_share) if k is None else config.k_range,
         n_init=config.n_init,
@@ -256,11 +271,12 @@ def _fit_hybrid(
         clip_quantiles=config.clip_quantiles,
     )
     X = np.asarray(pre.fit_transform(features), dtype=float)
+    kmeans_class = _spark_classes(config)[0]
     if not config.shared_covariance:
         hybrid = _hybrid(config, len(features), config.fixed_k).fit(X, outlier_X=transform_unclipped(pre, features))
         return pre, X, X, hybrid
     auto = config.fixed_k is None
-    km = KMeansSegmenter(
+    km = kmeans_class(
         "auto" if config.fixed_k is None else config.fixed_k,
         k_range=k_bounds(config.k_range, len(features), config.min_segment_share) if auto else config.k_range,
         n_init=config.n_init, min_share=config.min_segment_share if auto else 0.0,
@@ -268,7 +284,7 @@ def _fit_hybrid(
     ).fit(X)
     warm = _warm_centres(X, features["account_id"].to_numpy(), previous, km.n_clusters_)
     if warm is not None:  # a held k: last week's segments are a start; keep whichever fits better
-        km_warm = KMeansSegmenter(km.n_clusters_, n_init=1, init=warm, random_state=config.seed).fit(X)
+        km_warm = kmeans_class(km.n_clusters_, n_init=1, init=warm, random_state=config.seed).fit(X)
         km = min((km, km_warm), key=lambda m: m.inertia_)
     whitening = shared_covariance_whitening(X, km.cluster_centers_, config.seed)
     if whitening is None:

@@ -1,7 +1,10 @@
-"""The warehouse engine seam: where the tables live and how a stage opens them (DuckDB today, Spark next).
+"""The warehouse engine seam: where the tables live and how a stage opens them (DuckDB, or Spark computing into it).
 
 Stages receive a :class:`Warehouse` (never paths or settings) and open it with :meth:`Warehouse.connect`; one
-writer at a time is guaranteed by the Dagster pool, readers use the published snapshot (rule 1).
+writer at a time is guaranteed by the Dagster pool, readers use the published snapshot (rule 1). With ``spark``
+set (SEG_ENGINE=spark) the SQL models run on Spark into Parquet datasets under the lake, and each week's result is
+also loaded into the DuckDB file, so everything downstream reads one place whichever engine computed it
+(docs/engines.md).
 """
 
 from collections.abc import Iterator
@@ -12,15 +15,22 @@ from pathlib import Path
 import duckdb
 
 from seg_pipeline.warehouse.duck import connect, ensure_schemas, publish_snapshot
+from seg_pipeline.warehouse.spark_session import SparkConfig
 
 
 @dataclass(frozen=True)
 class Warehouse:
-    """A DuckDB warehouse file, its read-only snapshot and the memory cap for SQL models."""
+    """A DuckDB warehouse file, its read-only snapshot, the memory cap for SQL models and the optional Spark engine."""
 
     path: Path
     snapshot_path: Path
     sql_memory_limit: str | None = "128MB"
+    spark: SparkConfig | None = None  # None: DuckDB runs the SQL models; else Spark does (SEG_ENGINE=spark)
+
+    @property
+    def engine_name(self) -> str:
+        """Return ``duckdb`` or ``spark``: which engine computes the SQL models and the model fit."""
+        return "duckdb" if self.spark is None else "spark"
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -21,8 +21,10 @@ from sqlglot.errors import ParseError
 
 from seg_pipeline.outcomes import Columns, StageResult
 from seg_pipeline.settings import PROJECT_ROOT
+from seg_pipeline.warehouse.dialects import transpile_sql
 from seg_pipeline.warehouse.duck import ident, replace_partition_sql, table_columns
 from seg_pipeline.warehouse.engine import Warehouse
+from seg_pipeline.warehouse.spark_session import SparkConfig
 
 SQL_DIR = PROJECT_ROOT / "dbt_like_sql"  # the project's models; discovered once per process by project_models()
 LAYERS = ("staging", "intermediate", "features")
@@ -212,19 +214,44 @@ def run_model(
 
 
 def materialize_week(
-    con: duckdb.DuckDBPyConnection, model: SqlModel, week_start: date, *, memory_limit: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    model: SqlModel,
+    week_start: date,
+    *,
+    memory_limit: str | None = None,
+    spark: SparkConfig | None = None,
 ) -> dict[str, object]:
-    """Run ``model`` for the week on an open writer connection; returns the materialization's metadata."""
-    rows = run_model(con, model, week_start, memory_limit=memory_limit)
+    """Run ``model`` for the week on an open writer connection; returns the materialization's metadata.
+
+    With ``spark`` the week is computed by Spark from the transpiled SQL and loaded into the same DuckDB table.
+    """
+    if spark is not None:
+        from seg_pipeline.warehouse.spark_models import run_model_spark  # pyspark only on the Spark engine
+
+        rows = run_model_spark(con, model, week_start, spark)
+    else:
+        rows = run_model(con, model, week_start, memory_limit=memory_limit)
     return {
         "dagster/row_count": rows,
         "dagster/column_schema": Columns(tuple(table_columns(con, model.layer, model.name))),
         "week_start": str(week_start),
+        **({"engine": "spark"} if spark is not None else {}),
     }
 
 
 def run_sql_model(model: SqlModel, week: date, warehouse: Warehouse) -> StageResult:
     """One week of a staging or intermediate model: build it and describe it (these layers carry no checks)."""
     with warehouse.connect() as con:
-        metadata = materialize_week(con, model, week, memory_limit=warehouse.sql_memory_limit)
+        metadata = materialize_week(con, model, week, memory_limit=warehouse.sql_memory_limit, spark=warehouse.spark)
     return StageResult(metadata)
+
+
+def transpile(model: SqlModel, dialect: str, *, week_start: date | None = None) -> str:
+    """Return ``model``'s SQL in ``dialect`` (``seg sql``); with ``week_start`` its parameters become DATE literals.
+
+    The DuckDB file stays the source; the rewrites sqlglot does not do itself are in warehouse/dialects.py.
+    """
+    params = None
+    if week_start is not None:
+        params = {k: v for k, v in week_params(model, week_start).items() if isinstance(v, date)}
+    return transpile_sql(model.sql, dialect, params=params)
